@@ -1,0 +1,534 @@
+// Package config reads datarights' YAML configuration, applies environment
+// overrides and validates it, naming the file, line and field of every
+// problem.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// Config is the whole configuration of one datarights deployment.
+type Config struct {
+	// DatabaseURL is the service's own Postgres (requests, audit, River).
+	DatabaseURL string       `yaml:"database_url"`
+	DataDir     string       `yaml:"data_dir"` // staging, exports and the file outbox
+	HTTP        HTTP         `yaml:"http"`
+	SMTP        SMTP         `yaml:"smtp"`
+	StaffTokens []StaffToken `yaml:"staff_tokens"`
+	SelfService SelfService  `yaml:"self_service"`
+	Worker      Worker       `yaml:"worker"`
+	Products    []Product    `yaml:"products"`
+	Stores      []Store      `yaml:"stores"`
+
+	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
+	// before it is stored and never written anywhere.
+	EnvStaffToken string `yaml:"-"`
+	// Path is the file the configuration was read from.
+	Path string `yaml:"-"`
+}
+
+// HTTP configures the API listener.
+type HTTP struct {
+	Addr         string `yaml:"addr"`
+	MaxBodyBytes int64  `yaml:"max_body_bytes"`
+	// PublicURL is how requesters reach the service (for links in emails).
+	PublicURL string `yaml:"public_url"`
+}
+
+// SMTP configures outgoing mail. An empty URL selects the file outbox.
+type SMTP struct {
+	URL  string `yaml:"url"` // smtp://user:pass@host:port
+	From string `yaml:"from"`
+	// AttachmentLimitBytes is the largest export sent as an attachment.
+	AttachmentLimitBytes int64 `yaml:"attachment_limit_bytes"`
+}
+
+// StaffToken is a hashed bearer token for the staff API.
+type StaffToken struct {
+	Name   string `yaml:"name"`
+	SHA256 string `yaml:"sha256"` // hex SHA-256 of the token
+}
+
+// SelfService configures one-time codes.
+type SelfService struct {
+	CodeTTL     time.Duration `yaml:"code_ttl"`
+	MaxAttempts int           `yaml:"max_attempts"`
+}
+
+// Worker configures the River workers.
+type Worker struct {
+	Concurrency int           `yaml:"concurrency"`
+	JobTimeout  time.Duration `yaml:"job_timeout"`
+	// RescueAfter is how long a job may stay running before another process
+	// takes it over (its worker is presumed dead).
+	RescueAfter time.Duration `yaml:"rescue_after"`
+	MaxAttempts int           `yaml:"max_attempts"`
+}
+
+// Product is a service whose users send requests, with its deadline promise.
+type Product struct {
+	Name        string   `yaml:"name"`
+	DisplayName string   `yaml:"display_name"`
+	Deadline    Deadline `yaml:"deadline"`
+}
+
+// Deadline is a product's deadline policy as written in YAML.
+type Deadline struct {
+	Policy     string `yaml:"policy"` // calendar_days | working_days
+	Days       int    `yaml:"days"`
+	ClockStart string `yaml:"clock_start"` // received | verified
+	TimeZone   string `yaml:"time_zone"`
+}
+
+// Store is a data store that holds personal data.
+type Store struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"` // postgres
+	// DSN connects to the store; DSNEnv names an environment variable that
+	// holds it instead, so secrets stay out of the file.
+	DSN    string `yaml:"dsn"`
+	DSNEnv string `yaml:"dsn_env"`
+	// Products limits the store to requests for these products; empty means all.
+	Products []string `yaml:"products"`
+	// Key is the identity type the store's tables are keyed by (e.g. user_id).
+	Key     string   `yaml:"key"`
+	Lookups []Lookup `yaml:"lookups"`
+	Tables  []Table  `yaml:"tables"`
+}
+
+// Lookup resolves another identity to the store's key, e.g. email → user_id
+// through the users table.
+type Lookup struct {
+	Identity  string `yaml:"identity"`   // identity type given by the requester
+	Table     string `yaml:"table"`      // table to look in (schema.table allowed)
+	Column    string `yaml:"column"`     // column holding that identity
+	KeyColumn string `yaml:"key_column"` // column holding the store key
+}
+
+// Table is one table holding personal data, keyed by the store key.
+type Table struct {
+	Name     string `yaml:"name"`     // table (schema.table allowed)
+	Column   string `yaml:"column"`   // column holding the store key
+	Category string `yaml:"category"` // e.g. profile, cards, transactions, consents
+	// OrderBy is the column(s) rows are exported in; defaults to the key column.
+	OrderBy string `yaml:"order_by"`
+}
+
+// Defaults for fields left out of the file.
+const (
+	DefaultHTTPAddr             = "127.0.0.1:8080"
+	DefaultMaxBodyBytes         = 64 << 10
+	DefaultAttachmentLimitBytes = 20 << 20
+	DefaultCodeTTL              = 15 * time.Minute
+	DefaultCodeMaxAttempts      = 5
+	DefaultWorkerConcurrency    = 20
+	DefaultJobTimeout           = 10 * time.Minute
+	DefaultRescueAfter          = 30 * time.Minute
+	DefaultJobMaxAttempts       = 25
+	DefaultTimeZone             = "Asia/Shanghai"
+	DefaultFrom                 = "datarights <privacy@localhost>"
+)
+
+// Load reads the file at path, applies environment overrides through getenv
+// and validates the result.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, getenv)
+}
+
+// Parse is Load for configuration already in memory; path names it in errors.
+func Parse(path string, data []byte, getenv func(string) string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file is all defaults
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg.Path = path
+	cfg.applyEnv(getenv)
+	cfg.applyDefaults()
+	if problems := cfg.validate(); len(problems) > 0 {
+		return nil, &Error{Path: path, Problems: problems, root: &root}
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) {
+	if getenv == nil {
+		return
+	}
+	if v := getenv("DATABASE_URL"); v != "" {
+		c.DatabaseURL = v
+	}
+	if v := getenv("DATARIGHTS_HTTP_ADDR"); v != "" {
+		c.HTTP.Addr = v
+	}
+	if v := getenv("DATARIGHTS_SMTP_URL"); v != "" {
+		c.SMTP.URL = v
+	}
+	if v := getenv("DATARIGHTS_STAFF_TOKEN"); v != "" {
+		c.EnvStaffToken = v
+	}
+	if v := getenv("DATARIGHTS_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	for i := range c.Stores {
+		if env := c.Stores[i].DSNEnv; env != "" {
+			if v := getenv(env); v != "" {
+				c.Stores[i].DSN = v
+			}
+		}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = DefaultHTTPAddr
+	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.HTTP.PublicURL == "" {
+		c.HTTP.PublicURL = "http://" + c.HTTP.Addr
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.SMTP.From == "" {
+		c.SMTP.From = DefaultFrom
+	}
+	if c.SMTP.AttachmentLimitBytes == 0 {
+		c.SMTP.AttachmentLimitBytes = DefaultAttachmentLimitBytes
+	}
+	if c.SelfService.CodeTTL == 0 {
+		c.SelfService.CodeTTL = DefaultCodeTTL
+	}
+	if c.SelfService.MaxAttempts == 0 {
+		c.SelfService.MaxAttempts = DefaultCodeMaxAttempts
+	}
+	if c.Worker.Concurrency == 0 {
+		c.Worker.Concurrency = DefaultWorkerConcurrency
+	}
+	if c.Worker.JobTimeout == 0 {
+		c.Worker.JobTimeout = DefaultJobTimeout
+	}
+	if c.Worker.RescueAfter == 0 {
+		c.Worker.RescueAfter = DefaultRescueAfter
+	}
+	if c.Worker.MaxAttempts == 0 {
+		c.Worker.MaxAttempts = DefaultJobMaxAttempts
+	}
+	for i := range c.Products {
+		if c.Products[i].Deadline.TimeZone == "" {
+			c.Products[i].Deadline.TimeZone = DefaultTimeZone
+		}
+	}
+}
+
+var (
+	nameRE       = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	identityRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+	sqlIdentRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	sha256HexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	storeKinds   = []string{"postgres"}
+	deadlineKind = []string{string(rights.CalendarDays), string(rights.WorkingDays)}
+	clockStarts  = []string{string(rights.ClockReceived), string(rights.ClockVerified)}
+)
+
+func (c *Config) validate() rights.Problems {
+	var p rights.Problems
+	if c.DatabaseURL == "" {
+		p.Add("database_url", "is required (or set DATABASE_URL)")
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p.Add("database_url", "must be a postgres:// URL")
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		p.Add("http.max_body_bytes", "must be at least 1024, not %d", c.HTTP.MaxBodyBytes)
+	}
+	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.Add("http.public_url", "must be an http(s) URL")
+	}
+	if c.SMTP.URL != "" {
+		if _, err := ParseSMTPURL(c.SMTP.URL); err != nil {
+			p.Add("smtp.url", "%v", err)
+		}
+	}
+	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+		p.Add("smtp.from", "must be an email address, e.g. \"Privacy <privacy@example.com>\"")
+	}
+	seenTokens := map[string]bool{}
+	for i, t := range c.StaffTokens {
+		f := fmt.Sprintf("staff_tokens[%d]", i)
+		if !nameRE.MatchString(t.Name) {
+			p.Add(f+".name", "must be a lower-case name like \"alice\"")
+		} else if seenTokens[t.Name] {
+			p.Add(f+".name", "%q is declared twice", t.Name)
+		}
+		seenTokens[t.Name] = true
+		if !sha256HexRE.MatchString(t.SHA256) {
+			p.Add(f+".sha256", "must be the 64 lower-case hex digits of the token's SHA-256 (see `datarights token hash`)")
+		}
+	}
+	if c.SelfService.CodeTTL < time.Minute || c.SelfService.CodeTTL > 24*time.Hour {
+		p.Add("self_service.code_ttl", "must be between 1m and 24h, not %s", c.SelfService.CodeTTL)
+	}
+	if c.SelfService.MaxAttempts < 1 || c.SelfService.MaxAttempts > 20 {
+		p.Add("self_service.max_attempts", "must be between 1 and 20, not %d", c.SelfService.MaxAttempts)
+	}
+	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 1000 {
+		p.Add("worker.concurrency", "must be between 1 and 1000, not %d", c.Worker.Concurrency)
+	}
+	if c.Worker.JobTimeout < time.Second {
+		p.Add("worker.job_timeout", "must be at least 1s, not %s", c.Worker.JobTimeout)
+	}
+	if c.Worker.RescueAfter < c.Worker.JobTimeout {
+		p.Add("worker.rescue_after", "must be at least worker.job_timeout (%s), not %s", c.Worker.JobTimeout, c.Worker.RescueAfter)
+	}
+	if c.Worker.MaxAttempts < 1 || c.Worker.MaxAttempts > 100 {
+		p.Add("worker.max_attempts", "must be between 1 and 100, not %d", c.Worker.MaxAttempts)
+	}
+
+	products := map[string]bool{}
+	if len(c.Products) == 0 {
+		p.Add("products", "at least one product is required")
+	}
+	for i, prod := range c.Products {
+		f := fmt.Sprintf("products[%d]", i)
+		if !nameRE.MatchString(prod.Name) {
+			p.Add(f+".name", "must be a lower-case name like \"wechat\", not %q", prod.Name)
+		} else if products[prod.Name] {
+			p.Add(f+".name", "%q is declared twice", prod.Name)
+		}
+		products[prod.Name] = true
+		if _, err := prod.Deadline.DomainPolicy(); err != nil {
+			var re *rights.Error
+			if errors.As(err, &re) {
+				for _, fp := range re.Fields {
+					p.Add(f+".deadline."+fp.Field, "%s", fp.Reason)
+				}
+			} else {
+				p.Add(f+".deadline", "%v", err)
+			}
+		}
+	}
+
+	stores := map[string]bool{}
+	for i, s := range c.Stores {
+		f := fmt.Sprintf("stores[%d]", i)
+		if !nameRE.MatchString(s.Name) {
+			p.Add(f+".name", "must be a lower-case name like \"bank_core\", not %q", s.Name)
+		} else if stores[s.Name] {
+			p.Add(f+".name", "%q is declared twice", s.Name)
+		}
+		stores[s.Name] = true
+		if !contains(storeKinds, s.Kind) {
+			p.Add(f+".kind", "must be one of %s, not %q", strings.Join(storeKinds, ", "), s.Kind)
+		}
+		if s.DSN == "" {
+			if s.DSNEnv != "" {
+				p.Add(f+".dsn_env", "environment variable %s is not set", s.DSNEnv)
+			} else {
+				p.Add(f+".dsn", "is required (or name an environment variable in dsn_env)")
+			}
+		}
+		for j, prod := range s.Products {
+			if !products[prod] {
+				p.Add(fmt.Sprintf("%s.products[%d]", f, j), "unknown product %q", prod)
+			}
+		}
+		if !identityRE.MatchString(s.Key) {
+			p.Add(f+".key", "must name the identity type the tables are keyed by, like \"user_id\"")
+		}
+		for j, l := range s.Lookups {
+			lf := fmt.Sprintf("%s.lookups[%d]", f, j)
+			if !identityRE.MatchString(l.Identity) {
+				p.Add(lf+".identity", "must be an identity type like \"email\", not %q", l.Identity)
+			}
+			checkTable(&p, lf+".table", l.Table)
+			checkColumn(&p, lf+".column", l.Column)
+			checkColumn(&p, lf+".key_column", l.KeyColumn)
+		}
+		if len(s.Tables) == 0 {
+			p.Add(f+".tables", "at least one table is required")
+		}
+		tables := map[string]bool{}
+		for j, t := range s.Tables {
+			tf := fmt.Sprintf("%s.tables[%d]", f, j)
+			checkTable(&p, tf+".name", t.Name)
+			if tables[t.Name] {
+				p.Add(tf+".name", "%q is declared twice", t.Name)
+			}
+			tables[t.Name] = true
+			checkColumn(&p, tf+".column", t.Column)
+			if t.OrderBy != "" {
+				for _, col := range strings.Split(t.OrderBy, ",") {
+					checkColumn(&p, tf+".order_by", strings.TrimSpace(col))
+				}
+			}
+			if t.Category != "" && !identityRE.MatchString(t.Category) {
+				p.Add(tf+".category", "must be a lower-case word like \"profile\", not %q", t.Category)
+			}
+		}
+	}
+	return p
+}
+
+func checkTable(p *rights.Problems, field, name string) {
+	parts := strings.Split(name, ".")
+	if len(parts) > 2 {
+		p.Add(field, "must be table or schema.table, not %q", name)
+		return
+	}
+	for _, part := range parts {
+		if !sqlIdentRE.MatchString(part) {
+			p.Add(field, "must be a plain SQL identifier (letters, digits, _), not %q", name)
+			return
+		}
+	}
+}
+
+func checkColumn(p *rights.Problems, field, name string) {
+	if !sqlIdentRE.MatchString(name) {
+		p.Add(field, "must be a plain SQL identifier (letters, digits, _), not %q", name)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// DomainPolicy turns the YAML deadline into the domain policy.
+func (d Deadline) DomainPolicy() (rights.DeadlinePolicy, error) {
+	var p rights.Problems
+	loc, err := time.LoadLocation(d.TimeZone)
+	if err != nil {
+		p.Add("time_zone", "unknown time zone %q", d.TimeZone)
+	}
+	policy := rights.DeadlinePolicy{
+		Kind:       rights.DeadlineKind(d.Policy),
+		Days:       d.Days,
+		ClockStart: rights.ClockStart(d.ClockStart),
+		Location:   loc,
+	}
+	if err := policy.Validate(); err != nil {
+		var re *rights.Error
+		if errors.As(err, &re) {
+			p = append(p, re.Fields...)
+		}
+	}
+	return policy, p.Err()
+}
+
+// Product returns the product named name.
+func (c *Config) Product(name string) (Product, bool) {
+	for _, p := range c.Products {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Product{}, false
+}
+
+// StoresFor returns the stores that hold data for product.
+func (c *Config) StoresFor(product string) []Store {
+	var out []Store
+	for _, s := range c.Stores {
+		if len(s.Products) == 0 || contains(s.Products, product) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// IdentityTypes returns every identity type a request may name: each store's
+// key and lookup identities, plus email (self-service always has one).
+func (c *Config) IdentityTypes() map[string]bool {
+	types := map[string]bool{"email": true}
+	for _, s := range c.Stores {
+		types[s.Key] = true
+		for _, l := range s.Lookups {
+			types[l.Identity] = true
+		}
+	}
+	return types
+}
+
+// HashToken returns the hex SHA-256 of a staff token, as stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// SMTPServer is a parsed smtp:// URL.
+type SMTPServer struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	// Implicit TLS (smtps://); plain smtp:// upgrades with STARTTLS when the
+	// server offers it.
+	TLS bool
+}
+
+// Addr returns host:port.
+func (s SMTPServer) Addr() string { return s.Host + ":" + strconv.Itoa(s.Port) }
+
+// ParseSMTPURL parses smtp://user:pass@host:port (or smtps://).
+func ParseSMTPURL(raw string) (SMTPServer, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return SMTPServer{}, errors.New("must be a URL like smtp://user:pass@host:587")
+	}
+	s := SMTPServer{Host: u.Hostname()}
+	switch u.Scheme {
+	case "smtp":
+		s.Port = 587
+	case "smtps":
+		s.Port, s.TLS = 465, true
+	default:
+		return SMTPServer{}, fmt.Errorf("scheme must be smtp or smtps, not %q", u.Scheme)
+	}
+	if s.Host == "" {
+		return SMTPServer{}, errors.New("must name a host, like smtp://user:pass@host:587")
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return SMTPServer{}, fmt.Errorf("port %q is not a port number", port)
+		}
+		s.Port = n
+	}
+	if u.User != nil {
+		s.Username = u.User.Username()
+		s.Password, _ = u.User.Password()
+	}
+	return s, nil
+}

@@ -1,0 +1,68 @@
+package rights
+
+// Status is the one visible state a request is in.
+type Status string
+
+const (
+	StatusAwaitingVerification Status = "awaiting_verification" // self-service: code sent, not yet entered
+	StatusReceived             Status = "received"              // staff ticket taken, verification evidence recorded
+	StatusVerified             Status = "verified"              // identity verified, waiting to be planned
+	StatusInProgress           Status = "in_progress"           // store tasks running
+	StatusAssembling           Status = "assembling"            // building the export
+	StatusDelivering           Status = "delivering"            // telling the requester
+	StatusCompleted            Status = "completed"
+	StatusRefused              Status = "refused"
+	StatusCancelled            Status = "cancelled"
+	StatusFailed               Status = "failed" // a store task gave up; staff must act
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{
+	StatusAwaitingVerification, StatusReceived, StatusVerified, StatusInProgress,
+	StatusAssembling, StatusDelivering, StatusCompleted, StatusRefused,
+	StatusCancelled, StatusFailed,
+}
+
+// transitions is the whole lifecycle: a status may move only to the statuses
+// listed for it. Terminal statuses have no entry.
+var transitions = map[Status][]Status{
+	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled},
+	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled},
+	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled},
+	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled},
+	StatusAssembling:           {StatusDelivering, StatusFailed},
+	StatusDelivering:           {StatusCompleted, StatusFailed},
+	StatusFailed:               {StatusInProgress, StatusCancelled},
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, known := range Statuses {
+		if s == known {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether no transition leaves s.
+func (s Status) Terminal() bool { return s.Valid() && len(transitions[s]) == 0 }
+
+// CanTransition reports whether a request may move from one status to another.
+func CanTransition(from, to Status) bool {
+	for _, next := range transitions[from] {
+		if next == to {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckTransition returns a conflict error naming both statuses when the move
+// is not in the lifecycle.
+func CheckTransition(from, to Status) error {
+	if CanTransition(from, to) {
+		return nil
+	}
+	return Errorf(EConflict, "a request cannot move from %s to %s", from, to)
+}

@@ -1,0 +1,58 @@
+package rights
+
+import (
+	"context"
+	"io"
+)
+
+// Connector acts on the subject's data in one configured data store. Every
+// method must be safe to call again after a crash at any point: a repeated
+// Export overwrites what it wrote, a repeated Delete finds nothing left.
+type Connector interface {
+	// Export writes every record the store holds about the subject to sink,
+	// one dataset per table (or collection), and reports the counts.
+	Export(ctx context.Context, subject Subject, sink Sink) (StoreReport, error)
+	// Delete removes every record the store holds about the subject.
+	Delete(ctx context.Context, subject Subject) (StoreReport, error)
+	// Close releases the connector's connections.
+	Close() error
+}
+
+// Sink receives exported datasets. Rows are streamed: an implementation must
+// not need the whole dataset in memory.
+type Sink interface {
+	// Dataset starts a dataset with the given column names.
+	Dataset(name string, columns []string) (RowWriter, error)
+}
+
+// RowWriter receives the rows of one dataset, values in column order.
+type RowWriter interface {
+	WriteRow(values []any) error
+	// Close finishes the dataset and returns what was written.
+	Close() (DatasetReport, error)
+}
+
+// Message is one email to a requester.
+type Message struct {
+	// ID is the RFC 5322 Message-ID without angle brackets. It is derived from
+	// the request and the message kind so that a resend is the same message.
+	ID          string
+	To          string
+	Subject     string
+	Text        string
+	HTML        string
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to a Message.
+type Attachment struct {
+	Filename    string
+	ContentType string
+	// Open returns the content; it is called once per send.
+	Open func() (io.ReadCloser, error)
+}
+
+// Mailer sends messages.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}

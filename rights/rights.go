@@ -1,0 +1,188 @@
+// Package rights is the domain of datarights: personal-information rights
+// requests, their lifecycle, deadline policies and the interfaces the rest of
+// the service implements. It performs no I/O.
+package rights
+
+import (
+	"time"
+)
+
+// Type is the right a person exercises.
+type Type string
+
+const (
+	TypeAccess          Type = "access"           // 查阅
+	TypeCopy            Type = "copy"             // 复制
+	TypeCorrect         Type = "correct"          // 更正
+	TypeDelete          Type = "delete"           // 删除
+	TypeWithdrawConsent Type = "withdraw_consent" // 撤回同意
+	TypeCancelAccount   Type = "cancel_account"   // 注销
+)
+
+// Types lists every right in a stable order.
+var Types = []Type{TypeAccess, TypeCopy, TypeCorrect, TypeDelete, TypeWithdrawConsent, TypeCancelAccount}
+
+// Valid reports whether t is one of the six rights.
+func (t Type) Valid() bool {
+	for _, known := range Types {
+		if t == known {
+			return true
+		}
+	}
+	return false
+}
+
+// Exports reports whether fulfilling the right produces a document for the
+// requester built from the stores' data.
+func (t Type) Exports() bool { return t == TypeAccess || t == TypeCopy }
+
+// Channel is how a request reached the service.
+type Channel string
+
+const (
+	ChannelStaff       Channel = "staff"        // a customer-service ticket
+	ChannelSelfService Channel = "self_service" // the user, verified by an emailed code
+)
+
+// Relation is who asks, relative to the person whose data it is.
+type Relation string
+
+const (
+	RelationSelf      Relation = "self"
+	RelationGuardian  Relation = "guardian"    // for a minor
+	RelationNextOfKin Relation = "next_of_kin" // for a deceased user
+	RelationAgent     Relation = "agent"       // authorised representative
+)
+
+// Valid reports whether r is a known relation.
+func (r Relation) Valid() bool {
+	switch r {
+	case RelationSelf, RelationGuardian, RelationNextOfKin, RelationAgent:
+		return true
+	}
+	return false
+}
+
+// Locales the service writes to people in.
+const (
+	LocaleZH = "zh-CN"
+	LocaleEN = "en"
+)
+
+// Subject names the person whose data the request is about, by one or more
+// identities (identity type → value, e.g. "user_id" → "u-42", "email" → …).
+type Subject struct {
+	Identities map[string]string `json:"identities"`
+}
+
+// Verification records how a person's identity was verified.
+type Verification struct {
+	Method    string    `json:"method"`              // e.g. "email_code", "face_check", "id_document"
+	Reference string    `json:"reference,omitempty"` // ticket or check id in another system
+	By        string    `json:"by,omitempty"`        // staff member or "subject"
+	At        time.Time `json:"at,omitzero"`
+}
+
+// Request is one rights request.
+type Request struct {
+	ID            string
+	Product       string
+	Type          Type
+	Channel       Channel
+	Status        Status
+	Subject       Subject
+	DeliveryEmail string
+	Relation      Relation
+	Locale        string
+	Verification  *Verification
+	CreatedBy     string // staff token name, or "self-service"
+	Note          string
+
+	ReceivedAt  time.Time
+	VerifiedAt  *time.Time
+	DueAt       *time.Time
+	CompletedAt *time.Time
+	UpdatedAt   time.Time
+}
+
+// TaskAction is what a store task does to the subject's data in one store.
+type TaskAction string
+
+const (
+	ActionExport TaskAction = "export"
+	ActionDelete TaskAction = "delete"
+)
+
+// ActionFor returns the store action that fulfils right t, and false when no
+// store action does (the right is not supported by the pipeline yet).
+func ActionFor(t Type) (TaskAction, bool) {
+	switch t {
+	case TypeAccess, TypeCopy:
+		return ActionExport, true
+	case TypeDelete:
+		return ActionDelete, true
+	}
+	return "", false
+}
+
+// TaskStatus is the state of one store task.
+type TaskStatus string
+
+const (
+	TaskPending   TaskStatus = "pending"
+	TaskSucceeded TaskStatus = "succeeded"
+	TaskFailed    TaskStatus = "failed"
+)
+
+// Task is the work one request needs from one store.
+type Task struct {
+	ID         string
+	RequestID  string
+	Store      string
+	Action     TaskAction
+	Status     TaskStatus
+	Attempts   int
+	Report     *StoreReport
+	LastError  string
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// StoreReport is what a connector found or did in its store. It holds counts
+// and names, never personal data, so it can be shown and audited freely.
+type StoreReport struct {
+	Resolved bool            `json:"resolved"` // the subject was found in this store
+	Datasets []DatasetReport `json:"datasets"`
+}
+
+// Rows returns the total row count across datasets.
+func (r StoreReport) Rows() int64 {
+	var n int64
+	for _, d := range r.Datasets {
+		n += d.Rows
+	}
+	return n
+}
+
+// DatasetReport describes one table (or collection) of one store.
+type DatasetReport struct {
+	Name     string `json:"name"`
+	Category string `json:"category,omitempty"`
+	Rows     int64  `json:"rows"`
+	File     string `json:"file,omitempty"`   // staging file, relative to the request's staging dir
+	SHA256   string `json:"sha256,omitempty"` // of File
+	Bytes    int64  `json:"bytes,omitempty"`
+}
+
+// AuditEvent is one entry in a request's append-only audit trail. Detail
+// holds ids, counts and reasons, never personal data.
+type AuditEvent struct {
+	ID         int64          `json:"id"`
+	RequestID  string         `json:"request_id"`
+	At         time.Time      `json:"at"`
+	Actor      string         `json:"actor"`
+	Action     string         `json:"action"`
+	FromStatus Status         `json:"from_status,omitempty"`
+	ToStatus   Status         `json:"to_status,omitempty"`
+	Detail     map[string]any `json:"detail,omitempty"`
+}

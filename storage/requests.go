@@ -1,0 +1,346 @@
+package storage
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// Querier is what reads need: a pool, a connection or a transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// NewID returns a new time-ordered id for a request or task.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// ValidID reports whether s is a well-formed id, so that a malformed id in a
+// URL is a 404 rather than a database error.
+func ValidID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
+const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
+	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at`
+
+// Idempotency identifies a staff submit that may be retried.
+type Idempotency struct {
+	Key      string
+	BodyHash string
+}
+
+// InsertRequest stores a new request.
+func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency) error {
+	var key, hash *string
+	if idem != nil {
+		key, hash = &idem.Key, &idem.BodyHash
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`, idempotency_key, request_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
+		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
+		key, hash)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
+			return ErrDuplicateIdempotencyKey
+		}
+		return fmt.Errorf("insert request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// ErrDuplicateIdempotencyKey says a concurrent submit with the same key won.
+var ErrDuplicateIdempotencyKey = errors.New("idempotency key already used")
+
+// FindByIdempotencyKey returns the request createdBy submitted under key and
+// the hash of the body it was submitted with, or nil if there is none.
+func FindByIdempotencyKey(ctx context.Context, q Querier, createdBy, key string) (*rights.Request, string, error) {
+	row := q.QueryRow(ctx, `SELECT `+requestColumns+`, coalesce(request_hash, '') FROM requests
+		WHERE created_by = $1 AND idempotency_key = $2`, createdBy, key)
+	var hash string
+	r, err := scanRequest(row, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("find idempotency key: %w", err)
+	}
+	return r, hash, nil
+}
+
+// GetRequest returns the request with id, or an ENotFound error.
+func GetRequest(ctx context.Context, q Querier, id string) (*rights.Request, error) {
+	return getRequest(ctx, q, id, "")
+}
+
+// LockRequest returns the request with id, locked for the rest of tx. Every
+// state change locks its request first, so concurrent workers serialise.
+func LockRequest(ctx context.Context, tx pgx.Tx, id string) (*rights.Request, error) {
+	return getRequest(ctx, tx, id, " FOR UPDATE")
+}
+
+func getRequest(ctx context.Context, q Querier, id, suffix string) (*rights.Request, error) {
+	if !ValidID(id) {
+		return nil, rights.Errorf(rights.ENotFound, "request %s not found", id)
+	}
+	r, err := scanRequest(q.QueryRow(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = $1`+suffix, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, rights.Errorf(rights.ENotFound, "request %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
+	var r rights.Request
+	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
+		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
+		&r.DueAt, &r.CompletedAt, &r.UpdatedAt}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Change describes one state change of a request for its audit event.
+type Change struct {
+	Actor  string         // "system", "subject", "staff:<name>"
+	Action string         // e.g. "request.verified"
+	Detail map[string]any // ids, counts, reasons; never personal data
+}
+
+// Transition moves r to status to, saves r's mutable fields (verification,
+// timestamps, deadline) and appends the audit event, all in tx. It refuses
+// moves the lifecycle does not allow.
+func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Status, at time.Time, c Change) error {
+	if err := rights.CheckTransition(r.Status, to); err != nil {
+		return err
+	}
+	from := r.Status
+	r.Status, r.UpdatedAt = to, at
+	switch to {
+	case rights.StatusVerified:
+		if r.VerifiedAt == nil {
+			r.VerifiedAt = &at
+		}
+	case rights.StatusCompleted, rights.StatusRefused, rights.StatusCancelled:
+		r.CompletedAt = &at
+	}
+	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
+		due_at = $5, completed_at = $6, updated_at = $7 WHERE id = $1`,
+		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("update request %s: %w", r.ID, err)
+	}
+	return AppendAudit(ctx, tx, rights.AuditEvent{
+		RequestID: r.ID, At: at, Actor: c.Actor, Action: c.Action,
+		FromStatus: from, ToStatus: to, Detail: c.Detail,
+	})
+}
+
+// AppendAudit adds one event to a request's audit trail.
+func AppendAudit(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) error {
+	detail := ev.Detail
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_events (request_id, at, actor, action, from_status, to_status, detail)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), $7)`,
+		ev.RequestID, ev.At, ev.Actor, ev.Action, string(ev.FromStatus), string(ev.ToStatus), detail)
+	if err != nil {
+		return fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
+	}
+	return nil
+}
+
+// ListAudit returns a request's audit trail, oldest first.
+func ListAudit(ctx context.Context, q Querier, requestID string) ([]rights.AuditEvent, error) {
+	rows, err := q.Query(ctx, `SELECT id, request_id, at, actor, action, coalesce(from_status, ''),
+		coalesce(to_status, ''), detail FROM audit_events WHERE request_id = $1 ORDER BY id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list audit %s: %w", requestID, err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rights.AuditEvent, error) {
+		var ev rights.AuditEvent
+		err := row.Scan(&ev.ID, &ev.RequestID, &ev.At, &ev.Actor, &ev.Action, &ev.FromStatus, &ev.ToStatus, &ev.Detail)
+		return ev, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit %s: %w", requestID, err)
+	}
+	return events, nil
+}
+
+// RequestFilter selects requests for the staff list.
+type RequestFilter struct {
+	Status  rights.Status
+	Product string
+	Type    rights.Type
+	Limit   int
+	Cursor  string // from the previous page's NextCursor
+}
+
+// Cursor limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// ListRequests returns one page of requests, newest first, and the cursor of
+// the next page ("" on the last page).
+func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Request, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Status != "" {
+		add("status = $%d", f.Status)
+	}
+	if f.Product != "" {
+		add("product = $%d", f.Product)
+	}
+	if f.Type != "" {
+		add("type = $%d", f.Type)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, at, id)
+		where = append(where, fmt.Sprintf("(received_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	sql := `SELECT ` + requestColumns + ` FROM requests`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, limit+1)
+	sql += fmt.Sprintf(" ORDER BY received_at DESC, id DESC LIMIT $%d", len(args))
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list requests: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*rights.Request, error) { return scanRequest(row) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list requests: %w", err)
+	}
+	var next string
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[limit-1]
+		next = encodeCursor(last.ReceivedAt, last.ID)
+	}
+	return list, next, nil
+}
+
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	bad := rights.Errorf(rights.EInvalid, "cursor is not one this service issued")
+	bad.Fields = []rights.FieldProblem{{Field: "cursor", Reason: "malformed"}}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil || !ValidID(id) {
+		return time.Time{}, "", bad
+	}
+	return at, id, nil
+}
+
+// InsertTasks stores a request's store tasks. A task that exists already
+// (same request, store and action) is left alone, so re-planning is safe.
+func InsertTasks(ctx context.Context, tx pgx.Tx, tasks []*rights.Task) error {
+	for _, t := range tasks {
+		err := tx.QueryRow(ctx, `INSERT INTO tasks (id, request_id, store, action, status, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (request_id, store, action) DO UPDATE SET store = excluded.store
+			RETURNING id, status`,
+			t.ID, t.RequestID, t.Store, t.Action, t.Status, t.CreatedAt).Scan(&t.ID, &t.Status)
+		if err != nil {
+			return fmt.Errorf("insert task %s/%s: %w", t.RequestID, t.Store, err)
+		}
+	}
+	return nil
+}
+
+const taskColumns = `id, request_id, store, action, status, attempts, report, last_error, created_at, finished_at`
+
+func scanTask(row pgx.Row) (*rights.Task, error) {
+	var t rights.Task
+	var report []byte
+	if err := row.Scan(&t.ID, &t.RequestID, &t.Store, &t.Action, &t.Status, &t.Attempts, &report,
+		&t.LastError, &t.CreatedAt, &t.FinishedAt); err != nil {
+		return nil, err
+	}
+	if report != nil {
+		t.Report = &rights.StoreReport{}
+		if err := json.Unmarshal(report, t.Report); err != nil {
+			return nil, fmt.Errorf("task %s report: %w", t.ID, err)
+		}
+	}
+	return &t, nil
+}
+
+// ListTasks returns a request's tasks in store order.
+func ListTasks(ctx context.Context, q Querier, requestID string) ([]*rights.Task, error) {
+	rows, err := q.Query(ctx, `SELECT `+taskColumns+` FROM tasks WHERE request_id = $1 ORDER BY store, action`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks %s: %w", requestID, err)
+	}
+	tasks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*rights.Task, error) { return scanTask(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list tasks %s: %w", requestID, err)
+	}
+	return tasks, nil
+}
+
+// LockTask returns the task with id, locked for the rest of tx.
+func LockTask(ctx context.Context, tx pgx.Tx, id string) (*rights.Task, error) {
+	t, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, rights.Errorf(rights.ENotFound, "task %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock task %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// SaveTask saves a task's status, attempts, report and error.
+func SaveTask(ctx context.Context, tx pgx.Tx, t *rights.Task) error {
+	_, err := tx.Exec(ctx, `UPDATE tasks SET status = $2, attempts = $3, report = $4, last_error = $5,
+		finished_at = $6 WHERE id = $1`, t.ID, t.Status, t.Attempts, t.Report, t.LastError, t.FinishedAt)
+	if err != nil {
+		return fmt.Errorf("save task %s: %w", t.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// PutStaffToken stores (or replaces) the hashed token of a staff member.
+func PutStaffToken(ctx context.Context, q Querier, name, sha256Hex string, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO staff_tokens (name, token_sha256, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, revoked_at = NULL`,
+		name, sha256Hex, at)
+	if err != nil {
+		return fmt.Errorf("put staff token %s: %w", name, err)
+	}
+	return nil
+}
+
+// RevokeStaffToken stops a staff token from working.
+func RevokeStaffToken(ctx context.Context, q Querier, name string, at time.Time) error {
+	tag, err := q.Exec(ctx, `UPDATE staff_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL`, name, at)
+	if err != nil {
+		return fmt.Errorf("revoke staff token %s: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return rights.Errorf(rights.ENotFound, "no active staff token named %s", name)
+	}
+	return nil
+}
+
+// StaffNameForToken returns the name of the staff member whose token hashes
+// to sha256Hex, or "" if no active token does.
+func StaffNameForToken(ctx context.Context, q Querier, sha256Hex string) (string, error) {
+	var name string
+	err := q.QueryRow(ctx, `SELECT name FROM staff_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL`, sha256Hex).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up staff token: %w", err)
+	}
+	return name, nil
+}
+
+// Code is a request's one-time verification code, stored hashed.
+type Code struct {
+	RequestID  string
+	Hash       string
+	ExpiresAt  time.Time
+	Attempts   int
+	SentAt     *time.Time
+	ConsumedAt *time.Time
+}
+
+// PutCode stores a new code for a request, replacing an earlier one and
+// resetting the attempt count.
+func PutCode(ctx context.Context, tx pgx.Tx, c Code) error {
+	_, err := tx.Exec(ctx, `INSERT INTO verification_codes (request_id, code_hash, expires_at, attempts, sent_at)
+		VALUES ($1, $2, $3, 0, $4)
+		ON CONFLICT (request_id) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at,
+			attempts = 0, sent_at = excluded.sent_at, consumed_at = NULL`,
+		c.RequestID, c.Hash, c.ExpiresAt, c.SentAt)
+	if err != nil {
+		return fmt.Errorf("put code %s: %w", c.RequestID, err)
+	}
+	return nil
+}
+
+// LockCode returns a request's code locked for the rest of tx, or nil.
+func LockCode(ctx context.Context, tx pgx.Tx, requestID string) (*Code, error) {
+	var c Code
+	err := tx.QueryRow(ctx, `SELECT request_id, code_hash, expires_at, attempts, sent_at, consumed_at
+		FROM verification_codes WHERE request_id = $1 FOR UPDATE`, requestID).
+		Scan(&c.RequestID, &c.Hash, &c.ExpiresAt, &c.Attempts, &c.SentAt, &c.ConsumedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock code %s: %w", requestID, err)
+	}
+	return &c, nil
+}
+
+// SaveCodeAttempt records a verification attempt (and consumption on success).
+func SaveCodeAttempt(ctx context.Context, tx pgx.Tx, c *Code) error {
+	_, err := tx.Exec(ctx, `UPDATE verification_codes SET attempts = $2, consumed_at = $3 WHERE request_id = $1`,
+		c.RequestID, c.Attempts, c.ConsumedAt)
+	if err != nil {
+		return fmt.Errorf("save code attempt %s: %w", c.RequestID, err)
+	}
+	return nil
+}
+
+// Export is the archive built for a request.
+type Export struct {
+	RequestID string
+	Location  string
+	Bytes     int64
+	SHA256    string
+	CreatedAt time.Time
+}
+
+// PutExport records a request's archive.
+func PutExport(ctx context.Context, tx pgx.Tx, e Export) error {
+	_, err := tx.Exec(ctx, `INSERT INTO exports (request_id, location, bytes, sha256, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (request_id) DO UPDATE SET location = excluded.location, bytes = excluded.bytes,
+			sha256 = excluded.sha256, created_at = excluded.created_at`,
+		e.RequestID, e.Location, e.Bytes, e.SHA256, e.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("put export %s: %w", e.RequestID, err)
+	}
+	return nil
+}
+
+// GetExport returns a request's archive, or nil.
+func GetExport(ctx context.Context, q Querier, requestID string) (*Export, error) {
+	var e Export
+	err := q.QueryRow(ctx, `SELECT request_id, location, bytes, sha256, created_at FROM exports WHERE request_id = $1`, requestID).
+		Scan(&e.RequestID, &e.Location, &e.Bytes, &e.SHA256, &e.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get export %s: %w", requestID, err)
+	}
+	return &e, nil
+}
+
+// Delivery records that a message was sent.
+type Delivery struct {
+	RequestID string
+	Kind      string
+	MessageID string
+	SentAt    time.Time
+}
+
+// GetDelivery returns the recorded delivery of kind for a request, or nil.
+func GetDelivery(ctx context.Context, q Querier, requestID, kind string) (*Delivery, error) {
+	var d Delivery
+	err := q.QueryRow(ctx, `SELECT request_id, kind, message_id, sent_at FROM deliveries WHERE request_id = $1 AND kind = $2`,
+		requestID, kind).Scan(&d.RequestID, &d.Kind, &d.MessageID, &d.SentAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get delivery %s/%s: %w", requestID, kind, err)
+	}
+	return &d, nil
+}
+
+// PutDelivery records a sent message; recording the same one twice is a no-op.
+func PutDelivery(ctx context.Context, tx pgx.Tx, d Delivery) error {
+	_, err := tx.Exec(ctx, `INSERT INTO deliveries (request_id, kind, message_id, sent_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (request_id, kind) DO NOTHING`, d.RequestID, d.Kind, d.MessageID, d.SentAt)
+	if err != nil {
+		return fmt.Errorf("put delivery %s/%s: %w", d.RequestID, d.Kind, err)
+	}
+	return nil
+}
