@@ -1,0 +1,290 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	s.json(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz answers 200 only when the database answers and its schema is
+// what this binary expects, so a load balancer sends no traffic before then.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "migrations": "ok"}
+	status := http.StatusOK
+	if err := s.DB.Pool.Ping(ctx); err != nil {
+		checks["database"], checks["migrations"] = "unreachable", "unknown"
+		status = http.StatusServiceUnavailable
+	} else if err := s.DB.CheckMigrations(ctx); err != nil {
+		checks["migrations"] = err.Error()
+		status = http.StatusServiceUnavailable
+	}
+	s.json(w, status, map[string]any{"status": map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK], "checks": checks})
+}
+
+func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.error(w, r, rights.Errorf(rights.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// requestBody is a staff ticket as posted.
+type requestBody struct {
+	Product           string               `json:"product"`
+	Type              rights.Type          `json:"type"`
+	Subject           subjectBody          `json:"subject"`
+	DeliveryEmail     string               `json:"delivery_email"`
+	RequesterRelation rights.Relation      `json:"requester_relation"`
+	Locale            string               `json:"locale"`
+	Verification      *rights.Verification `json:"verification"`
+	Note              string               `json:"note"`
+}
+
+type subjectBody struct {
+	Identities map[string]string `json:"identities"`
+}
+
+const maxIdempotencyKey = 255
+
+func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
+	var body requestBody
+	raw, err := s.decode(w, r, &body)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	var idem *storage.Idempotency
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey || strings.TrimSpace(key) != key {
+			s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "bad Idempotency-Key header",
+				Fields: []rights.FieldProblem{{Field: "Idempotency-Key", Reason: "at most 255 bytes, no surrounding spaces"}}})
+			return
+		}
+		sum := sha256.Sum256(raw)
+		idem = &storage.Idempotency{Key: key, BodyHash: hex.EncodeToString(sum[:])}
+	}
+	if body.Verification != nil {
+		// Who verified and when is recorded by the service, not taken from the body.
+		body.Verification.By, body.Verification.At = "", time.Time{}
+	}
+	in := rights.Intake{
+		Product: body.Product, Type: body.Type, Identities: body.Subject.Identities,
+		DeliveryEmail: body.DeliveryEmail, Relation: body.RequesterRelation, Locale: body.Locale,
+		Verification: body.Verification, Note: body.Note,
+	}
+	req, created, err := s.Pipeline.SubmitStaff(r.Context(), staffName(r.Context()), in, idem)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/requests/"+req.ID)
+	status := http.StatusCreated
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		status = http.StatusOK
+	}
+	view, err := s.requestView(r.Context(), req, true)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, status, view)
+}
+
+func (s *server) handleGetRequest(w http.ResponseWriter, r *http.Request) {
+	req, err := storage.GetRequest(r.Context(), s.DB.Pool, r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	view, err := s.requestView(r.Context(), req, true)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, view)
+}
+
+func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var problems rights.Problems
+	f := storage.RequestFilter{
+		Status: rights.Status(q.Get("status")), Product: q.Get("product"), Type: rights.Type(q.Get("type")),
+		Cursor: q.Get("cursor"),
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		problems.Add("status", "unknown status %q", f.Status)
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		problems.Add("type", "unknown right %q", f.Type)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > storage.MaxPageSize {
+			problems.Add("limit", "must be a number from 1 to %d", storage.MaxPageSize)
+		}
+		f.Limit = n
+	}
+	if err := problems.Err(); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	list, next, err := storage.ListRequests(r.Context(), s.DB.Pool, f)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	items := make([]requestView, 0, len(list))
+	for _, req := range list {
+		v, err := s.requestView(r.Context(), req, false)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		items = append(items, v)
+	}
+	s.json(w, http.StatusOK, map[string]any{"requests": items, "next_cursor": next})
+}
+
+// requestView is a request as the staff API shows it.
+type requestView struct {
+	ID                string               `json:"id"`
+	Product           string               `json:"product"`
+	Type              rights.Type          `json:"type"`
+	Channel           rights.Channel       `json:"channel"`
+	Status            rights.Status        `json:"status"`
+	Subject           rights.Subject       `json:"subject"`
+	DeliveryEmail     string               `json:"delivery_email"`
+	RequesterRelation rights.Relation      `json:"requester_relation"`
+	Locale            string               `json:"locale"`
+	Verification      *rights.Verification `json:"verification,omitempty"`
+	Note              string               `json:"note,omitempty"`
+	CreatedBy         string               `json:"created_by"`
+	ReceivedAt        time.Time            `json:"received_at"`
+	VerifiedAt        *time.Time           `json:"verified_at"`
+	DueAt             *time.Time           `json:"due_at"`
+	CompletedAt       *time.Time           `json:"completed_at"`
+	UpdatedAt         time.Time            `json:"updated_at"`
+	Tasks             []taskView           `json:"tasks,omitempty"`
+	Audit             []rights.AuditEvent  `json:"audit,omitempty"`
+}
+
+type taskView struct {
+	ID         string              `json:"id"`
+	Store      string              `json:"store"`
+	Action     rights.TaskAction   `json:"action"`
+	Status     rights.TaskStatus   `json:"status"`
+	Attempts   int                 `json:"attempts"`
+	Report     *rights.StoreReport `json:"report,omitempty"`
+	LastError  string              `json:"last_error,omitempty"`
+	FinishedAt *time.Time          `json:"finished_at,omitempty"`
+}
+
+func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool) (requestView, error) {
+	v := requestView{
+		ID: r.ID, Product: r.Product, Type: r.Type, Channel: r.Channel, Status: r.Status, Subject: r.Subject,
+		DeliveryEmail: r.DeliveryEmail, RequesterRelation: r.Relation, Locale: r.Locale,
+		Verification: r.Verification, Note: r.Note, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
+		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
+	}
+	if !detail {
+		return v, nil
+	}
+	tasks, err := storage.ListTasks(ctx, s.DB.Pool, r.ID)
+	if err != nil {
+		return v, err
+	}
+	for _, t := range tasks {
+		v.Tasks = append(v.Tasks, taskView{ID: t.ID, Store: t.Store, Action: t.Action, Status: t.Status,
+			Attempts: t.Attempts, Report: t.Report, LastError: t.LastError, FinishedAt: t.FinishedAt})
+	}
+	if v.Audit, err = storage.ListAudit(ctx, s.DB.Pool, r.ID); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// selfServiceBody is a request from the person themselves.
+type selfServiceBody struct {
+	Product string      `json:"product"`
+	Type    rights.Type `json:"type"`
+	Email   string      `json:"email"`
+	Locale  string      `json:"locale"`
+}
+
+func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request) {
+	var body selfServiceBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	in := rights.Intake{Product: body.Product, Type: body.Type, Locale: body.Locale, Relation: rights.RelationSelf}
+	if body.Email != "" {
+		in.Identities = map[string]string{"email": body.Email}
+	}
+	req, err := s.Pipeline.SubmitSelfService(r.Context(), in)
+	if err != nil {
+		if re, ok := err.(*rights.Error); ok {
+			renameField(re, "subject.identities.email", "email")
+			renameField(re, "subject.identities", "email")
+			renameField(re, "delivery_email", "email")
+		}
+		s.error(w, r, err)
+		return
+	}
+	// The same answer whether or not anyone with this email is known: the
+	// code goes to the address, and only its owner can go on.
+	s.json(w, http.StatusAccepted, map[string]any{
+		"id":      req.ID,
+		"status":  req.Status,
+		"message": "If the address can receive mail, a verification code is on its way. Submit it to /api/v1/self-service/requests/" + req.ID + "/verify.",
+	})
+}
+
+func renameField(e *rights.Error, from, to string) {
+	seen := map[string]bool{}
+	out := e.Fields[:0]
+	for _, f := range e.Fields {
+		if f.Field == from {
+			f.Field = to
+		}
+		if key := f.Field + "\x00" + f.Reason; !seen[key] {
+			seen[key] = true
+			out = append(out, f)
+		}
+	}
+	e.Fields = out
+}
+
+type verifyBody struct {
+	Code string `json:"code"`
+}
+
+func (s *server) handleSelfServiceVerify(w http.ResponseWriter, r *http.Request) {
+	var body verifyBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if len(body.Code) != 6 || strings.Trim(body.Code, "0123456789") != "" {
+		s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "the code is malformed",
+			Fields: []rights.FieldProblem{{Field: "code", Reason: "must be the 6 digits from the email"}}})
+		return
+	}
+	req, err := s.Pipeline.VerifyCode(r.Context(), r.PathValue("id"), body.Code)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, map[string]any{"id": req.ID, "status": req.Status, "due_at": req.DueAt})
+}

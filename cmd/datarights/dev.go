@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/storage/localpg"
+)
+
+const (
+	devDir        = ".datarights-dev"
+	devStaffToken = "dev-staff-token"
+	devDatabase   = "datarights_dev"
+	devBank       = "datarights_demo_bank"
+	localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+)
+
+// runDev runs everything with local defaults: a Postgres (DATABASE_URL, the
+// one on localhost:5432, or a private one it starts), the demo bank, a demo
+// configuration, the API and the workers.
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, _ := newFlags("dev", stderr)
+	dir := fs.String("dir", devDir, "directory for the demo configuration, data, outbox and private Postgres")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger := newLogger(stdout)
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	absDir, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+
+	admin := getenv("DATABASE_URL")
+	if admin == "" {
+		admin = localPostgres
+		if err := ping(ctx, admin); err != nil {
+			fmt.Fprintf(stderr, "no Postgres on 127.0.0.1:5432 (%v); starting a private one in %s\n", shortErr(err), filepath.Join(absDir, "postgres"))
+			srv, err := localpg.Start(ctx, localpg.Config{Dir: filepath.Join(absDir, "postgres"), Logger: logger})
+			if err != nil {
+				return fmt.Errorf("start a private Postgres: %w", err)
+			}
+			defer srv.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // best effort on the way out
+			admin = srv.URL("postgres")
+		}
+	}
+	serviceURL, err := ensureDatabase(ctx, admin, devDatabase)
+	if err != nil {
+		return err
+	}
+	bankURL, err := ensureDatabase(ctx, admin, devBank)
+	if err != nil {
+		return err
+	}
+	if err := demo.Seed(ctx, bankURL); err != nil {
+		return fmt.Errorf("seed demo bank: %w", err)
+	}
+
+	path := filepath.Join(absDir, "datarights.yaml")
+	if err := os.WriteFile(path, []byte(demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data"))), 0o600); err != nil {
+		return err
+	}
+	token := getenv("DATARIGHTS_STAFF_TOKEN")
+	if token == "" {
+		token = devStaffToken
+	}
+	devenv := func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return "" // the demo config names the service database
+		case "DATARIGHTS_STAFF_TOKEN":
+			return token
+		}
+		return getenv(k)
+	}
+	cfg, err := config.Load(path, devenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, true, func(addr string) {
+		fmt.Fprint(stderr, devBanner(addr, token, path, cfg))
+	})
+}
+
+func devBanner(addr, token, path string, cfg *config.Config) string {
+	outbox := filepath.Join(cfg.DataDir, "outbox")
+	mail := "emails are written to " + outbox + " (one .eml per message)"
+	if cfg.SMTP.URL != "" {
+		mail = "emails go to the SMTP server in DATARIGHTS_SMTP_URL"
+	}
+	return fmt.Sprintf(`
+datarights dev is running on http://%[1]s
+  configuration: %[3]s
+  %[4]s
+  demo subjects: demo-user-1 … demo-user-20 (emails demo-user-N@example.com), product webank
+
+Ask for a copy of demo-user-3's data as customer service:
+
+  curl -s -X POST http://%[1]s/api/v1/requests \
+    -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
+    -d '{"product":"webank","type":"copy","subject":{"identities":{"user_id":"demo-user-3"}},"delivery_email":"demo-user-3@example.com","verification":{"method":"face_check","reference":"demo"}}'
+
+Then follow it (use the id from the answer):
+
+  curl -s -H 'Authorization: Bearer %[2]s' http://%[1]s/api/v1/requests/<id>
+
+Press Ctrl-C to stop.
+`, addr, token, path, mail)
+}
+
+func ping(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+// ensureDatabase creates database name on the server of admin if it does not
+// exist and returns its URL.
+func ensureDatabase(ctx context.Context, admin, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("connect to Postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("parse database URL: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}

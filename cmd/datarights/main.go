@@ -1,0 +1,68 @@
+// Command datarights runs the personal-information rights service.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		var usage usageError
+		if errors.As(err, &usage) {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "datarights:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a command-line mistake: it is printed with the usage hint
+// and exits 2.
+type usageError string
+
+func (e usageError) Error() string { return string(e) + "\n\n" + usage }
+
+const usage = `usage: datarights <command> [flags]
+
+commands:
+  dev                 run API and workers with local defaults and a demo bank (no setup needed)
+  serve   -config F   run the API and the workers
+  worker  -config F   run the workers only
+  migrate up [-config F]   apply database migrations (DATABASE_URL is enough)
+  token add NAME [-config F]     create a staff token, print it once, store its hash
+  token revoke NAME [-config F]  revoke a staff token
+  token hash TOKEN    print the SHA-256 to put in staff_tokens[].sha256
+
+Run "datarights <command> -h" for the flags of a command.`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("datarights: a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr, true)
+	case "worker":
+		return runServe(ctx, rest, getenv, stdout, stderr, false)
+	case "dev":
+		return runDev(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageError(fmt.Sprintf("datarights: unknown command %q", cmd))
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/datarights/datarights/api"
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/storage"
+)
+
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("datarights "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "datarights.yaml", "configuration file")
+	return fs, path
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+	}
+	return nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) error {
+	name := "serve"
+	if !withAPI {
+		name = "worker"
+	}
+	fs, path := newFlags(name, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, newLogger(stdout), withAPI, nil)
+}
+
+// serve runs the workers, and the API when withAPI, until ctx ends. ready,
+// if not nil, is called with the listening address once requests can come.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI bool, ready func(addr string)) error {
+	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(res.Own)+len(res.River) > 0 {
+		logger.Info("migrated database", "own", res.Own, "river", res.River)
+	}
+	if err := registerTokens(ctx, db, cfg); err != nil {
+		return err
+	}
+
+	mailer, err := exporters.NewMailer(cfg.SMTP.URL, cfg.SMTP.From, filepath.Join(cfg.DataDir, "outbox"))
+	if err != nil {
+		return err
+	}
+	pipeline, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: mailer, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer pipeline.Close()
+	client, err := pipeline.NewClient(true)
+	if err != nil {
+		return err
+	}
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	logger.Info("workers started", "concurrency", cfg.Worker.Concurrency)
+
+	errc := make(chan error, 1)
+	var srv *http.Server
+	if withAPI {
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+		}
+		srv = &http.Server{
+			Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes}),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		}
+		logger.Info("api listening", "addr", ln.Addr().String())
+		go func() { errc <- srv.Serve(ln) }()
+		if ready != nil {
+			ready(ln.Addr().String())
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("api stopped", "err", err)
+		}
+	}
+
+	// Shut down: stop taking requests, let running jobs finish for a while,
+	// then cancel them; River hands unfinished jobs to the next process.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if srv != nil {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			logger.Warn("api shutdown", "err", err)
+		}
+	}
+	softCtx, softCancel := context.WithTimeout(shutdownCtx, 20*time.Second)
+	defer softCancel()
+	if err := client.Stop(softCtx); err != nil {
+		logger.Warn("workers did not stop in time; cancelling running jobs", "err", err)
+		if err := client.StopAndCancel(shutdownCtx); err != nil {
+			return fmt.Errorf("stop workers: %w", err)
+		}
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// registerTokens stores the configured staff tokens' hashes, and the hash of
+// DATARIGHTS_STAFF_TOKEN under the name "env".
+func registerTokens(ctx context.Context, db *storage.DB, cfg *config.Config) error {
+	now := time.Now()
+	for _, t := range cfg.StaffTokens {
+		if err := storage.PutStaffToken(ctx, db.Pool, t.Name, t.SHA256, now); err != nil {
+			return err
+		}
+	}
+	if cfg.EnvStaffToken != "" {
+		return storage.PutStaffToken(ctx, db.Pool, "env", config.HashToken(cfg.EnvStaffToken), now)
+	}
+	return nil
+}

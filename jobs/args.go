@@ -1,0 +1,58 @@
+// Package jobs is the durable pipeline that moves a request from intake to
+// delivery on River: one job kind per step, each step one transaction that
+// records the state change, its audit event and the next job, and completes
+// its own job, so that a worker killed at any line leaves either all of the
+// step or none of it.
+package jobs
+
+import "github.com/riverqueue/river"
+
+// Pipeline steps. Args hold ids only: personal data never goes into River's
+// tables, where operators and the River UI can see job arguments.
+
+// VerifyArgs records a staff ticket's identity verification.
+type VerifyArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+func (VerifyArgs) Kind() string { return "verify" }
+
+// SendCodeArgs emails a self-service requester a one-time code.
+type SendCodeArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+func (SendCodeArgs) Kind() string { return "send_code" }
+
+// PlanArgs creates one task per store for a verified request.
+type PlanArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+func (PlanArgs) Kind() string { return "plan" }
+
+// StoreTaskArgs runs one store task.
+type StoreTaskArgs struct {
+	RequestID string `json:"request_id"`
+	TaskID    string `json:"task_id"`
+}
+
+func (StoreTaskArgs) Kind() string { return "store_task" }
+
+// AssembleArgs builds the export archive from the store tasks' parts.
+type AssembleArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+func (AssembleArgs) Kind() string { return "assemble" }
+
+// DeliverArgs tells the requester the outcome (with the export, if any).
+type DeliverArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+func (DeliverArgs) Kind() string { return "deliver" }
+
+// uniqueByArgs makes a second insert of the same step for the same request a
+// no-op while the first is pending, running or done.
+var uniqueByArgs = &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}

@@ -1,0 +1,211 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+// SubmitStaff takes a customer-service ticket. With an idempotency key, a
+// retried submit with the same body returns the request the first one
+// created (created is false); the same key with another body is a conflict.
+func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Intake, idem *storage.Idempotency) (r *rights.Request, created bool, err error) {
+	if err := in.Validate(rights.ChannelStaff, p.settings.Catalog()); err != nil {
+		return nil, false, err
+	}
+	createdBy := "staff:" + staff
+	if idem != nil {
+		if r, err := p.replay(ctx, createdBy, idem); r != nil || err != nil {
+			return r, false, err
+		}
+	}
+	now := p.now().UTC()
+	r = p.newRequest(in, rights.ChannelStaff, rights.StatusReceived, createdBy, now)
+	verification := *in.Verification
+	verification.By = staff
+	r.Verification = &verification
+
+	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := storage.InsertRequest(ctx, tx, r, idem); err != nil {
+			return err
+		}
+		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{
+			RequestID: r.ID, At: now, Actor: createdBy, Action: "request.received", ToStatus: r.Status,
+			Detail: intakeDetail(r),
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID})
+	})
+	if errors.Is(err, storage.ErrDuplicateIdempotencyKey) {
+		// A concurrent submit with the same key committed first.
+		r, err := p.replay(ctx, createdBy, idem)
+		return r, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return r, true, nil
+}
+
+func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.Idempotency) (*rights.Request, error) {
+	r, hash, err := storage.FindByIdempotencyKey(ctx, p.db.Pool, createdBy, idem.Key)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	if hash != idem.BodyHash {
+		return nil, &rights.Error{Code: rights.EConflict,
+			Message: "this Idempotency-Key was already used for a different request",
+			Fields:  []rights.FieldProblem{{Field: "Idempotency-Key", Reason: "reused with a different body"}}}
+	}
+	return r, nil
+}
+
+// SubmitSelfService takes a request from the person themselves, identified by
+// email. It stores the request and enqueues the email with a one-time code;
+// processing starts only when the code comes back. The caller learns nothing
+// about whether the email belongs to anyone: the answer is the same.
+func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake) (*rights.Request, error) {
+	email := in.Identities["email"]
+	in.DeliveryEmail = email
+	if err := in.Validate(rights.ChannelSelfService, p.settings.Catalog()); err != nil {
+		return nil, err
+	}
+	now := p.now().UTC()
+	r := p.newRequest(in, rights.ChannelSelfService, rights.StatusAwaitingVerification, "self-service", now)
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := storage.InsertRequest(ctx, tx, r, nil); err != nil {
+			return err
+		}
+		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{
+			RequestID: r.ID, At: now, Actor: "subject", Action: "request.received", ToStatus: r.Status,
+			Detail: intakeDetail(r),
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, SendCodeArgs{RequestID: r.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (p *Pipeline) newRequest(in rights.Intake, ch rights.Channel, status rights.Status, createdBy string, now time.Time) *rights.Request {
+	r := &rights.Request{
+		ID: storage.NewID(), Product: in.Product, Type: in.Type, Channel: ch, Status: status,
+		Subject: rights.Subject{Identities: in.Identities}, DeliveryEmail: in.DeliveryEmail,
+		Relation: in.Relation, Locale: in.Locale, Note: in.Note, CreatedBy: createdBy,
+		ReceivedAt: now, UpdatedAt: now,
+	}
+	r.DueAt = p.policies[r.Product].DueFor(r)
+	return r
+}
+
+// intakeDetail is the audit detail of a new request: which identity types
+// were given, never their values.
+func intakeDetail(r *rights.Request) map[string]any {
+	types := make([]string, 0, len(r.Subject.Identities))
+	for k := range r.Subject.Identities {
+		types = append(types, k)
+	}
+	sort.Strings(types)
+	return map[string]any{"product": r.Product, "type": r.Type, "channel": r.Channel,
+		"relation": r.Relation, "identity_types": types}
+}
+
+// VerifyCode checks a self-service code. The right code verifies the request
+// and starts processing; a wrong one counts against the limit, after which
+// the code is locked; an expired one must be requested again.
+func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rights.Request, error) {
+	var (
+		r       *rights.Request
+		outcome error
+	)
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = storage.LockRequest(ctx, tx, requestID)
+		if err != nil {
+			return err
+		}
+		if r.Channel != rights.ChannelSelfService {
+			return rights.Errorf(rights.ENotFound, "request %s not found", requestID)
+		}
+		if r.Status != rights.StatusAwaitingVerification {
+			return rights.Errorf(rights.EConflict, "request is %s, not awaiting verification", r.Status)
+		}
+		c, err := storage.LockCode(ctx, tx, requestID)
+		if err != nil {
+			return err
+		}
+		now := p.now().UTC()
+		switch {
+		case c == nil:
+			return rights.Errorf(rights.EConflict, "the code has not been sent yet; try again in a minute")
+		case c.Attempts >= p.settings.SelfService.MaxAttempts:
+			return rights.Errorf(rights.ELocked, "too many wrong codes; submit the request again")
+		case !now.Before(c.ExpiresAt):
+			return rights.Errorf(rights.EExpired, "the code has expired; submit the request again")
+		}
+		c.Attempts++
+		if subtle.ConstantTimeCompare([]byte(hashCode(requestID, code)), []byte(c.Hash)) != 1 {
+			// The failed attempt must be recorded even though the caller gets
+			// an error, so the outcome travels outside the transaction.
+			outcome = &rights.Error{Code: rights.EInvalid, Message: "the code is not correct",
+				Fields: []rights.FieldProblem{{Field: "code", Reason: fmt.Sprintf("wrong code; %d attempts left", max(0, p.settings.SelfService.MaxAttempts-c.Attempts))}}}
+			if err := storage.SaveCodeAttempt(ctx, tx, c); err != nil {
+				return err
+			}
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "subject",
+				Action: "verification.failed", Detail: map[string]any{"attempt": c.Attempts}})
+		}
+		c.ConsumedAt = &now
+		if err := storage.SaveCodeAttempt(ctx, tx, c); err != nil {
+			return err
+		}
+		r.Verification = &rights.Verification{Method: "email_code", By: "subject", At: now}
+		r.VerifiedAt = &now
+		r.DueAt = p.policies[r.Product].DueFor(r)
+		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
+			Actor: "subject", Action: "request.verified", Detail: map[string]any{"method": "email_code", "attempt": c.Attempts},
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if outcome != nil {
+		return nil, outcome
+	}
+	return r, nil
+}
+
+// newCode returns a random six-digit code.
+func newCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// hashCode binds a code to its request, so one request's hash says nothing
+// about another's code.
+func hashCode(requestID, code string) string {
+	sum := sha256.Sum256([]byte(requestID + ":" + code))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,145 @@
+package jobs
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	textTemplate "text/template"
+	"time"
+
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+// Emails to requesters, in the request's locale with the other language
+// below, so a message reaches the person even if the locale was guessed.
+
+var shanghai = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}()
+
+type messageText struct{ Subject, Body string }
+
+var codeTexts = map[string]messageText{
+	rights.LocaleZH: {
+		Subject: "您的验证码 {{.Code}}",
+		Body: "您好：\n\n我们收到了您关于个人信息的{{.Right}}请求（编号 {{.ID}}）。\n" +
+			"验证码：{{.Code}}\n有效期至 {{.Expires}}（北京时间）。\n\n" +
+			"如果这不是您本人的操作，请忽略本邮件，我们不会处理该请求。\n",
+	},
+	rights.LocaleEN: {
+		Subject: "Your verification code {{.Code}}",
+		Body: "Hello,\n\nWe received your {{.Right}} request about your personal information (reference {{.ID}}).\n" +
+			"Verification code: {{.Code}}\nValid until {{.Expires}} (China Standard Time).\n\n" +
+			"If you did not ask for this, ignore this email and nothing will happen.\n",
+	},
+}
+
+var rightNames = map[string]map[rights.Type]string{
+	rights.LocaleZH: {
+		rights.TypeAccess: "查阅", rights.TypeCopy: "复制", rights.TypeCorrect: "更正",
+		rights.TypeDelete: "删除", rights.TypeWithdrawConsent: "撤回同意", rights.TypeCancelAccount: "注销账户",
+	},
+	rights.LocaleEN: {
+		rights.TypeAccess: "access", rights.TypeCopy: "copy", rights.TypeCorrect: "correction",
+		rights.TypeDelete: "deletion", rights.TypeWithdrawConsent: "consent withdrawal", rights.TypeCancelAccount: "account cancellation",
+	},
+}
+
+func otherLocale(l string) string {
+	if l == rights.LocaleEN {
+		return rights.LocaleZH
+	}
+	return rights.LocaleEN
+}
+
+func render(text string, data any) string {
+	var b bytes.Buffer
+	textTemplate.Must(textTemplate.New("").Parse(text)).Execute(&b, data) //nolint:errcheck // fixed templates over plain data
+	return b.String()
+}
+
+// bilingual renders a message in the request's locale with the other below.
+func bilingual(locale string, texts map[string]messageText, data func(locale string) any) (subject, body string) {
+	primary, secondary := locale, otherLocale(locale)
+	subject = render(texts[primary].Subject, data(primary))
+	body = render(texts[primary].Body, data(primary)) + "\n----\n\n" + render(texts[secondary].Body, data(secondary))
+	return subject, body
+}
+
+func codeMessage(r *rights.Request, code string, expires time.Time, messageID string) rights.Message {
+	subject, body := bilingual(r.Locale, codeTexts, func(l string) any {
+		return map[string]string{"Code": code, "ID": r.ID, "Right": rightNames[l][r.Type],
+			"Expires": expires.In(shanghai).Format("2006-01-02 15:04")}
+	})
+	return rights.Message{ID: messageID, To: r.DeliveryEmail, Subject: subject, Text: body}
+}
+
+var completionTexts = map[string]messageText{
+	rights.LocaleZH: {
+		Subject: "您的{{.Right}}请求已完成（{{.Product}}）",
+		Body: "您好：\n\n您于 {{.Received}}（北京时间）提交的{{.Right}}请求（编号 {{.ID}}）已处理完成。\n\n" +
+			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
+			"{{if .Attached}}\n您的个人信息副本见附件 {{.Attached}}（ZIP 压缩包，内含可阅读的 summary.html、每个数据表一份 JSON 文件，以及带 SHA-256 校验值的 manifest.json）。\n{{end}}" +
+			"{{if .Deleted}}\n上述记录已被删除。\n{{end}}" +
+			"\n如有疑问，请回复本邮件或联系客服，并提供请求编号。\n",
+	},
+	rights.LocaleEN: {
+		Subject: "Your {{.Right}} request is complete ({{.Product}})",
+		Body: "Hello,\n\nYour {{.Right}} request (reference {{.ID}}), received {{.Received}} China Standard Time, is complete.\n\n" +
+			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else}}{{.Rows}} records{{end}}\n{{end}}" +
+			"{{if .Attached}}\nYour copy is attached as {{.Attached}} (a ZIP archive with a readable summary.html, one JSON file per table, and manifest.json with SHA-256 checksums).\n{{end}}" +
+			"{{if .Deleted}}\nThe records above have been deleted.\n{{end}}" +
+			"\nIf you have questions, reply to this email or contact customer service with the reference.\n",
+	},
+}
+
+type storeLine struct {
+	Store    string
+	Resolved bool
+	Rows     int64
+}
+
+func completionMessage(r *rights.Request, productName string, tasks []*rights.Task, export *storage.Export) rights.Message {
+	var lines []storeLine
+	for _, t := range tasks {
+		line := storeLine{Store: t.Store}
+		if t.Report != nil {
+			line.Resolved, line.Rows = t.Report.Resolved, t.Report.Rows()
+		}
+		lines = append(lines, line)
+	}
+	attached := ""
+	if export != nil {
+		attached = "personal-information-" + r.ID + ".zip"
+	}
+	subject, body := bilingual(r.Locale, completionTexts, func(l string) any {
+		return map[string]any{"Right": rightNames[l][r.Type], "Product": productName, "ID": r.ID,
+			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
+			"Attached": attached, "Deleted": r.Type == rights.TypeDelete}
+	})
+	msg := rights.Message{
+		ID: r.ID + ".completion@datarights", To: r.DeliveryEmail, Subject: subject, Text: body,
+		HTML: "<pre style=\"font-family:sans-serif;white-space:pre-wrap\">" + template.HTMLEscapeString(body) + "</pre>",
+	}
+	if export != nil {
+		location := export.Location
+		msg.Attachments = []rights.Attachment{{
+			Filename: attached, ContentType: "application/zip",
+			Open: func() (io.ReadCloser, error) {
+				f, err := os.Open(location)
+				if err != nil {
+					return nil, fmt.Errorf("open export: %w", err)
+				}
+				return f, nil
+			},
+		}}
+	}
+	return msg
+}

@@ -1,0 +1,217 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+	"github.com/datarights/datarights/storage/stores"
+)
+
+// Config is what the pipeline needs.
+type Config struct {
+	DB       *storage.DB
+	Settings *config.Config
+	Mailer   rights.Mailer
+	Logger   *slog.Logger
+	// OpenConnector opens a store's connector; defaults to stores.Open.
+	OpenConnector func(ctx context.Context, s config.Store) (rights.Connector, error)
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.DB == nil:
+		return errors.New("jobs: Config.DB is required")
+	case c.Settings == nil:
+		return errors.New("jobs: Config.Settings is required")
+	case c.Mailer == nil:
+		return errors.New("jobs: Config.Mailer is required")
+	}
+	return nil
+}
+
+// Pipeline runs requests. The HTTP layer calls its intake methods; River
+// calls its workers.
+type Pipeline struct {
+	db       *storage.DB
+	settings *config.Config
+	policies map[string]rights.DeadlinePolicy
+	mailer   rights.Mailer
+	logger   *slog.Logger
+	now      func() time.Time
+	staging  *exporters.Staging
+	exports  string // directory of finished archives
+
+	openConnector func(ctx context.Context, s config.Store) (rights.Connector, error)
+	connMu        sync.Mutex
+	connectors    map[string]rights.Connector
+
+	client *river.Client[pgx.Tx]
+}
+
+// New builds a pipeline. Call Client (workers) or InsertOnlyClient (API-only
+// processes) before using it.
+func New(cfg Config) (*Pipeline, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		db:            cfg.DB,
+		settings:      cfg.Settings,
+		policies:      cfg.Settings.Policies(),
+		mailer:        cfg.Mailer,
+		logger:        cfg.Logger,
+		now:           cfg.Now,
+		staging:       exporters.NewStaging(cfg.Settings.DataDir),
+		exports:       cfg.Settings.DataDir + "/exports",
+		openConnector: cfg.OpenConnector,
+		connectors:    map[string]rights.Connector{},
+	}
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.openConnector == nil {
+		p.openConnector = stores.Open
+	}
+	return p, nil
+}
+
+// QueueDefault is the queue every pipeline job runs on.
+const QueueDefault = river.QueueDefault
+
+// NewClient creates the River client that works the pipeline's jobs (and
+// inserts them). With work false it only inserts, for API-only processes.
+func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
+	w := p.settings.Worker
+	cfg := &river.Config{
+		Logger:               p.logger.With("component", "river"),
+		MaxAttempts:          w.MaxAttempts,
+		JobTimeout:           w.JobTimeout,
+		RescueStuckJobsAfter: w.RescueAfter,
+	}
+	if work {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &verifyWorker{p: p})
+		river.AddWorker(workers, &sendCodeWorker{p: p})
+		river.AddWorker(workers, &planWorker{p: p})
+		river.AddWorker(workers, &storeTaskWorker{p: p})
+		river.AddWorker(workers, &assembleWorker{p: p})
+		river.AddWorker(workers, &deliverWorker{p: p})
+		cfg.Workers = workers
+		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
+	}
+	client, err := river.NewClient(riverpgxv5.New(p.db.Pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	p.client = client
+	return client, nil
+}
+
+// Close closes the store connectors the pipeline opened.
+func (p *Pipeline) Close() {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	for name, c := range p.connectors {
+		if err := c.Close(); err != nil {
+			p.logger.Warn("close connector", "store", name, "err", err)
+		}
+		delete(p.connectors, name)
+	}
+}
+
+// connector returns the store's connector, opening it once per process.
+func (p *Pipeline) connector(ctx context.Context, name string) (rights.Connector, error) {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if c, ok := p.connectors[name]; ok {
+		return c, nil
+	}
+	for _, s := range p.settings.Stores {
+		if s.Name == name {
+			c, err := p.openConnector(ctx, s)
+			if err != nil {
+				return nil, fmt.Errorf("open store %s: %w", name, err)
+			}
+			p.connectors[name] = c
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("store %s is no longer configured", name)
+}
+
+// step runs fn in a transaction that also completes job, so the step's state
+// change, audit event, next job and the job's own completion commit together
+// or not at all.
+func step[T river.JobArgs](ctx context.Context, p *Pipeline, job *river.Job[T], fn func(tx pgx.Tx) error) error {
+	return p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		return err
+	})
+}
+
+// insertTx enqueues the next step in tx.
+func (p *Pipeline) insertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) error {
+	client := p.client
+	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+		client = c
+	}
+	if client == nil {
+		return errors.New("jobs: no River client (call NewClient first)")
+	}
+	if _, err := client.InsertTx(ctx, tx, args, uniqueByArgs); err != nil {
+		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// fail gives up on a request whose step has exhausted its attempts: the
+// request becomes failed, visibly, for staff to act on.
+func (p *Pipeline) fail(ctx context.Context, requestID, stepName string, cause error) error {
+	return p.db.InTx(ctx, func(tx pgx.Tx) error {
+		r, err := storage.LockRequest(ctx, tx, requestID)
+		if err != nil {
+			return err
+		}
+		if !rights.CanTransition(r.Status, rights.StatusFailed) {
+			return nil
+		}
+		return storage.Transition(ctx, tx, r, rights.StatusFailed, p.now(), storage.Change{
+			Actor: "system", Action: "request.failed",
+			Detail: map[string]any{"step": stepName, "error": safeError(cause)},
+		})
+	})
+}
+
+// lastAttempt reports whether River will not retry this job after a failure.
+func lastAttempt(job *rivertype.JobRow) bool { return job.Attempt >= job.MaxAttempts }
+
+// safeError is an error's text for the audit trail. Connectors and mailers
+// keep personal data out of their errors; this also bounds the length.
+func safeError(err error) string {
+	s := err.Error()
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return s
+}

@@ -1,0 +1,425 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+// Every worker follows one pattern: read what it needs, do its outside work
+// (which must be safe to repeat), then in one transaction lock the request,
+// check it is still in the state this step expects — if not, an earlier run
+// already did the step and this run does nothing — and record the result,
+// the audit event and the next job together with the job's completion.
+
+// verifyWorker records how staff verified a ticket's requester.
+type verifyWorker struct {
+	river.WorkerDefaults[VerifyArgs]
+	p *Pipeline
+}
+
+func (w *verifyWorker) Work(ctx context.Context, job *river.Job[VerifyArgs]) error {
+	p := w.p
+	return step(ctx, p, job, func(tx pgx.Tx) error {
+		r, err := storage.LockRequest(ctx, tx, job.Args.RequestID)
+		if err != nil {
+			return err
+		}
+		if r.Status != rights.StatusReceived {
+			return nil
+		}
+		now := p.now().UTC()
+		if r.Verification != nil && r.Verification.At.IsZero() {
+			r.Verification.At = now
+		}
+		r.VerifiedAt = &now
+		r.DueAt = p.policies[r.Product].DueFor(r)
+		detail := map[string]any{}
+		if r.Verification != nil {
+			detail["method"], detail["by"] = r.Verification.Method, r.Verification.By
+		}
+		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
+			Actor: "system", Action: "request.verified", Detail: detail,
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+	})
+}
+
+// sendCodeWorker emails a self-service requester a one-time code. The code is
+// stored (hashed) before it is sent; a re-run issues a fresh code, which
+// replaces the earlier one, so the requester always holds a valid code.
+type sendCodeWorker struct {
+	river.WorkerDefaults[SendCodeArgs]
+	p *Pipeline
+}
+
+func (w *sendCodeWorker) Work(ctx context.Context, job *river.Job[SendCodeArgs]) error {
+	p := w.p
+	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	if r.Status != rights.StatusAwaitingVerification {
+		return nil
+	}
+	code, err := newCode()
+	if err != nil {
+		return err
+	}
+	now := p.now().UTC()
+	expires := now.Add(p.settings.SelfService.CodeTTL)
+	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := storage.PutCode(ctx, tx, storage.Code{RequestID: r.ID, Hash: hashCode(r.ID, code), ExpiresAt: expires, SentAt: &now}); err != nil {
+			return err
+		}
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+			Action: "verification.code_sent", Detail: map[string]any{"attempt": job.Attempt, "expires_at": expires}})
+	})
+	if err != nil {
+		return err
+	}
+	msg := codeMessage(r, code, expires, fmt.Sprintf("%s.code.%d@datarights", r.ID, job.Attempt))
+	if err := p.mailer.Send(ctx, msg); err != nil {
+		return fmt.Errorf("send code for %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// planWorker creates one task per store that holds the product's data.
+type planWorker struct {
+	river.WorkerDefaults[PlanArgs]
+	p *Pipeline
+}
+
+func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
+	p := w.p
+	return step(ctx, p, job, func(tx pgx.Tx) error {
+		r, err := storage.LockRequest(ctx, tx, job.Args.RequestID)
+		if err != nil {
+			return err
+		}
+		if r.Status != rights.StatusVerified {
+			return nil
+		}
+		action, ok := rights.ActionFor(r.Type)
+		if !ok {
+			return fmt.Errorf("request %s: no store action for %s", r.ID, r.Type)
+		}
+		now := p.now().UTC()
+		var tasks []*rights.Task
+		for _, s := range p.settings.StoresFor(r.Product) {
+			tasks = append(tasks, &rights.Task{ID: storage.NewID(), RequestID: r.ID, Store: s.Name,
+				Action: action, Status: rights.TaskPending, CreatedAt: now})
+		}
+		if err := storage.InsertTasks(ctx, tx, tasks); err != nil {
+			return err
+		}
+		storeNames := make([]string, len(tasks))
+		for i, t := range tasks {
+			storeNames[i] = t.Store
+		}
+		if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
+			Actor: "system", Action: "request.planned", Detail: map[string]any{"action": action, "stores": storeNames},
+		}); err != nil {
+			return err
+		}
+		if len(tasks) == 0 {
+			return p.afterTasks(ctx, tx, r, now)
+		}
+		for _, t := range tasks {
+			if err := p.insertTx(ctx, tx, StoreTaskArgs{RequestID: r.ID, TaskID: t.ID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// afterTasks moves a request whose store tasks have all succeeded to its next
+// step: assembling the export, or telling the requester.
+func (p *Pipeline) afterTasks(ctx context.Context, tx pgx.Tx, r *rights.Request, now time.Time) error {
+	if r.Type.Exports() {
+		if err := storage.Transition(ctx, tx, r, rights.StatusAssembling, now, storage.Change{Actor: "system", Action: "request.assembling"}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, AssembleArgs{RequestID: r.ID})
+	}
+	if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: "system", Action: "request.delivering"}); err != nil {
+		return err
+	}
+	return p.insertTx(ctx, tx, DeliverArgs{RequestID: r.ID})
+}
+
+// storeTaskWorker exports or deletes the subject's data in one store.
+type storeTaskWorker struct {
+	river.WorkerDefaults[StoreTaskArgs]
+	p *Pipeline
+}
+
+func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs]) error {
+	p := w.p
+	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	tasks, err := storage.ListTasks(ctx, p.db.Pool, r.ID)
+	if err != nil {
+		return err
+	}
+	var task *rights.Task
+	for _, t := range tasks {
+		if t.ID == job.Args.TaskID {
+			task = t
+		}
+	}
+	if task == nil {
+		return fmt.Errorf("task %s of request %s not found", job.Args.TaskID, r.ID)
+	}
+	if r.Status != rights.StatusInProgress || task.Status != rights.TaskPending {
+		return nil // done by an earlier run, or the request moved on
+	}
+
+	started := time.Now()
+	report, workErr := p.runTask(ctx, r, task)
+	now := p.now().UTC()
+	if workErr != nil {
+		final := lastAttempt(job.JobRow)
+		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+			r, err := storage.LockRequest(ctx, tx, r.ID)
+			if err != nil {
+				return err
+			}
+			t, err := storage.LockTask(ctx, tx, task.ID)
+			if err != nil {
+				return err
+			}
+			if t.Status != rights.TaskPending {
+				return nil
+			}
+			t.Attempts, t.LastError = job.Attempt, safeError(workErr)
+			detail := map[string]any{"store": t.Store, "action": t.Action, "attempt": job.Attempt, "error": t.LastError}
+			if !final {
+				if err := storage.SaveTask(ctx, tx, t); err != nil {
+					return err
+				}
+				return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+					Action: "task.retrying", Detail: detail})
+			}
+			t.Status, t.FinishedAt = rights.TaskFailed, &now
+			if err := storage.SaveTask(ctx, tx, t); err != nil {
+				return err
+			}
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+				Action: "task.failed", Detail: detail}); err != nil {
+				return err
+			}
+			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: "system",
+				Action: "request.failed", Detail: map[string]any{"step": "store_task", "store": t.Store}})
+		})
+		if err != nil {
+			return errors.Join(workErr, err)
+		}
+		return fmt.Errorf("store %s: %w", task.Store, workErr)
+	}
+
+	return step(ctx, p, job, func(tx pgx.Tx) error {
+		r, err := storage.LockRequest(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		t, err := storage.LockTask(ctx, tx, task.ID)
+		if err != nil {
+			return err
+		}
+		if r.Status != rights.StatusInProgress || t.Status != rights.TaskPending {
+			return nil
+		}
+		t.Status, t.Report, t.FinishedAt, t.Attempts, t.LastError = rights.TaskSucceeded, &report, &now, job.Attempt, ""
+		if err := storage.SaveTask(ctx, tx, t); err != nil {
+			return err
+		}
+		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+			Action: "task.succeeded", Detail: map[string]any{
+				"store": t.Store, "action": t.Action, "resolved": report.Resolved, "rows": report.Rows(),
+				"datasets": len(report.Datasets), "duration_ms": time.Since(started).Milliseconds(),
+			}}); err != nil {
+			return err
+		}
+		all, err := storage.ListTasks(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		for _, other := range all {
+			if other.Status != rights.TaskSucceeded {
+				return nil // the last task to finish moves the request on
+			}
+		}
+		return p.afterTasks(ctx, tx, r, now)
+	})
+}
+
+func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Task) (rights.StoreReport, error) {
+	conn, err := p.connector(ctx, t.Store)
+	if err != nil {
+		return rights.StoreReport{}, err
+	}
+	switch t.Action {
+	case rights.ActionExport:
+		sink, err := p.staging.Sink(r.ID, t.Store)
+		if err != nil {
+			return rights.StoreReport{}, err
+		}
+		return conn.Export(ctx, r.Subject, sink)
+	case rights.ActionDelete:
+		return conn.Delete(ctx, r.Subject)
+	}
+	return rights.StoreReport{}, fmt.Errorf("unknown task action %q", t.Action)
+}
+
+// assembleWorker builds the archive from the staged parts.
+type assembleWorker struct {
+	river.WorkerDefaults[AssembleArgs]
+	p *Pipeline
+}
+
+func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs]) error {
+	p := w.p
+	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	if r.Status != rights.StatusAssembling {
+		return nil
+	}
+	tasks, err := storage.ListTasks(ctx, p.db.Pool, r.ID)
+	if err != nil {
+		return err
+	}
+	in := exporters.ArchiveInput{
+		RequestID: r.ID, Product: r.Product, ProductName: p.productName(r.Product), Type: r.Type,
+		Locale: r.Locale, ReceivedAt: r.ReceivedAt, GeneratedAt: p.now().UTC(), StagingDir: p.staging.Dir(r.ID),
+	}
+	for _, t := range tasks {
+		part := exporters.StorePart{Store: t.Store}
+		if t.Report != nil {
+			part.Report = *t.Report
+		}
+		in.Stores = append(in.Stores, part)
+	}
+	path := filepath.Join(p.exports, r.ID+".zip")
+	if err := os.MkdirAll(p.exports, 0o700); err != nil {
+		return fmt.Errorf("assemble %s: %w", r.ID, err)
+	}
+	res, err := exporters.BuildArchive(ctx, in, path)
+	if err != nil {
+		if lastAttempt(job.JobRow) {
+			return errors.Join(err, p.fail(ctx, r.ID, "assemble", err))
+		}
+		return fmt.Errorf("assemble %s: %w", r.ID, err)
+	}
+	now := p.now().UTC()
+	err = step(ctx, p, job, func(tx pgx.Tx) error {
+		r, err := storage.LockRequest(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		if r.Status != rights.StatusAssembling {
+			return nil
+		}
+		if err := storage.PutExport(ctx, tx, storage.Export{RequestID: r.ID, Location: res.Path, Bytes: res.Bytes, SHA256: res.SHA256, CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: "system",
+			Action: "export.assembled", Detail: map[string]any{"bytes": res.Bytes, "sha256": res.SHA256, "files": len(res.Files)}}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, DeliverArgs{RequestID: r.ID})
+	})
+	if err != nil {
+		return err
+	}
+	// The staged parts live on in the archive; a failure here leaves only
+	// disk to reclaim, never a wrong result.
+	if err := p.staging.Remove(r.ID); err != nil {
+		p.logger.Warn("remove staging", "request_id", r.ID, "err", err)
+	}
+	return nil
+}
+
+// deliverWorker tells the requester the outcome. The send is recorded in the
+// same transaction that completes the request; a re-run that finds the
+// record sends nothing. A crash between the SMTP send and that record is the
+// one window where the message goes out twice, and then it is the same
+// message: its Message-ID is derived from the request.
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	p *Pipeline
+}
+
+const deliveryCompletion = "completion"
+
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	p := w.p
+	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	if r.Status != rights.StatusDelivering {
+		return nil
+	}
+	delivery, err := storage.GetDelivery(ctx, p.db.Pool, r.ID, deliveryCompletion)
+	if err != nil {
+		return err
+	}
+	if delivery == nil {
+		tasks, err := storage.ListTasks(ctx, p.db.Pool, r.ID)
+		if err != nil {
+			return err
+		}
+		export, err := storage.GetExport(ctx, p.db.Pool, r.ID)
+		if err != nil {
+			return err
+		}
+		msg := completionMessage(r, p.productName(r.Product), tasks, export)
+		if err := p.mailer.Send(ctx, msg); err != nil {
+			if lastAttempt(job.JobRow) {
+				return errors.Join(err, p.fail(ctx, r.ID, "deliver", err))
+			}
+			return fmt.Errorf("deliver %s: %w", r.ID, err)
+		}
+		delivery = &storage.Delivery{RequestID: r.ID, Kind: deliveryCompletion, MessageID: msg.ID, SentAt: p.now().UTC()}
+	}
+	return step(ctx, p, job, func(tx pgx.Tx) error {
+		r, err := storage.LockRequest(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		if r.Status != rights.StatusDelivering {
+			return nil
+		}
+		if err := storage.PutDelivery(ctx, tx, *delivery); err != nil {
+			return err
+		}
+		return storage.Transition(ctx, tx, r, rights.StatusCompleted, p.now().UTC(), storage.Change{Actor: "system",
+			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}})
+	})
+}
+
+func (p *Pipeline) productName(name string) string {
+	if prod, ok := p.settings.Product(name); ok && prod.DisplayName != "" {
+		return prod.DisplayName
+	}
+	return name
+}
