@@ -1,0 +1,421 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/exporters/smtptest"
+	"github.com/datarights/datarights/storage/storagetest"
+)
+
+const testToken = "test-staff-token"
+
+// e2e is a running datarights against real Postgres databases (its own and
+// the demo bank) and a real SMTP server on loopback.
+type e2e struct {
+	t          *testing.T
+	base       string // http://127.0.0.1:port
+	serviceURL string
+	bankURL    string
+	configPath string
+	getenv     func(string) string
+	smtp       *smtptest.Server
+	db         *pgxpool.Pool // the service's own database, for checks
+}
+
+// setupE2E prepares the databases, the SMTP server and the configuration.
+// With start it also runs `serve` in-process until the test ends.
+func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
+	t.Helper()
+	ctx := context.Background()
+	e := &e2e{t: t, serviceURL: storagetest.NewDatabase(t, "svc"), bankURL: storagetest.NewDatabase(t, "bank"), smtp: smtptest.NewServer(t)}
+	if err := demo.Seed(ctx, e.bankURL); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e.configPath = filepath.Join(dir, "datarights.yaml")
+	yaml := demo.ConfigYAML(e.serviceURL, e.bankURL, filepath.Join(dir, "data")) + extraYAML
+	if err := os.WriteFile(e.configPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"DATARIGHTS_SMTP_URL":    e.smtp.URL(),
+		"DATARIGHTS_HTTP_ADDR":   "127.0.0.1:0",
+		"DATARIGHTS_STAFF_TOKEN": testToken,
+	}
+	e.getenv = func(k string) string { return env[k] }
+	pool, err := pgxpool.New(ctx, e.serviceURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e.db = pool
+	if start {
+		e.start()
+	}
+	return e
+}
+
+func (e *e2e) start() {
+	t := e.t
+	cfg, err := config.Load(e.configPath, e.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	go func() { done <- serve(ctx, cfg, logger, true, func(addr string) { ready <- addr }) }()
+	select {
+	case addr := <-ready:
+		e.base = "http://" + addr
+	case err := <-done:
+		t.Fatalf("serve stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve not ready after 30s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+}
+
+// call makes an HTTP request and decodes the JSON answer.
+func (e *e2e) call(method, path, token string, body any, headers ...string) (int, map[string]any) {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.base+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			e.t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func copyTicket(userID string) map[string]any {
+	return map[string]any{
+		"product":            "webank",
+		"type":               "copy",
+		"subject":            map[string]any{"identities": map[string]string{"user_id": userID}},
+		"delivery_email":     userID + "@example.com",
+		"requester_relation": "self",
+		"locale":             "en",
+		"verification":       map[string]any{"method": "face_check", "reference": "FC-1"},
+	}
+}
+
+// waitStatus polls the staff API until the request reaches status.
+func (e *e2e) waitStatus(id, status string, timeout time.Duration) map[string]any {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, body := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+		if code != http.StatusOK {
+			e.t.Fatalf("GET request %s: %d %v", id, code, body)
+		}
+		if body["status"] == status {
+			return body
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("request %s is %v after %s, want %s; audit: %v", id, body["status"], timeout, status, body["audit"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func auditActions(body map[string]any) []string {
+	var out []string
+	for _, ev := range body["audit"].([]any) {
+		out = append(out, ev.(map[string]any)["action"].(string))
+	}
+	return out
+}
+
+var wantCopyTrail = []string{
+	"request.received", "request.verified", "request.planned", "task.succeeded",
+	"request.assembling", "export.assembled", "request.completed",
+}
+
+// checkExport opens the emailed archive and checks it holds exactly userID's
+// rows of every demo table, nothing of anyone else, and a manifest that
+// matches the files.
+func (e *e2e) checkExport(data []byte, userID string) {
+	t := e.t
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("attachment is not a zip: %v", err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f.Name], _ = io.ReadAll(rc)
+		rc.Close()
+	}
+	var manifest struct {
+		Files []struct {
+			Path   string `json:"path"`
+			Rows   int64  `json:"rows"`
+			SHA256 string `json:"sha256"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	for _, mf := range manifest.Files {
+		sum := sha256.Sum256(files[mf.Path])
+		if hex.EncodeToString(sum[:]) != mf.SHA256 {
+			t.Errorf("manifest sha256 of %s does not match its content", mf.Path)
+		}
+	}
+	if _, ok := files["summary.html"]; !ok {
+		t.Error("archive has no summary.html")
+	}
+
+	want, err := demo.Counts(context.Background(), e.bankURL, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, count := range want {
+		raw, ok := files["data/demo_bank/"+table+".json"]
+		if !ok {
+			t.Errorf("archive has no data/demo_bank/%s.json; files: %v", table, keys(files))
+			continue
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal(raw, &rows); err != nil {
+			t.Fatalf("%s.json: %v", table, err)
+		}
+		if int64(len(rows)) != count {
+			t.Errorf("%s: %d rows in the export, %d in the bank", table, len(rows), count)
+		}
+		for _, row := range rows {
+			if row["user_id"] != userID {
+				t.Errorf("%s: a row of %v leaked into %s's export", table, row["user_id"], userID)
+			}
+		}
+		for _, mf := range manifest.Files {
+			if mf.Path == "data/demo_bank/"+table+".json" && mf.Rows != count {
+				t.Errorf("manifest says %d rows for %s, want %d", mf.Rows, table, count)
+			}
+		}
+	}
+	if len(want) != 4 {
+		t.Fatalf("demo bank has %d tables, want 4", len(want))
+	}
+	// Nothing but the four tables, the summary and the manifest.
+	if len(files) != 6 {
+		t.Errorf("archive holds %d files, want 6: %v", len(files), keys(files))
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestStaffCopyEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-3"), "Idempotency-Key", "ticket-42")
+	if code != http.StatusCreated {
+		t.Fatalf("POST /api/v1/requests = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	if body["status"] != "received" {
+		t.Errorf("new request status = %v, want received", body["status"])
+	}
+
+	// A retried submit with the same key is the same request.
+	code, again := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-3"), "Idempotency-Key", "ticket-42")
+	if code != http.StatusOK || again["id"] != id {
+		t.Fatalf("retried submit = %d id %v, want 200 and %s", code, again["id"], id)
+	}
+	// The same key with another body is refused.
+	if code, _ := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-4"), "Idempotency-Key", "ticket-42"); code != http.StatusConflict {
+		t.Fatalf("reused key with another body = %d, want 409", code)
+	}
+
+	done := e.waitStatus(id, "completed", 60*time.Second)
+	if got := auditActions(done); !slices.Equal(got, wantCopyTrail) {
+		t.Errorf("audit trail = %v, want %v", got, wantCopyTrail)
+	}
+	if done["due_at"] == nil || done["completed_at"] == nil || done["verified_at"] == nil {
+		t.Errorf("completed request lacks timestamps: due %v verified %v completed %v", done["due_at"], done["verified_at"], done["completed_at"])
+	}
+
+	msgs := e.smtp.WaitForMessages(t, 1, 30*time.Second)
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive right behind
+	if n := len(e.smtp.Messages()); n != 1 {
+		t.Fatalf("%d emails sent, want 1", n)
+	}
+	msg := msgs[0]
+	if !slices.Equal(msg.To, []string{"demo-user-3@example.com"}) {
+		t.Errorf("email went to %v", msg.To)
+	}
+	if msg.MessageID != id+".completion@datarights" {
+		t.Errorf("Message-ID = %q", msg.MessageID)
+	}
+	if len(msg.Attachments) != 1 {
+		t.Fatalf("email has %d attachments, want 1", len(msg.Attachments))
+	}
+	e.checkExport(msg.Attachments[0].Data, "demo-user-3")
+
+	// The list endpoint shows it, filtered.
+	code, list := e.call("GET", "/api/v1/requests?status=completed&product=webank&type=copy", testToken, nil)
+	if code != http.StatusOK || len(list["requests"].([]any)) != 1 {
+		t.Fatalf("list completed = %d %v", code, list)
+	}
+}
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+func TestSelfServiceCopyEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+
+	submit := func(email string) (int, map[string]any) {
+		return e.call("POST", "/api/v1/self-service/requests", "", map[string]any{
+			"product": "webank", "type": "copy", "email": email, "locale": "zh-CN",
+		})
+	}
+	code, body := submit("demo-user-3@example.com")
+	if code != http.StatusAccepted {
+		t.Fatalf("self-service submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+
+	// An unknown address gets the same answer, bar the id.
+	code2, other := submit("nobody-here@example.com")
+	if code2 != code || other["status"] != body["status"] || len(other) != len(body) ||
+		strings.ReplaceAll(other["message"].(string), other["id"].(string), "ID") != strings.ReplaceAll(body["message"].(string), id, "ID") {
+		t.Fatalf("answers differ for known and unknown subjects: %v vs %v", body, other)
+	}
+
+	var codeMsg smtptest.Message
+	for _, m := range e.smtp.WaitForMessages(t, 2, 30*time.Second) {
+		if slices.Equal(m.To, []string{"demo-user-3@example.com"}) {
+			codeMsg = m
+		}
+	}
+	match := codeRE.FindStringSubmatch(codeMsg.Text)
+	if match == nil {
+		t.Fatalf("no code in the email: %q", codeMsg.Text)
+	}
+	wrong := "000000"
+	if match[1] == wrong {
+		wrong = "111111"
+	}
+	if code, body := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": wrong}); code != http.StatusBadRequest {
+		t.Fatalf("wrong code = %d %v, want 400", code, body)
+	}
+	code, body = e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]})
+	if code != http.StatusOK || body["status"] != "verified" {
+		t.Fatalf("verify = %d %v", code, body)
+	}
+	// The code is used up.
+	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusConflict {
+		t.Fatalf("second verify = %d, want 409", code)
+	}
+
+	done := e.waitStatus(id, "completed", 60*time.Second)
+	want := []string{"request.received", "verification.code_sent", "verification.failed", "request.verified",
+		"request.planned", "task.succeeded", "request.assembling", "export.assembled", "request.completed"}
+	if got := auditActions(done); !slices.Equal(got, want) {
+		t.Errorf("audit trail = %v, want %v", got, want)
+	}
+	msgs := e.smtp.WaitForMessages(t, 3, 30*time.Second)
+	var completion []smtptest.Message
+	for _, m := range msgs {
+		if m.MessageID == id+".completion@datarights" {
+			completion = append(completion, m)
+		}
+	}
+	if len(completion) != 1 || len(completion[0].Attachments) != 1 {
+		t.Fatalf("completion emails = %d, want 1 with the archive", len(completion))
+	}
+	e.checkExport(completion[0].Attachments[0].Data, "demo-user-3")
+}
+
+func TestSelfServiceCodeLocksAfterWrongAttempts(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "self_service:\n  max_attempts: 3\n")
+	_, body := e.call("POST", "/api/v1/self-service/requests", "", map[string]any{"product": "webank", "type": "access", "email": "demo-user-5@example.com"})
+	id := body["id"].(string)
+	msg := e.smtp.WaitForMessages(t, 1, 30*time.Second)[0]
+	right := codeRE.FindStringSubmatch(msg.Text)[1]
+	wrong := fmt.Sprintf("%06d", (atoi(right)+1)%1_000_000)
+	for i := range 3 {
+		if code, body := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": wrong}); code != http.StatusBadRequest {
+			t.Fatalf("wrong attempt %d = %d %v", i+1, code, body)
+		}
+	}
+	code, body := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": right})
+	if code != http.StatusLocked {
+		t.Fatalf("right code after the limit = %d %v, want 423", code, body)
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
