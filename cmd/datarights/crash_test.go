@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/datarights/datarights/jobs"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// datarightsBinary builds the command once per test run.
+func datarightsBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "datarights-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "datarights")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcess runs `datarights serve` as a real process and waits until it
+// is ready.
+func (e *e2e) startProcess(addr string) *exec.Cmd {
+	t := e.t
+	cmd := exec.Command(datarightsBinary(t), "serve", "-config", e.configPath)
+	cmd.Env = append(os.Environ(),
+		"DATARIGHTS_SMTP_URL="+e.getenv("DATARIGHTS_SMTP_URL"),
+		"DATARIGHTS_STAFF_TOKEN="+testToken,
+		"DATARIGHTS_HTTP_ADDR="+addr,
+		"DATABASE_URL=",
+	)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+	})
+	e.base = "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(e.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("datarights serve not ready after 30s; log:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestKilledWorkerResumesAndCompletesOnce kills the service with SIGKILL
+// while a store task is in the middle of reading the bank, starts it again,
+// and checks that the request completes exactly once.
+func TestKilledWorkerResumesAndCompletesOnce(t *testing.T) {
+	t.Parallel()
+	// Short timeouts so the restarted process rescues the dead one's job
+	// within the test; production defaults are minutes.
+	e := setupE2E(t, false, "worker:\n  job_timeout: 3s\n  rescue_after: 4s\n")
+	ctx := context.Background()
+
+	// Hold the transactions table so the export blocks in the middle of the
+	// store task, after it has read users and cards.
+	bank, err := pgx.Connect(ctx, e.bankURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bank.Close(ctx)
+	lock, err := bank.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE transactions IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	addr := freePort(t)
+	first := e.startProcess(addr)
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-7"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+
+	waitFor(t, 30*time.Second, "store task running", func() bool {
+		var n int
+		err := e.db.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE kind = 'store_task' AND state = 'running'").Scan(&n)
+		return err == nil && n == 1
+	})
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var status string
+	if err := e.db.QueryRow(ctx, "SELECT status FROM requests WHERE id = $1", id).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "in_progress" {
+		t.Fatalf("after the kill the request is %s, want in_progress", status)
+	}
+
+	e.startProcess(addr)
+	done := e.waitStatus(id, "completed", 90*time.Second)
+	if got := auditActions(done); !slices.Equal(got, wantCopyTrail) {
+		t.Errorf("audit trail = %v, want %v", got, wantCopyTrail)
+	}
+	msgs := e.smtp.WaitForMessages(t, 1, 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if n := len(e.smtp.Messages()); n != 1 {
+		t.Fatalf("%d emails after the restart, want 1", n)
+	}
+	e.checkExport(msgs[0].Attachments[0].Data, "demo-user-7")
+}
+
+// TestRerunStepsAfterCompletionDoNothing runs every pipeline step again for
+// a completed request, as River would after a crash between a step's commit
+// and its job's completion, and checks that nothing changes.
+func TestRerunStepsAfterCompletionDoNothing(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	ctx := context.Background()
+
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-1"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	before := e.waitStatus(id, "completed", 60*time.Second)
+	e.smtp.WaitForMessages(t, 1, 30*time.Second)
+	taskID := before["tasks"].([]any)[0].(map[string]any)["id"].(string)
+
+	client, err := river.NewClient(riverpgxv5.New(e.db), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []river.JobArgs{
+		jobs.VerifyArgs{RequestID: id}, jobs.PlanArgs{RequestID: id},
+		jobs.StoreTaskArgs{RequestID: id, TaskID: taskID}, jobs.AssembleArgs{RequestID: id},
+		jobs.DeliverArgs{RequestID: id}, jobs.SendCodeArgs{RequestID: id},
+	} {
+		if _, err := client.Insert(ctx, args, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "re-run jobs completed", func() bool {
+		var n int
+		err := e.db.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state <> 'completed'").Scan(&n)
+		return err == nil && n == 0
+	})
+	_, after := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+	if got, want := auditActions(after), auditActions(before); !slices.Equal(got, want) {
+		t.Errorf("audit trail changed by re-runs: %v, was %v", got, want)
+	}
+	if after["status"] != "completed" {
+		t.Errorf("status after re-runs = %v", after["status"])
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(e.smtp.Messages()); n != 1 {
+		t.Errorf("%d emails after re-runs, want 1", n)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
