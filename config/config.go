@@ -532,3 +532,23 @@ func ParseSMTPURL(raw string) (SMTPServer, error) {
 	}
 	return s, nil
 }
+
+// Policies returns every product's deadline policy. It assumes a validated
+// configuration.
+func (c *Config) Policies() map[string]rights.DeadlinePolicy {
+	out := make(map[string]rights.DeadlinePolicy, len(c.Products))
+	for _, p := range c.Products {
+		policy, _ := p.Deadline.DomainPolicy()
+		out[p.Name] = policy
+	}
+	return out
+}
+
+// Catalog returns what intake validation needs to know.
+func (c *Config) Catalog() rights.Catalog {
+	products := map[string]bool{}
+	for _, p := range c.Products {
+		products[p.Name] = true
+	}
+	return rights.Catalog{Products: products, IdentityTypes: c.IdentityTypes()}
+}

@@ -99,3 +99,17 @@ func (p DeadlinePolicy) isWorkingDay(day time.Time) bool {
 func (p DeadlinePolicy) String() string {
 	return fmt.Sprintf("%d %s from %s", p.Days, p.Kind, p.ClockStart)
 }
+
+// DueFor returns the deadline of r under the policy, or nil while the clock
+// has not started (a verified-clock policy before verification).
+func (p DeadlinePolicy) DueFor(r *Request) *time.Time {
+	start := r.ReceivedAt
+	if p.ClockStart == ClockVerified {
+		if r.VerifiedAt == nil {
+			return nil
+		}
+		start = *r.VerifiedAt
+	}
+	due := p.Due(start)
+	return &due
+}

@@ -1,0 +1,194 @@
+package demo
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/storage/storagetest"
+)
+
+func TestSeedConcurrentlyLeavesOneCopy(t *testing.T) {
+	t.Parallel()
+	url := storagetest.NewDatabase(t, "demo")
+
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = Seed(t.Context(), url) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Seed(t.Context(), url); err != nil { // and once more, afterwards
+		t.Fatal(err)
+	}
+
+	want := map[string]int64{"users": NumSubjects, "consents": int64(NumSubjects * len(purposes))}
+	for n := 1; n <= NumSubjects; n++ {
+		want["cards"] += int64(cardCount(n))
+		want["transactions"] += int64(transactionCount(n))
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	for table, n := range want {
+		var got int64
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+table).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != n {
+			t.Errorf("%s has %d rows, want %d", table, got, n)
+		}
+	}
+}
+
+func TestCountsPerSubject(t *testing.T) {
+	t.Parallel()
+	url := storagetest.NewDatabase(t, "demo")
+	if err := Seed(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+
+	seen := map[int64]bool{}
+	for n, id := range Subjects() {
+		n++
+		if id != UserID(n) {
+			t.Fatalf("Subjects()[%d] = %s, want %s", n-1, id, UserID(n))
+		}
+		got, err := Counts(t.Context(), url, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{
+			"users":        1,
+			"cards":        int64(cardCount(n)),
+			"transactions": int64(transactionCount(n)),
+			"consents":     int64(len(purposes)),
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Counts(%s) = %v, want %v", id, got, want)
+		}
+		if tc := want["transactions"]; tc < 5 || tc > 40 {
+			t.Errorf("%s has %d transactions, want 5 to 40", id, tc)
+		}
+		seen[want["transactions"]] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d distinct transaction counts; they should vary by subject", len(seen))
+	}
+
+	got, err := Counts(t.Context(), url, "demo-user-21")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, n := range got {
+		if n != 0 {
+			t.Errorf("demo-user-21 has %d rows in %s", n, table)
+		}
+	}
+}
+
+// TestSeedIsDeterministic seeds two databases and compares every row, so
+// tests may rely on the data, not just on the counts.
+func TestSeedIsDeterministic(t *testing.T) {
+	t.Parallel()
+	var digests [2]map[string]string
+	for i := range digests {
+		url := storagetest.NewDatabase(t, "demo")
+		if err := Seed(t.Context(), url); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.WithoutCancel(t.Context()))
+		digests[i] = map[string]string{}
+		for _, table := range tables {
+			var digest string
+			query := "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) FROM " + table + " t"
+			if err := conn.QueryRow(t.Context(), query).Scan(&digest); err != nil {
+				t.Fatal(err)
+			}
+			digests[i][table] = digest
+		}
+	}
+	if !reflect.DeepEqual(digests[0], digests[1]) {
+		t.Errorf("two seeds differ: %v and %v", digests[0], digests[1])
+	}
+}
+
+func TestIDNumberHasValidCheckDigit(t *testing.T) {
+	t.Parallel()
+	// 11010519491231002X is the example in GB 11643.
+	body := "11010519491231002"
+	weights := []int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i, w := range weights {
+		sum += int(body[i]-'0') * w
+	}
+	if check := "10X98765432"[sum%11]; check != 'X' {
+		t.Fatalf("the check digit algorithm in this test is wrong: %c", check)
+	}
+	seen := map[string]bool{}
+	for n := 1; n <= NumSubjects; n++ {
+		id := idNumber(n)
+		if len(id) != 18 || seen[id] {
+			t.Errorf("idNumber(%d) = %s: want 18 characters, unique", n, id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestConfigYAMLParses(t *testing.T) {
+	t.Parallel()
+	// Characters YAML would otherwise read as syntax: a comment, a mapping,
+	// quotes.
+	databaseURL := "postgres://postgres@127.0.0.1:5432/datarights?sslmode=disable&application_name=a#b"
+	bankURL := `postgres://bank:p@ss: "w#rd"@127.0.0.1:5432/demo_bank?sslmode=disable`
+	dataDir := "/tmp/data dir: #1 'x'"
+	text := ConfigYAML(databaseURL, bankURL, dataDir)
+
+	if _, err := config.Parse("demo.yaml", []byte(text), os.Getenv); err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+
+	// Without the environment, every value must read back exactly.
+	cfg, err := config.Parse("demo.yaml", []byte(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseURL != databaseURL || cfg.DataDir != dataDir || cfg.HTTP.Addr != "127.0.0.1:8080" {
+		t.Errorf("read back database_url %q, data_dir %q, http.addr %q", cfg.DatabaseURL, cfg.DataDir, cfg.HTTP.Addr)
+	}
+	if len(cfg.Stores) != 1 || !reflect.DeepEqual(cfg.Stores[0], StoreConfig(bankURL)) {
+		t.Errorf("stores = %+v, want [%+v]", cfg.Stores, StoreConfig(bankURL))
+	}
+	want := map[string]string{
+		"wechat": "15 calendar_days from received",
+		"webank": "15 working_days from verified",
+	}
+	if len(cfg.Products) != len(want) {
+		t.Fatalf("%d products, want %d", len(cfg.Products), len(want))
+	}
+	for _, p := range cfg.Products {
+		policy, err := p.Deadline.DomainPolicy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if policy.String() != want[p.Name] || p.Deadline.TimeZone != "Asia/Shanghai" {
+			t.Errorf("product %s: %s in %s, want %s in Asia/Shanghai", p.Name, policy, p.Deadline.TimeZone, want[p.Name])
+		}
+	}
+}

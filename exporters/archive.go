@@ -1,0 +1,319 @@
+package exporters
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// ArchiveInput is everything an export archive (and its report) is built
+// from.
+type ArchiveInput struct {
+	RequestID   string
+	Product     string
+	ProductName string
+	Type        rights.Type // access or copy
+	// Locale chooses the primary language of the report (rights.LocaleZH or
+	// rights.LocaleEN); the other language is shown next to it.
+	Locale      string
+	ReceivedAt  time.Time
+	GeneratedAt time.Time // zero means now
+	StagingDir  string    // Staging.Dir(RequestID)
+	Stores      []StorePart
+}
+
+// StorePart is one store's export. Report.Datasets[i].File is relative to
+// ArchiveInput.StagingDir.
+type StorePart struct {
+	Store  string
+	Report rights.StoreReport
+}
+
+// ArchiveResult describes a built archive.
+type ArchiveResult struct {
+	Path   string
+	Bytes  int64
+	SHA256 string
+	Files  []ManifestFile // as listed in the archive's manifest.json
+}
+
+// ManifestFile is one file inside the archive.
+type ManifestFile struct {
+	Path     string `json:"path"`
+	Store    string `json:"store,omitempty"`
+	Dataset  string `json:"dataset,omitempty"`
+	Category string `json:"category,omitempty"`
+	Rows     int64  `json:"rows"`
+	Bytes    int64  `json:"bytes"`
+	SHA256   string `json:"sha256"`
+}
+
+type manifest struct {
+	RequestID   string         `json:"request_id"`
+	Product     string         `json:"product"`
+	Type        rights.Type    `json:"type"`
+	ReceivedAt  time.Time      `json:"received_at"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	TotalRows   int64          `json:"total_rows"`
+	Files       []ManifestFile `json:"files"`
+}
+
+const (
+	reportName   = "summary.html"
+	manifestName = "manifest.json"
+)
+
+// BuildArchive writes the zip the requester receives to outPath:
+// summary.html (the report), data/<store>/<dataset>.json for every staged
+// dataset, and manifest.json listing them all with row counts and SHA-256.
+//
+// Every staged file is checked against the checksum its dataset report
+// recorded, so a file that changed after it was staged fails the build rather
+// than reaching the requester. The archive appears at outPath only when
+// complete; building it again replaces it.
+func BuildArchive(ctx context.Context, in ArchiveInput, outPath string) (result ArchiveResult, err error) {
+	in, err = in.normalized()
+	if err != nil {
+		return ArchiveResult{}, err
+	}
+	dir := filepath.Dir(outPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(outPath)+".*.tmp")
+	if err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+
+	sum := sha256.New()
+	var size byteCounter
+	zw := zip.NewWriter(io.MultiWriter(tmp, sum, &size))
+	files, err := writeArchive(ctx, zw, in)
+	if err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	if err := zw.Close(); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	if err := os.Rename(tmp.Name(), outPath); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	return ArchiveResult{
+		Path:   outPath,
+		Bytes:  size.n,
+		SHA256: hex.EncodeToString(sum.Sum(nil)),
+		Files:  files,
+	}, nil
+}
+
+func writeArchive(ctx context.Context, zw *zip.Writer, in ArchiveInput) ([]ManifestFile, error) {
+	var files []ManifestFile
+	create := func(name string) (io.Writer, error) {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: in.GeneratedAt})
+		if err != nil {
+			return nil, fmt.Errorf("adding %s: %w", name, err)
+		}
+		return w, nil
+	}
+
+	// The report comes first: it is what a person opening the archive
+	// should read first.
+	w, err := create(reportName)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.New()
+	var size byteCounter
+	if err := BuildReport(ctx, in, io.MultiWriter(w, sum, &size)); err != nil {
+		return nil, err
+	}
+	files = append(files, ManifestFile{Path: reportName, Bytes: size.n, SHA256: hex.EncodeToString(sum.Sum(nil))})
+
+	seen := map[string]bool{}
+	for _, part := range in.Stores {
+		for _, ds := range part.Report.Datasets {
+			if ds.File == "" {
+				continue // nothing was staged; normalized checked it has no rows
+			}
+			name := archiveDataPath(part.Store, ds)
+			if seen[name] {
+				return nil, fmt.Errorf("store %s: two datasets are staged as %s", part.Store, name)
+			}
+			seen[name] = true
+			w, err := create(name)
+			if err != nil {
+				return nil, err
+			}
+			n, err := copyStaged(ctx, w, in.StagingDir, part.Store, ds)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, ManifestFile{
+				Path:     name,
+				Store:    part.Store,
+				Dataset:  ds.Name,
+				Category: ds.Category,
+				Rows:     ds.Rows,
+				Bytes:    n,
+				SHA256:   ds.SHA256,
+			})
+		}
+	}
+
+	w, err = create(manifestName)
+	if err != nil {
+		return nil, err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	err = enc.Encode(manifest{
+		RequestID:   in.RequestID,
+		Product:     in.Product,
+		Type:        in.Type,
+		ReceivedAt:  in.ReceivedAt,
+		GeneratedAt: in.GeneratedAt,
+		TotalRows:   in.totalRows(),
+		Files:       files,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", manifestName, err)
+	}
+	return files, nil
+}
+
+// copyStaged copies one staged dataset into w, checking it against its
+// report on the way, and returns its size.
+func copyStaged(ctx context.Context, w io.Writer, stagingDir, store string, ds rights.DatasetReport) (int64, error) {
+	f, err := openStaged(stagingDir, store, ds)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	check := newStagedCheck(store, ds)
+	if _, err := io.Copy(w, io.TeeReader(ctxReader{ctx, f}, check)); err != nil {
+		return 0, fmt.Errorf("store %s: copying dataset %s: %w", store, ds.Name, err)
+	}
+	return check.n, check.verify()
+}
+
+// openStaged opens a dataset's staged file. os.OpenInRoot keeps a report
+// naming "../x" or a symbolic link from reading outside the staging dir.
+func openStaged(stagingDir, store string, ds rights.DatasetReport) (*os.File, error) {
+	f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(ds.File))
+	if err != nil {
+		return nil, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, ds.Name, err)
+	}
+	return f, nil
+}
+
+// stagedCheck hashes a staged file as it is read.
+type stagedCheck struct {
+	store string
+	ds    rights.DatasetReport
+	hash  hash.Hash
+	n     int64
+}
+
+func newStagedCheck(store string, ds rights.DatasetReport) *stagedCheck {
+	return &stagedCheck{store: store, ds: ds, hash: sha256.New()}
+}
+
+func (c *stagedCheck) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.hash.Write(p)
+}
+
+// verify reports whether what was read is what was staged.
+func (c *stagedCheck) verify() error {
+	if hex.EncodeToString(c.hash.Sum(nil)) != c.ds.SHA256 || (c.ds.Bytes != 0 && c.n != c.ds.Bytes) {
+		return fmt.Errorf("store %s: the staged file of dataset %s does not match the checksum recorded when it was written", c.store, c.ds.Name)
+	}
+	return nil
+}
+
+// archiveDataPath is where a dataset's file goes inside the archive.
+func archiveDataPath(store string, ds rights.DatasetReport) string {
+	return path.Join("data", store, path.Base(ds.File))
+}
+
+// normalized checks the input and fills in defaults.
+func (in ArchiveInput) normalized() (ArchiveInput, error) {
+	var problems rights.Problems
+	if in.RequestID == "" {
+		problems.Add("request_id", "is required")
+	}
+	if !in.Type.Exports() {
+		problems.Add("type", "must be %q or %q, not %q", rights.TypeAccess, rights.TypeCopy, in.Type)
+	}
+	for i, part := range in.Stores {
+		if err := checkPathElem("store name", part.Store); err != nil {
+			problems.Add(fmt.Sprintf("stores[%d].store", i), "%q cannot be used as a folder name", part.Store)
+			continue
+		}
+		for j, ds := range part.Report.Datasets {
+			field := fmt.Sprintf("stores[%d].datasets[%d]", i, j)
+			switch {
+			case ds.File == "" && ds.Rows != 0:
+				problems.Add(field, "dataset %s has %d rows but no staged file", ds.Name, ds.Rows)
+			case ds.File != "" && !filepath.IsLocal(filepath.FromSlash(ds.File)):
+				problems.Add(field, "dataset %s names a file outside the staging dir", ds.Name)
+			case ds.File != "" && ds.SHA256 == "":
+				problems.Add(field, "dataset %s has no checksum", ds.Name)
+			}
+		}
+	}
+	if err := problems.Err(); err != nil {
+		return in, err
+	}
+	if in.GeneratedAt.IsZero() {
+		in.GeneratedAt = time.Now()
+	}
+	return in, nil
+}
+
+func (in ArchiveInput) totalRows() int64 {
+	var n int64
+	for _, part := range in.Stores {
+		n += part.Report.Rows()
+	}
+	return n
+}
+
+// ctxReader stops a long copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

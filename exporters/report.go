@@ -1,0 +1,468 @@
+package exporters
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// BuildReport writes the readable HTML report of an export to w: one
+// self-contained page, in both languages, primary language first.
+//
+// For an access request the page shows every row of every dataset as a
+// table, read from the staged files one row at a time (and checked against
+// their checksums); for a copy request it gives an overview and explains the
+// JSON files that hold the data.
+func BuildReport(ctx context.Context, in ArchiveInput, w io.Writer) error {
+	in, err := in.normalized()
+	if err != nil {
+		return err
+	}
+	page := newReportPage(in)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if err := reportTemplates.ExecuteTemplate(bw, "head", page); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if page.Access {
+		for _, part := range in.Stores {
+			if !part.Report.Resolved && len(part.Report.Datasets) == 0 {
+				continue // listed among the stores that did not find the subject
+			}
+			if err := reportTemplates.ExecuteTemplate(bw, "store", storeView{L: page.L, Store: part.Store, Empty: len(part.Report.Datasets) == 0}); err != nil {
+				return fmt.Errorf("writing the report: %w", err)
+			}
+			for _, ds := range part.Report.Datasets {
+				if err := renderDataset(ctx, bw, in.StagingDir, page.L, part.Store, ds); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := reportTemplates.ExecuteTemplate(bw, "foot", page); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	return nil
+}
+
+// maxCellRunes is where a cell's value is cut short in the report. The JSON
+// file keeps it whole; a page with a megabyte of base64 in one cell helps
+// nobody read it.
+const maxCellRunes = 2000
+
+type cell struct {
+	Text string
+	Null bool
+	Cut  bool
+}
+
+type storeView struct {
+	L     *labels
+	Store string
+	Empty bool
+}
+
+type datasetView struct {
+	L        *labels
+	Store    string
+	Dataset  string
+	Category string
+	Rows     int64
+	File     string
+}
+
+// renderDataset streams one staged dataset into the report as a table.
+func renderDataset(ctx context.Context, w io.Writer, stagingDir string, l *labels, store string, ds rights.DatasetReport) error {
+	view := datasetView{L: l, Store: store, Dataset: ds.Name, Category: ds.Category, Rows: ds.Rows}
+	if ds.File != "" {
+		view.File = archiveDataPath(store, ds)
+	}
+	if err := reportTemplates.ExecuteTemplate(w, "dataset", view); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if ds.File == "" {
+		return reportTemplates.ExecuteTemplate(w, "no_rows", view)
+	}
+
+	f, err := openStaged(stagingDir, store, ds)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	check := newStagedCheck(store, ds)
+	dec := json.NewDecoder(io.TeeReader(ctxReader{ctx, bufio.NewReaderSize(f, 64<<10)}, check))
+	bad := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// The decoder's message can quote the data; say only where.
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		} else {
+			var syntax *json.SyntaxError
+			if errors.As(err, &syntax) {
+				err = fmt.Errorf("invalid JSON at byte %d", syntax.Offset)
+			} else {
+				err = errors.New("not a JSON array of objects")
+			}
+		}
+		return fmt.Errorf("store %s: reading the staged file of dataset %s: %w", store, ds.Name, err)
+	}
+
+	if err := expectDelim(dec, '['); err != nil {
+		return bad(err)
+	}
+	var (
+		rows  int64
+		cells []cell
+		keys  []string
+		cut   bool
+	)
+	for dec.More() {
+		if err := expectDelim(dec, '{'); err != nil {
+			return bad(err)
+		}
+		cells = cells[:0]
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return bad(err)
+			}
+			key, ok := tok.(string)
+			if !ok {
+				return bad(errors.New("object key is not a string"))
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return bad(err)
+			}
+			c := displayCell(raw)
+			cut = cut || c.Cut
+			cells = append(cells, c)
+			if rows == 0 {
+				keys = append(keys, key)
+			}
+		}
+		if err := expectDelim(dec, '}'); err != nil {
+			return bad(err)
+		}
+		if rows == 0 {
+			if err := reportTemplates.ExecuteTemplate(w, "table", keys); err != nil {
+				return fmt.Errorf("writing the report: %w", err)
+			}
+		}
+		if err := reportTemplates.ExecuteTemplate(w, "row", cells); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+		rows++
+	}
+	if err := expectDelim(dec, ']'); err != nil {
+		return bad(err)
+	}
+	// Reading on to the end puts the whole file through the checksum.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return bad(errors.New("data after the array"))
+	}
+	if err := check.verify(); err != nil {
+		return err
+	}
+	if rows != ds.Rows {
+		return fmt.Errorf("store %s: the staged file of dataset %s holds %d rows, its report says %d", store, ds.Name, rows, ds.Rows)
+	}
+	name := "table_end"
+	if rows == 0 {
+		name = "no_rows"
+	}
+	if err := reportTemplates.ExecuteTemplate(w, name, struct {
+		L   *labels
+		Cut bool
+	}{l, cut}); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	return nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("expected %v", want)
+	}
+	return nil
+}
+
+// displayCell turns a staged JSON value into what a person reads: strings
+// as they are, anything else as compact JSON.
+func displayCell(raw json.RawMessage) cell {
+	var text string
+	switch {
+	case string(raw) == "null":
+		return cell{Null: true}
+	case len(raw) > 0 && raw[0] == '"':
+		if err := json.Unmarshal(raw, &text); err != nil {
+			text = string(raw)
+		}
+	default:
+		text = string(raw)
+	}
+	if utf8.RuneCountInString(text) <= maxCellRunes {
+		return cell{Text: text}
+	}
+	n := 0
+	for i := range text {
+		if n == maxCellRunes {
+			return cell{Text: text[:i], Cut: true}
+		}
+		n++
+	}
+	return cell{Text: text}
+}
+
+// bi is a text in the page's primary language with its translation.
+type bi struct {
+	P, S  string
+	SLang string // lang attribute of S
+}
+
+type labels struct {
+	Title, RequestID, Product, RequestType, Type, Received, Generated, TotalRows,
+	Overview, Store, Category, Dataset, Rows, File, NotFound, NoData, NoRows,
+	Explain, TimeNote, CutNote, Footer bi
+}
+
+func newLabels(in ArchiveInput) *labels {
+	zh := in.Locale != rights.LocaleEN
+	pair := func(zhText, enText string) bi {
+		if zh {
+			return bi{P: zhText, S: enText, SLang: rights.LocaleEN}
+		}
+		return bi{P: enText, S: zhText, SLang: rights.LocaleZH}
+	}
+	l := &labels{
+		RequestID:   pair("请求编号", "Request ID"),
+		Product:     pair("产品", "Product"),
+		RequestType: pair("请求类型", "Request type"),
+		Received:    pair("收到请求时间", "Request received"),
+		Generated:   pair("生成时间", "Generated"),
+		TotalRows:   pair("记录总数", "Total records"),
+		Overview:    pair("概览", "Overview"),
+		Store:       pair("数据系统", "Data store"),
+		Category:    pair("类别", "Category"),
+		Dataset:     pair("数据集", "Dataset"),
+		Rows:        pair("记录数", "Records"),
+		File:        pair("文件", "File"),
+		NotFound: pair(
+			"在以下数据系统中，未能根据您提供的身份信息找到您，因此这些系统中没有找到与这些身份信息相关的数据：",
+			"We could not find you in the following data stores under the identities you gave, so they hold no data found under those identities:"),
+		NoData: pair("我们没有找到关于您的个人信息。", "We found no personal information about you."),
+		NoRows: pair("无记录", "No records"),
+		TimeNote: pair(
+			"时间均为北京时间（UTC+8）。",
+			"Times are China Standard Time (UTC+8)."),
+		CutNote: pair(
+			"部分过长的值在此处被截断（以“…”标出），完整内容见对应的 JSON 文件。",
+			"Some very long values are shortened here (marked “…”); the JSON file holds them in full."),
+		Footer: pair(
+			"如对本报告有疑问，请通过您提交请求的渠道联系我们。",
+			"If you have questions about this report, contact us through the channel you used to make your request."),
+	}
+	switch in.Type {
+	case rights.TypeAccess:
+		l.Title = pair("您的个人信息", "Your personal information")
+		l.Type = pair("查阅个人信息", "Access to personal information")
+		l.Explain = pair(
+			"以下是我们在各数据系统中保存的关于您的全部记录。随本报告提供的压缩包中，data 文件夹内的 JSON 文件包含同样的数据。",
+			"Below are all the records we hold about you, by data store. The JSON files in the data folder of the archive that comes with this report hold the same data.")
+	default:
+		l.Title = pair("您的个人信息副本", "A copy of your personal information")
+		l.Type = pair("复制个人信息", "Copy of personal information")
+		l.Explain = pair(
+			"您的个人信息以 JSON 文件的形式提供，位于压缩包的 data 文件夹中：每个数据系统一个子文件夹，每个数据集一个文件。"+
+				"每个文件是一个 JSON 数组，每条记录是一个对象，键为字段名。文件采用 UTF-8 编码；时间为 RFC 3339 格式，二进制数据为 Base64 编码。"+
+				"manifest.json 列出了每个文件的记录数和 SHA-256 校验值。",
+			"Your personal information is provided as JSON files in the data folder of the archive: one folder per data store, one file per dataset. "+
+				"Each file is a JSON array with one object per record, keyed by field name. Files are UTF-8; times are in RFC 3339 format and binary values are Base64-encoded. "+
+				"manifest.json lists every file with its record count and SHA-256 checksum.")
+	}
+	return l
+}
+
+type reportPage struct {
+	L         *labels
+	Lang      string
+	Access    bool
+	RequestID string
+	Product   string
+	Received  string
+	Generated string
+	TotalRows int64
+	NotFound  []string
+	Overview  []datasetView
+}
+
+func newReportPage(in ArchiveInput) reportPage {
+	page := reportPage{
+		L:         newLabels(in),
+		Lang:      rights.LocaleZH,
+		Access:    in.Type == rights.TypeAccess,
+		RequestID: in.RequestID,
+		Product:   in.Product,
+		Received:  formatReportTime(in.ReceivedAt),
+		Generated: formatReportTime(in.GeneratedAt),
+		TotalRows: in.totalRows(),
+	}
+	if in.Locale == rights.LocaleEN {
+		page.Lang = rights.LocaleEN
+	}
+	if in.ProductName != "" && in.ProductName != in.Product {
+		page.Product = in.ProductName + " (" + in.Product + ")"
+	}
+	for _, part := range in.Stores {
+		if !part.Report.Resolved {
+			page.NotFound = append(page.NotFound, part.Store)
+		}
+		for _, ds := range part.Report.Datasets {
+			view := datasetView{Store: part.Store, Dataset: ds.Name, Category: ds.Category, Rows: ds.Rows}
+			if ds.File != "" {
+				view.File = archiveDataPath(part.Store, ds)
+			}
+			page.Overview = append(page.Overview, view)
+		}
+	}
+	return page
+}
+
+// chinaTime is Asia/Shanghai. China has kept UTC+8 without daylight saving
+// since 1991, so the fixed zone is right even where no tz database is
+// installed.
+var chinaTime = func() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return loc
+	}
+	return time.FixedZone("CST", 8*60*60)
+}()
+
+func formatReportTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(chinaTime).Format("2006-01-02 15:04:05")
+}
+
+// The report is written in pieces, so that a dataset's rows can be streamed
+// between them. Every piece starts and ends in HTML text context, which lets
+// html/template escape each one on its own.
+var reportTemplates = template.Must(template.New("report").Parse(`
+{{- define "bi"}}{{.P}} <span class="alt" lang="{{.SLang}}">/ {{.S}}</span>{{end}}
+
+{{- define "head" -}}
+<!DOCTYPE html>
+<html lang="{{.Lang}}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.L.Title.P}} / {{.L.Title.S}}</title>
+<style>
+body{font-family:-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",Helvetica,Arial,sans-serif;color:#1f2328;margin:2rem auto;max-width:72rem;padding:0 1rem;line-height:1.5}
+h1{font-size:1.6rem;margin-bottom:.5rem}
+h2{font-size:1.25rem;margin-top:2.5rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
+h3{font-size:1.05rem;margin-top:1.8rem}
+.alt{color:#656d76;font-weight:normal}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
+td{white-space:pre-wrap;word-break:break-word}
+table.info th{width:14rem}
+td.num{text-align:right}
+td.null{color:#8c959f}
+.scroll{overflow-x:auto}
+.note{background:#fff8c5;border:1px solid #d4a72c;padding:.6rem .9rem;border-radius:6px}
+.empty{color:#656d76;font-style:italic}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85rem}
+footer{margin-top:3rem;color:#656d76;font-size:.85rem}
+</style>
+</head>
+<body>
+<h1>{{template "bi" .L.Title}}</h1>
+<table class="info">
+<tr><th>{{template "bi" .L.RequestID}}</th><td><code>{{.RequestID}}</code></td></tr>
+<tr><th>{{template "bi" .L.Product}}</th><td>{{.Product}}</td></tr>
+<tr><th>{{template "bi" .L.RequestType}}</th><td>{{template "bi" .L.Type}}</td></tr>
+<tr><th>{{template "bi" .L.Received}}</th><td>{{with .Received}}{{.}} (UTC+8){{else}}—{{end}}</td></tr>
+<tr><th>{{template "bi" .L.Generated}}</th><td>{{.Generated}} (UTC+8)</td></tr>
+<tr><th>{{template "bi" .L.TotalRows}}</th><td>{{.TotalRows}}</td></tr>
+</table>
+<p class="alt">{{template "bi" .L.TimeNote}}</p>
+{{- if eq .TotalRows 0}}
+<p class="note">{{template "bi" .L.NoData}}</p>
+{{- end}}
+{{- if .NotFound}}
+<div class="note">
+<p>{{.L.NotFound.P}}</p>
+<p class="alt" lang="{{.L.NotFound.SLang}}">{{.L.NotFound.S}}</p>
+<ul>{{range .NotFound}}<li><code>{{.}}</code></li>{{end}}</ul>
+</div>
+{{- end}}
+{{- if .Overview}}
+<h2>{{template "bi" .L.Overview}}</h2>
+<p>{{.L.Explain.P}}</p>
+<p class="alt" lang="{{.L.Explain.SLang}}">{{.L.Explain.S}}</p>
+<div class="scroll"><table>
+<tr><th>{{template "bi" .L.Store}}</th><th>{{template "bi" .L.Category}}</th><th>{{template "bi" .L.Dataset}}</th><th>{{template "bi" .L.Rows}}</th><th>{{template "bi" .L.File}}</th></tr>
+{{- range .Overview}}
+<tr><td><code>{{.Store}}</code></td><td>{{.Category}}</td><td><code>{{.Dataset}}</code></td><td class="num">{{.Rows}}</td><td>{{if .File}}<code>{{.File}}</code>{{else}}—{{end}}</td></tr>
+{{- end}}
+</table></div>
+{{- end}}
+{{end}}
+
+{{- define "store"}}
+<h2>{{template "bi" .L.Store}}: <code>{{.Store}}</code></h2>
+{{- if .Empty}}
+<p class="empty">{{template "bi" .L.NoRows}}</p>
+{{- end}}
+{{end}}
+
+{{- define "dataset"}}
+<h3><code>{{.Dataset}}</code>{{if .Category}} · {{.Category}}{{end}}</h3>
+<p>{{template "bi" .L.Rows}}: {{.Rows}}</p>
+{{end}}
+
+{{- define "table" -}}
+<div class="scroll"><table>
+<tr>{{range .}}<th>{{.}}</th>{{end}}</tr>
+{{end}}
+
+{{- define "row" -}}
+<tr>{{range .}}<td{{if .Null}} class="null"{{end}}>{{if .Null}}null{{else}}{{.Text}}{{if .Cut}}…{{end}}{{end}}</td>{{end}}</tr>
+{{end}}
+
+{{- define "table_end" -}}
+</table></div>
+{{- if .Cut}}
+<p class="alt">{{template "bi" .L.CutNote}}</p>
+{{- end}}
+{{end}}
+
+{{- define "no_rows" -}}
+<p class="empty">{{template "bi" .L.NoRows}}</p>
+{{end}}
+
+{{- define "foot" -}}
+<footer><p>{{.L.Footer.P}}</p><p lang="{{.L.Footer.SLang}}">{{.L.Footer.S}}</p></footer>
+</body>
+</html>
+{{end}}
+`))

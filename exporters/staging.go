@@ -1,0 +1,444 @@
+// Package exporters turns what the connectors export into what the requester
+// receives: datasets staged on disk as JSON, a zip archive with a readable
+// report, and the email that delivers it.
+package exporters
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// Staging keeps the datasets exported for each request on disk until the
+// archive is built: <root>/staging/<request id>/<store>/<dataset>.json.
+type Staging struct {
+	root string
+}
+
+// NewStaging returns the staging area under root (the data directory).
+func NewStaging(root string) *Staging {
+	return &Staging{root: root}
+}
+
+// Dir returns the directory holding a request's staged datasets. Dataset
+// reports name their files relative to it.
+func (s *Staging) Dir(requestID string) string {
+	return filepath.Join(s.root, "staging", requestID)
+}
+
+// Sink returns the sink a connector exports one store's datasets to.
+func (s *Staging) Sink(requestID, store string) (rights.Sink, error) {
+	if err := checkPathElem("request id", requestID); err != nil {
+		return nil, err
+	}
+	if err := checkPathElem("store name", store); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.Dir(requestID), store)
+	// Staged files hold personal data: only the service may read them.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging store %s: %w", store, err)
+	}
+	return &stagingSink{dir: dir, store: store, started: map[string]bool{}}, nil
+}
+
+// Remove deletes everything staged for a request. Removing a request that has
+// nothing staged is not an error.
+func (s *Staging) Remove(requestID string) error {
+	if err := checkPathElem("request id", requestID); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.Dir(requestID)); err != nil {
+		return fmt.Errorf("removing staged data of request %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// checkPathElem rejects names that could leave the staging directory.
+func checkPathElem(what, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`+"\x00") {
+		return rights.Errorf(rights.EInvalid, "%s %q cannot be used as a directory name", what, name)
+	}
+	return nil
+}
+
+// datasetFileName returns the file name a dataset is staged and archived
+// under: the name itself plus ".json". Names like "schema.table" are fine;
+// anything that is not a plain file name is refused rather than rewritten, so
+// two datasets can never end up in the same file.
+func datasetFileName(dataset string) (string, error) {
+	if dataset == "" {
+		return "", rights.Errorf(rights.EInvalid, "a dataset needs a name")
+	}
+	if len(dataset) > 200 {
+		return "", rights.Errorf(rights.EInvalid, "dataset name %.40q... is longer than 200 bytes", dataset)
+	}
+	for _, r := range dataset {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-'
+		if !ok {
+			return "", rights.Errorf(rights.EInvalid, "dataset name %q may only hold letters, digits, '_', '.' and '-'", dataset)
+		}
+	}
+	if strings.HasPrefix(dataset, ".") || strings.Contains(dataset, "..") {
+		return "", rights.Errorf(rights.EInvalid, "dataset name %q may not start with '.' or contain '..'", dataset)
+	}
+	return dataset + ".json", nil
+}
+
+type stagingSink struct {
+	dir   string
+	store string
+
+	mu      sync.Mutex
+	started map[string]bool
+}
+
+func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, error) {
+	file, err := datasetFileName(name)
+	if err != nil {
+		return nil, err
+	}
+	for i, col := range columns {
+		// Rows are JSON objects keyed by column: a repeated name would
+		// silently lose one of the values when the file is read.
+		if slices.Contains(columns[:i], col) {
+			return nil, rights.Errorf(rights.EInvalid, "dataset %s has two columns named %q", name, col)
+		}
+	}
+	s.mu.Lock()
+	dup := s.started[name]
+	s.started[name] = true
+	s.mu.Unlock()
+	if dup {
+		return nil, rights.Errorf(rights.EConflict, "dataset %s was already started in store %s", name, s.store)
+	}
+
+	tmp, err := os.CreateTemp(s.dir, "."+file+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("staging %s: %w", name, err)
+	}
+	w := &datasetWriter{
+		name:   name,
+		file:   tmp,
+		final:  filepath.Join(s.dir, file),
+		report: path.Join(s.store, file),
+		hash:   sha256.New(),
+	}
+	w.buf = bufio.NewWriterSize(io.MultiWriter(tmp, w.hash, &w.counter), 64<<10)
+	// Keys are encoded once: every row repeats them.
+	w.keys = make([][]byte, len(columns))
+	for i, col := range columns {
+		key, err := json.Marshal(col)
+		if err != nil {
+			w.abort()
+			return nil, fmt.Errorf("staging %s: column %d: %w", name, i, err)
+		}
+		w.keys[i] = key
+	}
+	w.enc = json.NewEncoder(&w.scratch)
+	// The files are read by people too: keep <, > and & as they are.
+	w.enc.SetEscapeHTML(false)
+	if _, err := w.buf.WriteString("["); err != nil {
+		w.abort()
+		return nil, fmt.Errorf("staging %s: %w", name, err)
+	}
+	return w, nil
+}
+
+// datasetWriter streams one dataset as a JSON array of objects, one row per
+// line, to a temporary file that Close renames into place. Until then a
+// reader (or a crashed run) never sees a half-written dataset.
+type datasetWriter struct {
+	name   string
+	file   *os.File
+	final  string // where Close renames file to
+	report string // final file relative to the request's staging dir
+
+	buf     *bufio.Writer
+	hash    hash.Hash
+	counter byteCounter
+	keys    [][]byte
+	enc     *json.Encoder
+	scratch bytes.Buffer // one value's JSON at a time
+	line    []byte       // one row's JSON at a time
+
+	rows int64
+	err  error // sticky: a writer that failed once stays failed
+	done bool
+}
+
+func (w *datasetWriter) WriteRow(values []any) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return fmt.Errorf("staging %s: write after close", w.name)
+	}
+	if len(values) != len(w.keys) {
+		// Not sticky: the file is still consistent.
+		return fmt.Errorf("staging %s: row has %d values for %d columns", w.name, len(values), len(w.keys))
+	}
+	line := w.line[:0]
+	if w.rows > 0 {
+		line = append(line, ',')
+	}
+	line = append(line, "\n{"...)
+	for i, v := range values {
+		if i > 0 {
+			line = append(line, ',')
+		}
+		line = append(line, w.keys[i]...)
+		line = append(line, ':')
+		var err error
+		line, err = w.appendValue(line, v)
+		if err != nil {
+			// The error names the column and Go type, never the value.
+			return fmt.Errorf("staging %s: column %s: %w", w.name, w.keys[i], err)
+		}
+	}
+	line = append(line, '}')
+	w.line = line
+	if _, err := w.buf.Write(line); err != nil {
+		w.err = fmt.Errorf("staging %s: %w", w.name, err)
+		return w.err
+	}
+	// A huge row (a large bytea, say) must not pin its buffer for the rest
+	// of the dataset.
+	if cap(w.line) > 1<<20 {
+		w.line = nil
+	}
+	if w.scratch.Cap() > 1<<20 {
+		w.scratch = bytes.Buffer{}
+	}
+	w.rows++
+	return nil
+}
+
+func (w *datasetWriter) Close() (rights.DatasetReport, error) {
+	if w.done {
+		return rights.DatasetReport{}, fmt.Errorf("staging %s: already closed", w.name)
+	}
+	w.done = true
+	if w.err != nil {
+		w.abort()
+		return rights.DatasetReport{}, w.err
+	}
+	if err := w.finish(); err != nil {
+		w.abort()
+		return rights.DatasetReport{}, fmt.Errorf("staging %s: %w", w.name, err)
+	}
+	return rights.DatasetReport{
+		Name:   w.name,
+		Rows:   w.rows,
+		File:   w.report,
+		SHA256: hex.EncodeToString(w.hash.Sum(nil)),
+		Bytes:  w.counter.n,
+	}, nil
+}
+
+func (w *datasetWriter) finish() error {
+	end := "\n]\n"
+	if w.rows == 0 {
+		end = "]\n"
+	}
+	if _, err := w.buf.WriteString(end); err != nil {
+		return err
+	}
+	if err := w.buf.Flush(); err != nil {
+		return err
+	}
+	// Synced before the rename, so that after a crash the final name holds
+	// either the previous complete file or this one, never a torn one.
+	if err := w.file.Sync(); err != nil {
+		return err
+	}
+	if err := w.file.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(w.file.Name(), w.final); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(w.final))
+}
+
+// abort throws the temporary file away.
+func (w *datasetWriter) abort() {
+	_ = w.file.Close()
+	_ = os.Remove(w.file.Name())
+}
+
+// appendValue appends v, as pgx's rows.Values returns it, as JSON.
+func (w *datasetWriter) appendValue(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case string:
+		return w.appendJSON(dst, v)
+	case bool:
+		return strconv.AppendBool(dst, v), nil
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int8:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int16:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int32:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, v, 10), nil
+	case uint:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint8:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint16:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint32:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint64:
+		return strconv.AppendUint(dst, v, 10), nil
+	case float32:
+		return appendFloat(dst, float64(v), 32), nil
+	case float64:
+		return appendFloat(dst, v, 64), nil
+	case time.Time:
+		// Not time.Time's MarshalJSON: it fails outside years 0–9999, which
+		// Postgres allows.
+		return w.appendJSON(dst, v.Format(time.RFC3339Nano))
+	case []byte:
+		return w.appendJSON(dst, v) // base64
+	case [16]byte:
+		return w.appendJSON(dst, formatUUID(v))
+	case net.HardwareAddr, net.IP, *net.IPNet, netip.Addr, netip.Prefix, netip.AddrPort:
+		return w.appendJSON(dst, fmt.Sprint(v))
+	case []any:
+		// Elements of Postgres arrays come back as the same Go types as
+		// columns do (a uuid[] holds [16]byte), so they get the same treatment.
+		dst = append(dst, '[')
+		for i, elem := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = w.appendValue(dst, elem); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // as encoding/json does: the same data, the same bytes
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = w.appendJSON(dst, k); err != nil {
+				return dst, err
+			}
+			dst = append(dst, ':')
+			if dst, err = w.appendValue(dst, v[k]); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, '}'), nil
+	case json.Marshaler:
+		// pgtype.Numeric and friends: exact digits, and null when not Valid.
+		return w.appendJSON(dst, v)
+	case driver.Valuer:
+		dv, err := v.Value()
+		if err != nil {
+			return dst, fmt.Errorf("%T: %w", v, err)
+		}
+		if _, again := dv.(driver.Valuer); again {
+			return w.appendJSON(dst, fmt.Sprint(dv))
+		}
+		return w.appendValue(dst, dv)
+	}
+	if out, err := w.appendJSON(dst, v); err == nil {
+		return out, nil
+	}
+	return w.appendJSON(dst, fmt.Sprint(v))
+}
+
+// appendJSON appends the JSON encoding of v, without escaping HTML
+// characters and without the encoder's trailing newline.
+func (w *datasetWriter) appendJSON(dst []byte, v any) ([]byte, error) {
+	w.scratch.Reset()
+	if err := w.enc.Encode(v); err != nil {
+		// The encoder's message can quote the value; keep only the type.
+		return dst, fmt.Errorf("cannot encode a %T as JSON", v)
+	}
+	return append(dst, bytes.TrimSuffix(w.scratch.Bytes(), []byte("\n"))...), nil
+}
+
+// appendFloat writes finite floats as JSON numbers and NaN and the
+// infinities, which JSON has no numbers for, as the strings Postgres uses.
+func appendFloat(dst []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(dst, `"Infinity"`...)
+	case math.IsInf(f, -1):
+		return append(dst, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+func formatUUID(u [16]byte) string {
+	var buf [36]byte
+	hex.Encode(buf[0:8], u[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], u[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], u[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], u[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], u[10:])
+	return string(buf[:])
+}
+
+type byteCounter struct{ n int64 }
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package rights
+
+import (
+	"net/mail"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Intake is a new request as submitted, before it is stored.
+type Intake struct {
+	Product       string
+	Type          Type
+	Identities    map[string]string
+	DeliveryEmail string
+	Relation      Relation
+	Locale        string
+	Verification  *Verification // staff tickets: how staff verified the requester
+	Note          string
+}
+
+// Catalog is what the deployment knows: its products and the identity types
+// its stores can resolve.
+type Catalog struct {
+	Products      map[string]bool
+	IdentityTypes map[string]bool
+}
+
+var (
+	phoneRE     = regexp.MustCompile(`^\+?[0-9][0-9 -]{4,19}$`)
+	identityKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+)
+
+const (
+	maxIdentities    = 10
+	maxIdentityValue = 256
+	maxNote          = 2000
+	maxEmail         = 254
+)
+
+// Validate checks an intake for the given channel and returns every problem
+// found, by field. It also normalises the locale and relation defaults.
+func (in *Intake) Validate(channel Channel, cat Catalog) error {
+	var p Problems
+	switch {
+	case in.Product == "":
+		p.Add("product", "is required")
+	case !cat.Products[in.Product]:
+		p.Add("product", "unknown product %q; known: %s", in.Product, strings.Join(sortedKeys(cat.Products), ", "))
+	}
+	switch {
+	case in.Type == "":
+		p.Add("type", "is required")
+	case !in.Type.Valid():
+		p.Add("type", "unknown right %q; known: %s", in.Type, joinTypes())
+	default:
+		if _, ok := ActionFor(in.Type); !ok {
+			p.Add("type", "%s requests are not supported by this deployment yet", in.Type)
+		}
+	}
+	if len(in.Identities) == 0 {
+		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
+	}
+	if len(in.Identities) > maxIdentities {
+		p.Add("subject.identities", "at most %d identities", maxIdentities)
+	}
+	for _, kind := range sortedKeys(in.Identities) {
+		value, field := in.Identities[kind], "subject.identities."+kind
+		switch {
+		case !identityKey.MatchString(kind):
+			p.Add("subject.identities", "identity type %q is not a lower-case name", kind)
+		case !cat.IdentityTypes[kind]:
+			p.Add(field, "no configured store knows identity type %q; known: %s", kind, strings.Join(sortedKeys(cat.IdentityTypes), ", "))
+		case strings.TrimSpace(value) == "":
+			p.Add(field, "must not be empty")
+		case len(value) > maxIdentityValue || !utf8.ValidString(value):
+			p.Add(field, "must be valid text of at most %d bytes", maxIdentityValue)
+		case kind == "email" && !validEmail(value):
+			p.Add(field, "must be an email address")
+		case kind == "phone" && !phoneRE.MatchString(value):
+			p.Add(field, "must be a phone number (digits, optional + prefix)")
+		}
+	}
+	switch {
+	case in.DeliveryEmail == "":
+		p.Add("delivery_email", "is required: where the result is sent")
+	case !validEmail(in.DeliveryEmail):
+		p.Add("delivery_email", "must be an email address")
+	}
+	if in.Relation == "" {
+		in.Relation = RelationSelf
+	}
+	if !in.Relation.Valid() {
+		p.Add("requester_relation", "must be one of self, guardian, next_of_kin, agent; not %q", in.Relation)
+	}
+	if channel == ChannelSelfService && in.Relation != RelationSelf {
+		p.Add("requester_relation", "self-service requests are for the requester's own data; others go through customer service")
+	}
+	switch in.Locale {
+	case "":
+		in.Locale = LocaleZH
+	case LocaleZH, LocaleEN:
+	default:
+		p.Add("locale", "must be %q or %q", LocaleZH, LocaleEN)
+	}
+	if channel == ChannelStaff {
+		switch {
+		case in.Verification == nil || strings.TrimSpace(in.Verification.Method) == "":
+			p.Add("verification.method", "is required: how staff verified the requester (e.g. face_check, id_document)")
+		case len(in.Verification.Method) > 64 || len(in.Verification.Reference) > 256:
+			p.Add("verification", "method at most 64 bytes, reference at most 256")
+		case in.Relation != RelationSelf && strings.TrimSpace(in.Verification.Reference) == "":
+			p.Add("verification.reference", "is required when acting for someone else: the evidence on file (e.g. guardianship or death certificate id)")
+		}
+	}
+	if len(in.Note) > maxNote {
+		p.Add("note", "at most %d bytes", maxNote)
+	}
+	return p.Err()
+}
+
+func validEmail(s string) bool {
+	if len(s) > maxEmail {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func joinTypes() string {
+	names := make([]string, len(Types))
+	for i, t := range Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
