@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -222,5 +224,40 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUnreachableStoreFailsVisibly points the store at a port nobody listens
+// on: the task retries until its attempts run out, then the request shows
+// failed, never completed, and no email goes out.
+func TestUnreachableStoreFailsVisibly(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "worker:\n  max_attempts: 2\n")
+	yaml, err := os.ReadFile(e.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "postgres://postgres@" + freePort(t) + "/bank?sslmode=disable&connect_timeout=2"
+	yaml = []byte(strings.Replace(string(yaml), strconv.Quote(e.bankURL), strconv.Quote(dead), 1))
+	if err := os.WriteFile(e.configPath, yaml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-2"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	failed := e.waitStatus(body["id"].(string), "failed", 60*time.Second)
+	want := []string{"request.received", "request.verified", "request.planned", "task.retrying", "task.failed", "request.failed"}
+	if got := auditActions(failed); !slices.Equal(got, want) {
+		t.Errorf("audit trail = %v, want %v", got, want)
+	}
+	task := failed["tasks"].([]any)[0].(map[string]any)
+	if task["status"] != "failed" || task["attempts"].(float64) != 2 || task["last_error"] == "" {
+		t.Errorf("task = %v", task)
+	}
+	if n := len(e.smtp.Messages()); n != 0 {
+		t.Errorf("%d emails for a failed request", n)
 	}
 }

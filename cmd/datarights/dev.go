@@ -36,7 +36,10 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	logger := newLogger(stdout)
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
+	// 0755: as root, the private Postgres runs as the postgres account and
+	// must be able to reach its directory inside this one. What is private
+	// (the configuration, the data directory) is created 0600/0700 within.
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
 	absDir, err := filepath.Abs(*dir)
