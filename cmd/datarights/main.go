@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // deadlines are in Asia/Shanghai even where the OS has no zone files
 )
 
 func main() {
