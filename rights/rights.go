@@ -186,3 +186,40 @@ type AuditEvent struct {
 	ToStatus   Status         `json:"to_status,omitempty"`
 	Detail     map[string]any `json:"detail,omitempty"`
 }
+
+// Pause is a stretch of time during which a request's deadline clock stood
+// still, e.g. while waiting for the requester to send something.
+type Pause struct {
+	From   time.Time  `json:"from"`
+	Until  *time.Time `json:"until,omitempty"` // nil while the pause lasts
+	Reason string     `json:"reason"`
+	By     string     `json:"by"`
+}
+
+// Extension lengthens a request's period by Days counted days.
+type Extension struct {
+	Days   int       `json:"days"`
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// ClockState is what has happened to a request's deadline clock.
+type ClockState struct {
+	Pauses     []Pause     `json:"pauses,omitempty"`
+	Extensions []Extension `json:"extensions,omitempty"`
+}
+
+// ExtensionDays is the total of all extensions.
+func (c ClockState) ExtensionDays() int {
+	n := 0
+	for _, e := range c.Extensions {
+		n += e.Days
+	}
+	return n
+}
+
+// Paused reports whether a pause is open.
+func (c ClockState) Paused() bool {
+	return len(c.Pauses) > 0 && c.Pauses[len(c.Pauses)-1].Until == nil
+}
