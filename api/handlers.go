@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,7 +121,18 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
 	var problems rights.Problems
 	f := storage.RequestFilter{
 		Status: rights.Status(q.Get("status")), Product: q.Get("product"), Type: rights.Type(q.Get("type")),
-		Cursor: q.Get("cursor"),
+		Band: rights.Band(q.Get("sla_band")), Cursor: q.Get("cursor"),
+		Now: s.Pipeline.Now(), DueSoonAt: s.Pipeline.DueSoonAt(),
+	}
+	switch q.Get("sort") {
+	case "", "-received_at":
+	case "due_at":
+		f.SortByDue = true
+	default:
+		problems.Add("sort", "must be due_at (soonest deadline first) or -received_at (newest first, the default)")
+	}
+	if f.Band != "" && !f.Band.Valid() {
+		problems.Add("sla_band", "unknown band %q; known: overdue, due_soon, on_track, paused, no_deadline, closed", f.Band)
 	}
 	if f.Status != "" && !f.Status.Valid() {
 		problems.Add("status", "unknown status %q", f.Status)
@@ -173,10 +185,20 @@ type requestView struct {
 	ReceivedAt        time.Time            `json:"received_at"`
 	VerifiedAt        *time.Time           `json:"verified_at"`
 	DueAt             *time.Time           `json:"due_at"`
-	CompletedAt       *time.Time           `json:"completed_at"`
-	UpdatedAt         time.Time            `json:"updated_at"`
-	Tasks             []taskView           `json:"tasks,omitempty"`
-	Audit             []rights.AuditEvent  `json:"audit,omitempty"`
+	// LastDay is the last day of the period in the product's time zone:
+	// due_at is 24:00 of it.
+	LastDay        string            `json:"last_day,omitempty"`
+	Band           string            `json:"sla_band"`
+	ClockStartedAt *time.Time        `json:"clock_started_at"`
+	Clock          rights.ClockState `json:"clock"`
+	// DeadlineWarning is set when the deadline was counted through a year
+	// with no published calendar: a person must check it.
+	DeadlineWarning string              `json:"deadline_warning,omitempty"`
+	BreachedAt      *time.Time          `json:"breached_at"`
+	CompletedAt     *time.Time          `json:"completed_at"`
+	UpdatedAt       time.Time           `json:"updated_at"`
+	Tasks           []taskView          `json:"tasks,omitempty"`
+	Audit           []rights.AuditEvent `json:"audit,omitempty"`
 }
 
 type taskView struct {
@@ -196,6 +218,14 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		DeliveryEmail: r.DeliveryEmail, RequesterRelation: r.Relation, Locale: r.Locale,
 		Verification: r.Verification, Note: r.Note, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
 		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
+		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt,
+		Band: string(s.Pipeline.Band(r)),
+	}
+	if r.DueAt != nil {
+		v.LastDay = s.Pipeline.LastDay(r)
+	}
+	if len(r.DeadlineUncoveredYears) > 0 {
+		v.DeadlineWarning = fmt.Sprintf("counted without a published holiday calendar for %v (weekends only): check the deadline by hand", r.DeadlineUncoveredYears)
 	}
 	if !detail {
 		return v, nil

@@ -5,13 +5,21 @@ import "net/http"
 func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	mux.HandleFunc("/", s.handleNotFound)
+	if s.OpsOnly {
+		return
+	}
 
 	mux.HandleFunc("POST /api/v1/requests", s.requireStaff(s.handleCreateRequest))
 	mux.HandleFunc("GET /api/v1/requests", s.requireStaff(s.handleListRequests))
 	mux.HandleFunc("GET /api/v1/requests/{id}", s.requireStaff(s.handleGetRequest))
+	mux.HandleFunc("POST /api/v1/requests/{id}/pause", s.requireStaff(s.handlePause))
+	mux.HandleFunc("POST /api/v1/requests/{id}/resume", s.requireStaff(s.handleResume))
+	mux.HandleFunc("POST /api/v1/requests/{id}/extend", s.requireStaff(s.handleExtend))
 
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
-
-	mux.HandleFunc("/", s.handleNotFound)
 }

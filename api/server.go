@@ -28,6 +28,11 @@ type Deps struct {
 	Pipeline     *jobs.Pipeline
 	Logger       *slog.Logger
 	MaxBodyBytes int64
+	// Metrics serves /metrics; nil serves none.
+	Metrics http.Handler
+	// OpsOnly serves only /healthz, /readyz and /metrics: a worker process
+	// has no API but must be probed and scraped.
+	OpsOnly bool
 }
 
 type server struct {

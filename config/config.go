@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/datarights/datarights/calendars"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -33,8 +34,12 @@ type Config struct {
 	StaffTokens []StaffToken `yaml:"staff_tokens"`
 	SelfService SelfService  `yaml:"self_service"`
 	Worker      Worker       `yaml:"worker"`
+	SLA         SLA          `yaml:"sla"`
 	Products    []Product    `yaml:"products"`
 	Stores      []Store      `yaml:"stores"`
+	// CalendarsDir holds more holiday calendar years, or corrections, one
+	// JSON file per year, loaded at start-up over the embedded ones.
+	CalendarsDir string `yaml:"calendars_dir"`
 
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
@@ -81,6 +86,21 @@ type Worker struct {
 	MaxAttempts int           `yaml:"max_attempts"`
 }
 
+// SLA configures deadline reminders and the staff queue's bands.
+type SLA struct {
+	// Reminders are fractions of a request's period (clock start to due) at
+	// which staff are reminded, each once; a breach notice always follows
+	// when the deadline passes.
+	Reminders []float64 `yaml:"reminders"`
+	// DueSoonAt is the fraction of the period after which an open request
+	// is in the due_soon band.
+	DueSoonAt float64 `yaml:"due_soon_at"`
+	// Notify lists the staff addresses reminders and breach notices go to.
+	Notify []string `yaml:"notify"`
+	// SweepInterval is how often reminders and breaches are checked.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+}
+
 // Product is a service whose users send requests, with its deadline promise.
 type Product struct {
 	Name        string   `yaml:"name"`
@@ -94,6 +114,10 @@ type Deadline struct {
 	Days       int    `yaml:"days"`
 	ClockStart string `yaml:"clock_start"` // received | verified
 	TimeZone   string `yaml:"time_zone"`
+	// Calendar names the holiday calendar, e.g. "cn"; empty is weekends only.
+	Calendar         string `yaml:"calendar"`
+	RollForward      bool   `yaml:"roll_forward"`
+	MaxExtensionDays int    `yaml:"max_extension_days"`
 }
 
 // Store is a data store that holds personal data.
@@ -241,6 +265,15 @@ func (c *Config) applyDefaults() {
 	if c.Worker.MaxAttempts == 0 {
 		c.Worker.MaxAttempts = DefaultJobMaxAttempts
 	}
+	if c.SLA.Reminders == nil {
+		c.SLA.Reminders = []float64{0.5, 0.8}
+	}
+	if c.SLA.DueSoonAt == 0 {
+		c.SLA.DueSoonAt = 0.8
+	}
+	if c.SLA.SweepInterval == 0 {
+		c.SLA.SweepInterval = time.Minute
+	}
 	for i := range c.Products {
 		if c.Products[i].Deadline.TimeZone == "" {
 			c.Products[i].Deadline.TimeZone = DefaultTimeZone
@@ -311,6 +344,28 @@ func (c *Config) validate() rights.Problems {
 		p.Add("worker.max_attempts", "must be between 1 and 100, not %d", c.Worker.MaxAttempts)
 	}
 
+	for i, f := range c.SLA.Reminders {
+		if f <= 0 || f >= 1 {
+			p.Add(fmt.Sprintf("sla.reminders[%d]", i), "must be a fraction between 0 and 1 (exclusive), not %v", f)
+		}
+	}
+	if c.SLA.DueSoonAt <= 0 || c.SLA.DueSoonAt >= 1 {
+		p.Add("sla.due_soon_at", "must be a fraction between 0 and 1 (exclusive), not %v", c.SLA.DueSoonAt)
+	}
+	for i, addr := range c.SLA.Notify {
+		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
+			p.Add(fmt.Sprintf("sla.notify[%d]", i), "must be a plain email address")
+		}
+	}
+	if c.SLA.SweepInterval < time.Second {
+		p.Add("sla.sweep_interval", "must be at least 1s, not %s", c.SLA.SweepInterval)
+	}
+
+	cals, err := c.Calendars()
+	if err != nil {
+		p.Add("calendars_dir", "%v", err)
+		cals, _ = calendars.Builtin()
+	}
 	products := map[string]bool{}
 	if len(c.Products) == 0 {
 		p.Add("products", "at least one product is required")
@@ -323,7 +378,7 @@ func (c *Config) validate() rights.Problems {
 			p.Add(f+".name", "%q is declared twice", prod.Name)
 		}
 		products[prod.Name] = true
-		if _, err := prod.Deadline.DomainPolicy(); err != nil {
+		if _, err := prod.Deadline.DomainPolicy(cals); err != nil {
 			var re *rights.Error
 			if errors.As(err, &re) {
 				for _, fp := range re.Fields {
@@ -425,18 +480,28 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// DomainPolicy turns the YAML deadline into the domain policy.
-func (d Deadline) DomainPolicy() (rights.DeadlinePolicy, error) {
+// DomainPolicy turns the YAML deadline into the domain policy, with its
+// calendar from cals.
+func (d Deadline) DomainPolicy(cals *calendars.Set) (rights.DeadlinePolicy, error) {
 	var p rights.Problems
 	loc, err := time.LoadLocation(d.TimeZone)
 	if err != nil {
 		p.Add("time_zone", "unknown time zone %q", d.TimeZone)
 	}
 	policy := rights.DeadlinePolicy{
-		Kind:       rights.DeadlineKind(d.Policy),
-		Days:       d.Days,
-		ClockStart: rights.ClockStart(d.ClockStart),
-		Location:   loc,
+		Kind:             rights.DeadlineKind(d.Policy),
+		Days:             d.Days,
+		ClockStart:       rights.ClockStart(d.ClockStart),
+		Location:         loc,
+		RollForward:      d.RollForward,
+		MaxExtensionDays: d.MaxExtensionDays,
+	}
+	if d.Calendar != "" {
+		if cal, ok := cals.Get(d.Calendar); ok {
+			policy.Calendar = cal
+		} else {
+			p.Add("calendar", "unknown calendar %q; known: %s", d.Calendar, strings.Join(cals.Names(), ", "))
+		}
 	}
 	if err := policy.Validate(); err != nil {
 		var re *rights.Error
@@ -536,12 +601,28 @@ func ParseSMTPURL(raw string) (SMTPServer, error) {
 // Policies returns every product's deadline policy. It assumes a validated
 // configuration.
 func (c *Config) Policies() map[string]rights.DeadlinePolicy {
+	cals, _ := c.Calendars()
 	out := make(map[string]rights.DeadlinePolicy, len(c.Products))
 	for _, p := range c.Products {
-		policy, _ := p.Deadline.DomainPolicy()
+		policy, _ := p.Deadline.DomainPolicy(cals)
 		out[p.Name] = policy
 	}
 	return out
+}
+
+// Calendars returns the embedded holiday calendars with calendars_dir's files
+// loaded over them.
+func (c *Config) Calendars() (*calendars.Set, error) {
+	cals, err := calendars.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	if c.CalendarsDir != "" {
+		if err := cals.LoadDir(c.CalendarsDir); err != nil {
+			return cals, err
+		}
+	}
+	return cals, nil
 }
 
 // Catalog returns what intake validation needs to know.

@@ -19,6 +19,12 @@ const configTemplate = `# datarights configuration for the demo bank, as written
 # job queue. DATABASE_URL overrides it.
 database_url: %s
 
+# SLA reminders to staff at 50%% and 80%% of each request's period, and a
+# breach notice at the deadline.
+sla:
+  reminders: [0.5, 0.8]
+  notify: [privacy-team@example.com]
+
 # Staging files, finished exports and, since no smtp.url is set, the outbox:
 # emails are written there as files instead of being sent.
 data_dir: %s
@@ -38,6 +44,7 @@ products:
       days: 15
       clock_start: received
       time_zone: Asia/Shanghai
+      calendar: cn
   # WeBank: 15 working days, counted from the day the requester's identity
   # is verified.
   - name: webank
@@ -47,6 +54,11 @@ products:
       days: 15
       clock_start: verified
       time_zone: Asia/Shanghai
+      # China's official calendar: holidays and make-up working days (调休).
+      calendar: cn
+      # Staff may extend a complex request, with a reason, by up to 15
+      # working days in total.
+      max_extension_days: 15
 
 # The data stores that hold people's data.
 stores:

@@ -182,8 +182,12 @@ func TestConfigYAMLParses(t *testing.T) {
 	if len(cfg.Products) != len(want) {
 		t.Fatalf("%d products, want %d", len(cfg.Products), len(want))
 	}
+	cals, err := cfg.Calendars()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range cfg.Products {
-		policy, err := p.Deadline.DomainPolicy()
+		policy, err := p.Deadline.DomainPolicy(cals)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,10 @@
 // step or none of it.
 package jobs
 
-import "github.com/riverqueue/river"
+import (
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
 
 // Pipeline steps. Args hold ids only: personal data never goes into River's
 // tables, where operators and the River UI can see job arguments.
@@ -54,5 +57,16 @@ type DeliverArgs struct {
 func (DeliverArgs) Kind() string { return "deliver" }
 
 // uniqueByArgs makes a second insert of the same step for the same request a
-// no-op while the first is pending, running or done.
-var uniqueByArgs = &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+// no-op while the first is still to run or running. Finished jobs do not
+// count: a resumed request must be able to run a step again, and every step
+// checks the request's state anyway.
+var uniqueByArgs = &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}}}
+
+// SLASweepArgs checks open requests for due reminders and breaches. It runs
+// periodically on the leader.
+type SLASweepArgs struct{}
+
+func (SLASweepArgs) Kind() string { return "sla_sweep" }

@@ -32,7 +32,7 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 		}
 	}
 	now := p.now().UTC()
-	r = p.newRequest(in, rights.ChannelStaff, rights.StatusReceived, createdBy, now)
+	r = p.newRequest(ctx, in, rights.ChannelStaff, rights.StatusReceived, createdBy, now)
 	verification := *in.Verification
 	verification.By = staff
 	r.Verification = &verification
@@ -57,6 +57,7 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 	if err != nil {
 		return nil, false, err
 	}
+	p.metrics.RequestReceived(r.Product, r.Type, r.Channel)
 	return r, true, nil
 }
 
@@ -84,7 +85,7 @@ func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake) (*ri
 		return nil, err
 	}
 	now := p.now().UTC()
-	r := p.newRequest(in, rights.ChannelSelfService, rights.StatusAwaitingVerification, "self-service", now)
+	r := p.newRequest(ctx, in, rights.ChannelSelfService, rights.StatusAwaitingVerification, "self-service", now)
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		if err := storage.InsertRequest(ctx, tx, r, nil); err != nil {
 			return err
@@ -100,17 +101,18 @@ func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake) (*ri
 	if err != nil {
 		return nil, err
 	}
+	p.metrics.RequestReceived(r.Product, r.Type, r.Channel)
 	return r, nil
 }
 
-func (p *Pipeline) newRequest(in rights.Intake, ch rights.Channel, status rights.Status, createdBy string, now time.Time) *rights.Request {
+func (p *Pipeline) newRequest(ctx context.Context, in rights.Intake, ch rights.Channel, status rights.Status, createdBy string, now time.Time) *rights.Request {
 	r := &rights.Request{
 		ID: storage.NewID(), Product: in.Product, Type: in.Type, Channel: ch, Status: status,
 		Subject: rights.Subject{Identities: in.Identities}, DeliveryEmail: in.DeliveryEmail,
 		Relation: in.Relation, Locale: in.Locale, Note: in.Note, CreatedBy: createdBy,
 		ReceivedAt: now, UpdatedAt: now,
 	}
-	r.DueAt = p.policies[r.Product].DueFor(r)
+	p.refreshDeadline(ctx, r, now)
 	return r
 }
 
@@ -177,7 +179,7 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 		}
 		r.Verification = &rights.Verification{Method: "email_code", By: "subject", At: now}
 		r.VerifiedAt = &now
-		r.DueAt = p.policies[r.Product].DueFor(r)
+		p.refreshDeadline(ctx, r, now)
 		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
 			Actor: "subject", Action: "request.verified", Detail: map[string]any{"method": "email_code", "attempt": c.Attempts},
 		}); err != nil {

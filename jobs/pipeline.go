@@ -15,6 +15,7 @@ import (
 
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/metrics"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/stores"
@@ -26,6 +27,9 @@ type Config struct {
 	Settings *config.Config
 	Mailer   rights.Mailer
 	Logger   *slog.Logger
+	// Metrics receives counts and durations; nil keeps them private to the
+	// pipeline (tests).
+	Metrics *metrics.Metrics
 	// OpenConnector opens a store's connector; defaults to stores.Open.
 	OpenConnector func(ctx context.Context, s config.Store) (rights.Connector, error)
 	// Now is the clock; defaults to time.Now.
@@ -52,6 +56,7 @@ type Pipeline struct {
 	policies map[string]rights.DeadlinePolicy
 	mailer   rights.Mailer
 	logger   *slog.Logger
+	metrics  *metrics.Metrics
 	now      func() time.Time
 	staging  *exporters.Staging
 	exports  string // directory of finished archives
@@ -75,6 +80,7 @@ func New(cfg Config) (*Pipeline, error) {
 		policies:      cfg.Settings.Policies(),
 		mailer:        cfg.Mailer,
 		logger:        cfg.Logger,
+		metrics:       cfg.Metrics,
 		now:           cfg.Now,
 		staging:       exporters.NewStaging(cfg.Settings.DataDir),
 		exports:       cfg.Settings.DataDir + "/exports",
@@ -86,6 +92,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.metrics == nil {
+		p.metrics = metrics.New()
 	}
 	if p.openConnector == nil {
 		p.openConnector = stores.Open
@@ -114,8 +123,14 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &storeTaskWorker{p: p})
 		river.AddWorker(workers, &assembleWorker{p: p})
 		river.AddWorker(workers, &deliverWorker{p: p})
+		river.AddWorker(workers, &slaSweepWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
+		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(p.settings.SLA.SweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return SLASweepArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true, ID: "sla_sweep"},
+		)}
 	}
 	client, err := river.NewClient(riverpgxv5.New(p.db.Pool), cfg)
 	if err != nil {

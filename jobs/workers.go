@@ -43,7 +43,7 @@ func (w *verifyWorker) Work(ctx context.Context, job *river.Job[VerifyArgs]) err
 			r.Verification.At = now
 		}
 		r.VerifiedAt = &now
-		r.DueAt = p.policies[r.Product].DueFor(r)
+		p.refreshDeadline(ctx, r, now)
 		detail := map[string]any{}
 		if r.Verification != nil {
 			detail["method"], detail["by"] = r.Verification.Method, r.Verification.By
@@ -193,6 +193,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 
 	started := time.Now()
 	report, workErr := p.runTask(ctx, r, task)
+	p.metrics.StoreTask(task.Store, string(task.Action), time.Since(started), workErr)
 	now := p.now().UTC()
 	if workErr != nil {
 		final := lastAttempt(job.JobRow)
@@ -401,8 +402,9 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 		delivery = &storage.Delivery{RequestID: r.ID, Kind: deliveryCompletion, MessageID: msg.ID, SentAt: p.now().UTC()}
 	}
-	return step(ctx, p, job, func(tx pgx.Tx) error {
-		r, err := storage.LockRequest(ctx, tx, r.ID)
+	completed := false
+	err = step(ctx, p, job, func(tx pgx.Tx) error {
+		r, err = storage.LockRequest(ctx, tx, r.ID)
 		if err != nil {
 			return err
 		}
@@ -412,9 +414,14 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		if err := storage.PutDelivery(ctx, tx, *delivery); err != nil {
 			return err
 		}
+		completed = true
 		return storage.Transition(ctx, tx, r, rights.StatusCompleted, p.now().UTC(), storage.Change{Actor: "system",
 			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}})
 	})
+	if err == nil && completed {
+		p.metrics.RequestCompleted(r.Product, r.Type, r.Channel, p.workingDaysTaken(r))
+	}
+	return err
 }
 
 func (p *Pipeline) productName(name string) string {

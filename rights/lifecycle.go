@@ -14,25 +14,29 @@ const (
 	StatusRefused              Status = "refused"
 	StatusCancelled            Status = "cancelled"
 	StatusFailed               Status = "failed" // a store task gave up; staff must act
+	StatusPaused               Status = "paused" // waiting for the requester; the deadline clock stands still
 )
 
 // Statuses lists every status in lifecycle order.
 var Statuses = []Status{
 	StatusAwaitingVerification, StatusReceived, StatusVerified, StatusInProgress,
 	StatusAssembling, StatusDelivering, StatusCompleted, StatusRefused,
-	StatusCancelled, StatusFailed,
+	StatusCancelled, StatusFailed, StatusPaused,
 }
 
 // transitions is the whole lifecycle: a status may move only to the statuses
 // listed for it. Terminal statuses have no entry.
 var transitions = map[Status][]Status{
 	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled},
-	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled},
-	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled},
+	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
+	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused},
 	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled},
 	StatusAssembling:           {StatusDelivering, StatusFailed},
 	StatusDelivering:           {StatusCompleted, StatusFailed},
-	StatusFailed:               {StatusInProgress, StatusCancelled},
+	StatusFailed:               {StatusInProgress, StatusCancelled, StatusPaused},
+	// A pause returns to the status it interrupted (see Pause.Status); work
+	// is never paused mid-flight, only before it starts or after it failed.
+	StatusPaused: {StatusReceived, StatusVerified, StatusFailed, StatusRefused, StatusCancelled},
 }
 
 // Valid reports whether s is a known status.

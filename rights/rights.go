@@ -103,6 +103,16 @@ type Request struct {
 	DueAt       *time.Time
 	CompletedAt *time.Time
 	UpdatedAt   time.Time
+
+	// Clock records pauses and extensions of the deadline clock.
+	Clock ClockState
+	// ClockStartedAt is when the deadline clock started; nil until it has.
+	ClockStartedAt *time.Time
+	// DeadlineUncoveredYears lists years the deadline was counted through
+	// without a published calendar (weekends only): flagged for a person.
+	DeadlineUncoveredYears []int
+	// BreachedAt is when the deadline passed with the request still open.
+	BreachedAt *time.Time
 }
 
 // TaskAction is what a store task does to the subject's data in one store.
@@ -190,6 +200,8 @@ type AuditEvent struct {
 // Pause is a stretch of time during which a request's deadline clock stood
 // still, e.g. while waiting for the requester to send something.
 type Pause struct {
+	// Status is what the request was doing when paused; resuming returns to it.
+	Status Status     `json:"status"`
 	From   time.Time  `json:"from"`
 	Until  *time.Time `json:"until,omitempty"` // nil while the pause lasts
 	Reason string     `json:"reason"`

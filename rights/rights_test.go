@@ -31,6 +31,14 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusDelivering, rights.StatusFailed},
 		{rights.StatusFailed, rights.StatusInProgress},
 		{rights.StatusFailed, rights.StatusCancelled},
+		{rights.StatusReceived, rights.StatusPaused},
+		{rights.StatusVerified, rights.StatusPaused},
+		{rights.StatusFailed, rights.StatusPaused},
+		{rights.StatusPaused, rights.StatusReceived},
+		{rights.StatusPaused, rights.StatusVerified},
+		{rights.StatusPaused, rights.StatusFailed},
+		{rights.StatusPaused, rights.StatusRefused},
+		{rights.StatusPaused, rights.StatusCancelled},
 	} {
 		allowed[pair] = true
 	}

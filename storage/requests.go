@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/datarights/datarights/rights"
 )
@@ -34,7 +35,8 @@ func ValidID(s string) bool {
 }
 
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
-	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at`
+	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
+	clock, clock_started_at, deadline_uncovered_years, breached_at`
 
 // Idempotency identifies a staff submit that may be retried.
 type Idempotency struct {
@@ -49,10 +51,10 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 		key, hash = &idem.Key, &idem.BodyHash
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
 		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		key, hash)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, key, hash)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
@@ -111,7 +113,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	var r rights.Request
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
-		&r.DueAt, &r.CompletedAt, &r.UpdatedAt}
+		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -142,16 +144,36 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 	case rights.StatusCompleted, rights.StatusRefused, rights.StatusCancelled:
 		r.CompletedAt = &at
 	}
-	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
-		due_at = $5, completed_at = $6, updated_at = $7 WHERE id = $1`,
-		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("update request %s: %w", r.ID, err)
+	if err := SaveRequest(ctx, tx, r); err != nil {
+		return err
 	}
 	return AppendAudit(ctx, tx, rights.AuditEvent{
 		RequestID: r.ID, At: at, Actor: c.Actor, Action: c.Action,
 		FromStatus: from, ToStatus: to, Detail: c.Detail,
 	})
+}
+
+// SaveRequest saves r's mutable fields. Callers other than Transition use it
+// for changes that keep the status (the deadline clock, a breach mark) and
+// append their own audit event in the same transaction.
+func SaveRequest(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
+	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
+		due_at = $5, completed_at = $6, updated_at = $7, clock = $8, clock_started_at = $9,
+		deadline_uncovered_years = $10, breached_at = $11 WHERE id = $1`,
+		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt)
+	if err != nil {
+		return fmt.Errorf("update request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// uncovered is never NULL in the table.
+func uncovered(r *rights.Request) []int {
+	if r.DeadlineUncoveredYears == nil {
+		return []int{}
+	}
+	return r.DeadlineUncoveredYears
 }
 
 // AppendAudit adds one event to a request's audit trail.
@@ -192,9 +214,25 @@ type RequestFilter struct {
 	Status  rights.Status
 	Product string
 	Type    rights.Type
-	Limit   int
-	Cursor  string // from the previous page's NextCursor
+	Band    rights.Band
+	// SortByDue lists by deadline, soonest first (requests without one
+	// last); otherwise newest first.
+	SortByDue bool
+	// Now and DueSoonAt place requests in bands.
+	Now       time.Time
+	DueSoonAt float64
+	Limit     int
+	Cursor    string // from the previous page's NextCursor
 }
+
+// bandSQL is rights.BandOf in SQL ($1 now, $2 the due-soon fraction).
+const bandSQL = `CASE
+	WHEN status IN ('completed', 'refused', 'cancelled') THEN 'closed'
+	WHEN status = 'paused' THEN 'paused'
+	WHEN due_at IS NULL THEN 'no_deadline'
+	WHEN $1::timestamptz >= due_at THEN 'overdue'
+	WHEN clock_started_at IS NOT NULL AND $1::timestamptz >= clock_started_at + (due_at - clock_started_at) * $2::float8 THEN 'due_soon'
+	ELSE 'on_track' END`
 
 // Cursor limits.
 const (
@@ -209,10 +247,12 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	var (
-		where []string
-		args  []any
-	)
+	now := f.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	args := []any{now, f.DueSoonAt}
+	var where []string
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(cond, len(args)))
@@ -226,20 +266,37 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 	if f.Type != "" {
 		add("type = $%d", f.Type)
 	}
+	if f.Band != "" {
+		add("("+bandSQL+") = $%d", string(f.Band))
+	}
+	order := " ORDER BY received_at DESC, id DESC"
+	if f.SortByDue {
+		// Requests without a deadline sort last: 'infinity' keeps the
+		// keyset comparison a plain row comparison.
+		order = " ORDER BY coalesce(due_at, 'infinity'), id"
+	}
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		args = append(args, at, id)
-		where = append(where, fmt.Sprintf("(received_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+		var atArg any = at
+		if at.Equal(infinity) {
+			atArg = pgtype.Timestamptz{Valid: true, InfinityModifier: pgtype.Infinity}
+		}
+		args = append(args, atArg, id)
+		if f.SortByDue {
+			where = append(where, fmt.Sprintf("(coalesce(due_at, 'infinity'), id) > ($%d, $%d)", len(args)-1, len(args)))
+		} else {
+			where = append(where, fmt.Sprintf("(received_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+		}
 	}
-	sql := `SELECT ` + requestColumns + ` FROM requests`
+	sql := `SELECT ` + requestColumns + ` FROM requests WHERE $1::timestamptz IS NOT NULL AND $2::float8 IS NOT NULL`
 	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
+		sql += " AND " + strings.Join(where, " AND ")
 	}
 	args = append(args, limit+1)
-	sql += fmt.Sprintf(" ORDER BY received_at DESC, id DESC LIMIT $%d", len(args))
+	sql += order + fmt.Sprintf(" LIMIT $%d", len(args))
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list requests: %w", err)
@@ -252,10 +309,20 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 	if len(list) > limit {
 		list = list[:limit]
 		last := list[limit-1]
-		next = encodeCursor(last.ReceivedAt, last.ID)
+		switch {
+		case !f.SortByDue:
+			next = encodeCursor(last.ReceivedAt, last.ID)
+		case last.DueAt == nil:
+			next = encodeCursor(infinity, last.ID)
+		default:
+			next = encodeCursor(*last.DueAt, last.ID)
+		}
 	}
 	return list, next, nil
 }
+
+// infinity stands for Postgres' 'infinity' in a due-sorted cursor.
+var infinity = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 func encodeCursor(at time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
@@ -343,4 +410,32 @@ func SaveTask(ctx context.Context, tx pgx.Tx, t *rights.Task) error {
 		return fmt.Errorf("save task %s: %w", t.ID, err)
 	}
 	return nil
+}
+
+// OpenCount is how many open requests of a product are in one status and band.
+type OpenCount struct {
+	Product string
+	Status  string
+	Band    string
+	Count   int
+}
+
+// CountOpen counts open (not completed, refused or cancelled) requests by
+// product, status and SLA band at now.
+func CountOpen(ctx context.Context, q Querier, now time.Time, dueSoonAt float64) ([]OpenCount, error) {
+	rows, err := q.Query(ctx, `SELECT product, status, `+bandSQL+` AS band, count(*) FROM requests
+		WHERE status NOT IN ('completed', 'refused', 'cancelled')
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, now, dueSoonAt)
+	if err != nil {
+		return nil, fmt.Errorf("count open requests: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OpenCount, error) {
+		var c OpenCount
+		err := row.Scan(&c.Product, &c.Status, &c.Band, &c.Count)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count open requests: %w", err)
+	}
+	return counts, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/metrics"
 	"github.com/datarights/datarights/storage"
 )
 
@@ -82,7 +83,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 	if err != nil {
 		return err
 	}
-	pipeline, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: mailer, Logger: logger})
+	m := metrics.New()
+	m.SetOpenRequestsSource(func(ctx context.Context) ([]metrics.OpenCount, error) {
+		counts, err := storage.CountOpen(ctx, db.Pool, time.Now(), cfg.SLA.DueSoonAt)
+		out := make([]metrics.OpenCount, len(counts))
+		for i, c := range counts {
+			out[i] = metrics.OpenCount{Product: c.Product, Status: c.Status, Band: c.Band, Count: c.Count}
+		}
+		return out, err
+	})
+	pipeline, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: mailer, Logger: logger, Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -91,30 +101,31 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 	if err != nil {
 		return err
 	}
+	stopWatching := m.WatchRiver(client)
+	defer stopWatching()
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	logger.Info("workers started", "concurrency", cfg.Worker.Concurrency)
 
+	// A worker process serves only the operations endpoints (probes and
+	// /metrics) on the same address; serve adds the API.
 	errc := make(chan error, 1)
-	var srv *http.Server
-	if withAPI {
-		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
-		}
-		srv = &http.Server{
-			Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes}),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-		}
-		logger.Info("api listening", "addr", ln.Addr().String())
-		go func() { errc <- srv.Serve(ln) }()
-		if ready != nil {
-			ready(ln.Addr().String())
-		}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	logger.Info("http listening", "addr", ln.Addr().String(), "api", withAPI)
+	go func() { errc <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
 	}
 
 	select {
@@ -129,10 +140,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 	// then cancel them; River hands unfinished jobs to the next process.
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if srv != nil {
-		if err := srv.Shutdown(shutdownCtx); err != nil {
-			logger.Warn("api shutdown", "err", err)
-		}
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("http shutdown", "err", err)
 	}
 	softCtx, softCancel := context.WithTimeout(shutdownCtx, 20*time.Second)
 	defer softCancel()

@@ -1,0 +1,213 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+// refreshDeadline recomputes r's deadline from its product's policy and its
+// clock (pauses, extensions). Deadlines are never set by hand: every change
+// to the clock goes through here. A deadline counted through a year with no
+// published calendar is flagged on the request, logged and counted.
+func (p *Pipeline) refreshDeadline(ctx context.Context, r *rights.Request, asOf time.Time) {
+	policy := p.policies[r.Product]
+	start, started := policy.ClockStartFor(r)
+	if !started {
+		r.ClockStartedAt, r.DueAt, r.DeadlineUncoveredYears = nil, nil, nil
+		return
+	}
+	d := policy.Compute(start, r.Clock, asOf)
+	r.ClockStartedAt, r.DueAt, r.DeadlineUncoveredYears = &start, &d.Due, d.UncoveredYears
+	if len(d.UncoveredYears) > 0 {
+		p.logger.WarnContext(ctx, "deadline counted without a published calendar; weekends only",
+			"request_id", r.ID, "product", r.Product, "years", d.UncoveredYears, "due_at", d.Due)
+		for _, y := range d.UncoveredYears {
+			p.metrics.CalendarMissing(r.Product, y)
+		}
+	}
+}
+
+const maxReason = 500
+
+func checkReason(reason string) error {
+	switch {
+	case strings.TrimSpace(reason) == "":
+		return &rights.Error{Code: rights.EInvalid, Message: "a reason is required",
+			Fields: []rights.FieldProblem{{Field: "reason", Reason: "is required: it goes into the audit trail"}}}
+	case len(reason) > maxReason:
+		return &rights.Error{Code: rights.EInvalid, Message: "the reason is too long",
+			Fields: []rights.FieldProblem{{Field: "reason", Reason: "at most 500 bytes"}}}
+	}
+	return nil
+}
+
+// Pause stops a request's deadline clock while the service waits for the
+// requester (e.g. for a document). Only a request whose work has not started,
+// or has failed, can be paused.
+func (p *Pipeline) Pause(ctx context.Context, staff, requestID, reason string) (*rights.Request, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		if !rights.CanTransition(r.Status, rights.StatusPaused) {
+			return rights.Errorf(rights.EConflict, "a %s request cannot be paused", r.Status)
+		}
+		now := p.now().UTC()
+		r.Clock.Pauses = append(r.Clock.Pauses, rights.Pause{Status: r.Status, From: now, Reason: reason, By: staff})
+		p.refreshDeadline(ctx, r, now)
+		return storage.Transition(ctx, tx, r, rights.StatusPaused, now, storage.Change{
+			Actor: "staff:" + staff, Action: "clock.paused", Detail: map[string]any{"reason": reason},
+		})
+	})
+	return r, err
+}
+
+// Resume restarts the clock of a paused request, moves its deadline out by
+// the days it stood still, and picks up the work where it was left.
+func (p *Pipeline) Resume(ctx context.Context, staff, requestID string) (*rights.Request, error) {
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		if r.Status != rights.StatusPaused || !r.Clock.Paused() {
+			return rights.Errorf(rights.EConflict, "the request is %s, not paused", r.Status)
+		}
+		now := p.now().UTC()
+		last := &r.Clock.Pauses[len(r.Clock.Pauses)-1]
+		last.Until = &now
+		previousDue := r.DueAt
+		p.refreshDeadline(ctx, r, now)
+		detail := map[string]any{"paused_seconds": int64(now.Sub(last.From).Seconds()), "due_at": r.DueAt}
+		if previousDue != nil {
+			detail["previous_due_at"] = previousDue
+		}
+		if err := storage.Transition(ctx, tx, r, last.Status, now, storage.Change{
+			Actor: "staff:" + staff, Action: "clock.resumed", Detail: detail,
+		}); err != nil {
+			return err
+		}
+		return p.continueFrom(ctx, tx, r)
+	})
+	return r, err
+}
+
+// continueFrom enqueues the step that works on a request in its status.
+func (p *Pipeline) continueFrom(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
+	switch r.Status {
+	case rights.StatusReceived:
+		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID})
+	case rights.StatusVerified:
+		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+	}
+	return nil // failed: staff decide what to retry
+}
+
+// Extend lengthens a request's period by days counted days, within the
+// policy's maximum in total.
+func (p *Pipeline) Extend(ctx context.Context, staff, requestID string, days int, reason string) (*rights.Request, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		if r.Status.Terminal() {
+			return rights.Errorf(rights.EConflict, "a %s request has no deadline to extend", r.Status)
+		}
+		policy := p.policies[r.Product]
+		used := r.Clock.ExtensionDays()
+		if days < 1 || used+days > policy.MaxExtensionDays {
+			return &rights.Error{Code: rights.EInvalid, Message: "the extension is not allowed",
+				Fields: []rights.FieldProblem{{Field: "days", Reason: extensionReason(policy.MaxExtensionDays, used)}}}
+		}
+		now := p.now().UTC()
+		previousDue := r.DueAt
+		r.Clock.Extensions = append(r.Clock.Extensions, rights.Extension{Days: days, Reason: reason, By: staff, At: now})
+		p.refreshDeadline(ctx, r, now)
+		r.UpdatedAt = now
+		if err := storage.SaveRequest(ctx, tx, r); err != nil {
+			return err
+		}
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "staff:" + staff,
+			Action: "deadline.extended", Detail: map[string]any{"days": days, "reason": reason,
+				"due_at": r.DueAt, "previous_due_at": previousDue}})
+	})
+	return r, err
+}
+
+func extensionReason(limit, used int) string {
+	if limit == 0 {
+		return "this product's policy allows no extensions"
+	}
+	return fmt.Sprintf("must be at least 1 and at most %d more (%d in total, %d used)", max(0, limit-used), limit, used)
+}
+
+// Band places r against its deadline at the pipeline's clock.
+func (p *Pipeline) Band(r *rights.Request) rights.Band {
+	return rights.BandOf(r, p.now(), p.settings.SLA.DueSoonAt)
+}
+
+// LastDay is the last day of r's period in its product's time zone, as
+// YYYY-MM-DD: due_at is 24:00 of that day.
+func (p *Pipeline) LastDay(r *rights.Request) string {
+	if r.DueAt == nil {
+		return ""
+	}
+	loc := p.policies[r.Product].Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return r.DueAt.In(loc).Add(-time.Nanosecond).Format("2006-01-02")
+}
+
+// Now is the pipeline's clock.
+func (p *Pipeline) Now() time.Time { return p.now() }
+
+// DueSoonAt is the configured due-soon fraction.
+func (p *Pipeline) DueSoonAt() float64 { return p.settings.SLA.DueSoonAt }
+
+// workingDaysTaken is how many working days (on the product's calendar) a
+// request took from its clock start to completion, counting as deadlines do:
+// the start day is not counted and the completion day is.
+func (p *Pipeline) workingDaysTaken(r *rights.Request) float64 {
+	if r.ClockStartedAt == nil || r.CompletedAt == nil {
+		return 0
+	}
+	policy := p.policies[r.Product]
+	loc := policy.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	cal := policy.Calendar
+	if cal == nil {
+		cal = rights.WeekendsOnly{}
+	}
+	start, end := r.ClockStartedAt.In(loc), r.CompletedAt.In(loc)
+	day := time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, loc)
+	last := time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, loc)
+	n := 0
+	for day.Before(last) {
+		day = day.AddDate(0, 0, 1)
+		if cal.IsWorkingDay(day.Year(), day.Month(), day.Day()) {
+			n++
+		}
+	}
+	return float64(n)
+}

@@ -1,0 +1,117 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+// TestBandSQLMatchesBandOf keeps the SQL band (staff queue filter, metrics)
+// and the Go band (request views) in step, at the edges of each band.
+func TestBandSQLMatchesBandOf(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	start := now.Add(-80 * time.Hour)
+	ptr := func(t time.Time) *time.Time { return &t }
+
+	cases := []struct {
+		status rights.Status
+		due    *time.Time
+		start  *time.Time
+	}{
+		{rights.StatusInProgress, ptr(now.Add(time.Hour)), ptr(now.Add(-time.Hour))},       // on track
+		{rights.StatusInProgress, ptr(start.Add(100 * time.Hour)), ptr(start)},             // exactly 80%: due soon
+		{rights.StatusInProgress, ptr(start.Add(100*time.Hour + time.Second)), ptr(start)}, // just under 80%
+		{rights.StatusReceived, ptr(now), ptr(start)},                                      // due now: overdue
+		{rights.StatusVerified, ptr(now.Add(-time.Second)), ptr(start)},                    // overdue
+		{rights.StatusPaused, ptr(now.Add(-time.Hour)), ptr(start)},                        // paused beats overdue
+		{rights.StatusReceived, nil, nil},                                                  // no deadline yet
+		{rights.StatusCompleted, ptr(now.Add(-time.Hour)), ptr(start)},                     // closed
+		{rights.StatusFailed, ptr(now.Add(time.Hour)), nil},                                // no start: on track
+	}
+	want := map[rights.Band]int{}
+	for _, c := range cases {
+		r := newRequest()
+		r.Status, r.DueAt, r.ClockStartedAt = c.status, c.due, c.start
+		if err := b.db.InTx(ctx, func(tx pgx.Tx) error { return storage.InsertRequest(ctx, tx, r, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		want[rights.BandOf(r, now, 0.8)]++
+	}
+	for _, band := range rights.Bands {
+		list, _, err := storage.ListRequests(ctx, b.db.Pool, storage.RequestFilter{Band: band, Now: now, DueSoonAt: 0.8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != want[band] {
+			t.Errorf("band %s: SQL finds %d, BandOf %d", band, len(list), want[band])
+		}
+	}
+	counts, err := storage.CountOpen(ctx, b.db.Pool, now, 0.8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[rights.Band]int{}
+	for _, c := range counts {
+		got[rights.Band(c.Band)] += c.Count
+	}
+	for _, band := range rights.Bands {
+		if band != rights.BandClosed && got[band] != want[band] {
+			t.Errorf("CountOpen band %s = %d, want %d", band, got[band], want[band])
+		}
+	}
+	if want[rights.BandDueSoon] != 1 || want[rights.BandOverdue] != 2 {
+		t.Fatalf("test cases no longer cover the edges: %v", want)
+	}
+}
+
+func TestListSortedByDeadlinePaginates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	base := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)
+
+	for i := range 7 {
+		r := newRequest()
+		if i < 5 {
+			due := base.AddDate(0, 0, 5-i) // inserted latest-due first
+			r.DueAt = &due
+		}
+		if err := b.db.InTx(ctx, func(tx pgx.Tx) error { return storage.InsertRequest(ctx, tx, r, nil) }); err != nil {
+			t.Fatal(err)
+		}
+
+	}
+	var got []*rights.Request
+	cursor := ""
+	for {
+		page, next, err := storage.ListRequests(ctx, b.db.Pool, storage.RequestFilter{SortByDue: true, Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != 7 {
+		t.Fatalf("paged through %d requests, want 7", len(got))
+	}
+	for i := 1; i < 5; i++ {
+		if got[i].DueAt.Before(*got[i-1].DueAt) {
+			t.Errorf("position %d due %s before %s", i, got[i].DueAt, got[i-1].DueAt)
+		}
+	}
+	if got[5].DueAt != nil || got[6].DueAt != nil {
+		t.Error("requests without a deadline are not last")
+	}
+
+}
