@@ -1,8 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
+	"github.com/datarights/datarights/calendars"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -57,4 +59,36 @@ func (s *server) respondRequest(w http.ResponseWriter, r *http.Request, req *rig
 		return
 	}
 	s.json(w, http.StatusOK, view)
+}
+
+// handleSLADue is the deadline calculator: the same answer as
+// `datarights sla due`, as JSON. It reads no data, so it needs no token.
+func (s *server) handleSLADue(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	query := calendars.DueQuery{Policy: q.Get("policy"), Days: q.Get("days"), Calendar: q.Get("calendar"),
+		Start: q.Get("start"), TimeZone: q.Get("time_zone")}
+	switch q.Get("roll_forward") {
+	case "", "false", "0":
+	case "true", "1":
+		query.RollForward = true
+	default:
+		s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "bad roll_forward",
+			Fields: []rights.FieldProblem{{Field: "roll_forward", Reason: "must be true or false"}}})
+		return
+	}
+	ans, err := query.Resolve(s.Calendars)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	body := map[string]any{
+		"last_day": ans.LastDay, "due_at": ans.Due, "start": ans.Start, "policy": ans.Policy.Kind,
+		"days": ans.Policy.Days, "calendar": query.Calendar, "roll_forward": ans.Policy.RollForward,
+		"time_zone": ans.Policy.Location.String(), "sources": ans.Sources,
+		"uncovered_years": ans.UncoveredYears,
+	}
+	if len(ans.UncoveredYears) > 0 {
+		body["warning"] = fmt.Sprintf("no published calendar for %v: those days were counted as weekends only", ans.UncoveredYears)
+	}
+	s.json(w, http.StatusOK, body)
 }

@@ -20,6 +20,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/resume", s.requireStaff(s.handleResume))
 	mux.HandleFunc("POST /api/v1/requests/{id}/extend", s.requireStaff(s.handleExtend))
 
+	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)
+
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/datarights/datarights/calendars"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/rights"
@@ -30,6 +31,8 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Metrics serves /metrics; nil serves none.
 	Metrics http.Handler
+	// Calendars answers the deadline calculator.
+	Calendars *calendars.Set
 	// OpsOnly serves only /healthz, /readyz and /metrics: a worker process
 	// has no API but must be probed and scraped.
 	OpsOnly bool

@@ -60,9 +60,13 @@ func (q DueQuery) Resolve(set *Set) (DueAnswer, error) {
 	if cal != nil {
 		policy.Calendar = cal
 	}
-	if err := policy.Validate(); err != nil && len(p) == 0 {
+	if err := policy.Validate(); err != nil {
 		if re, ok := err.(*rights.Error); ok {
-			p = append(p, re.Fields...)
+			for _, f := range re.Fields {
+				if f.Field != "days" || days != 0 || strings.TrimSpace(q.Days) == "0" {
+					p = append(p, f) // not already said about days
+				}
+			}
 		}
 	}
 	if err := p.Err(); err != nil {

@@ -83,6 +83,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 	if err != nil {
 		return err
 	}
+	cals, err := cfg.Calendars()
+	if err != nil {
+		return err
+	}
 	m := metrics.New()
 	m.SetOpenRequestsSource(func(ctx context.Context) ([]metrics.OpenCount, error) {
 		counts, err := storage.CountOpen(ctx, db.Pool, time.Now(), cfg.SLA.DueSoonAt)
@@ -116,7 +120,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI}),
+		Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/datarights/datarights/calendars"
+	"github.com/datarights/datarights/rights"
+)
+
+// runSLA is `datarights sla due`: the deadline calculator. The first line of
+// its output is the last day of the period, YYYY-MM-DD, for scripts.
+func runSLA(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "due" {
+		return usageError("datarights sla: say `sla due --policy working_days --days 15 --calendar cn --start 2025-09-26T10:00:00+08:00`")
+	}
+	fs := flag.NewFlagSet("datarights sla due", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var q calendars.DueQuery
+	fs.StringVar(&q.Policy, "policy", "", "calendar_days or working_days")
+	fs.StringVar(&q.Days, "days", "", "length of the period in days of that kind")
+	fs.StringVar(&q.Calendar, "calendar", "", `holiday calendar, e.g. "cn" (empty: weekends only)`)
+	fs.StringVar(&q.Start, "start", "", "when the clock started, RFC 3339 (e.g. 2025-09-26T10:00:00+08:00)")
+	fs.BoolVar(&q.RollForward, "roll-forward", false, "move a calendar-day deadline that ends on a rest day to the next working day")
+	fs.StringVar(&q.TimeZone, "time-zone", "Asia/Shanghai", "time zone days are counted in")
+	dir := fs.String("calendars-dir", "", "directory of extra or corrected calendar years (JSON)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	set, err := calendars.Builtin()
+	if err != nil {
+		return err
+	}
+	if *dir != "" {
+		if err := set.LoadDir(*dir); err != nil {
+			return err
+		}
+	}
+	ans, err := q.Resolve(set)
+	if err != nil {
+		var re *rights.Error
+		if errors.As(err, &re) {
+			msgs := make([]string, len(re.Fields))
+			for i, f := range re.Fields {
+				msgs[i] = "--" + strings.ReplaceAll(f.Field, "_", "-") + " " + f.Reason
+			}
+			return usageError("datarights sla due: " + strings.Join(msgs, "; "))
+		}
+		return err
+	}
+	fmt.Fprintln(stdout, ans.LastDay)
+	fmt.Fprintf(stdout, "due: %s (24:00 of %s, %s)\n", ans.Due.Format(time.RFC3339), ans.LastDay, ans.Policy.Location)
+	fmt.Fprintf(stdout, "policy: %s, counted from %s\n", ans.Policy, ans.Start.Format(time.RFC3339))
+	for _, src := range ans.Sources {
+		fmt.Fprintf(stdout, "calendar: %s\n", src)
+	}
+	if len(ans.UncoveredYears) > 0 {
+		fmt.Fprintf(stdout, "WARNING: no published calendar for %v: those days were counted as weekends only; check the deadline by hand\n", ans.UncoveredYears)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package rights_test
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/datarights/datarights/calendars"
+	"github.com/datarights/datarights/rights"
+)
+
+func cn(t testing.TB) rights.Calendar {
+	t.Helper()
+	set, err := calendars.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, ok := set.Get("cn")
+	if !ok {
+		t.Fatal("no cn calendar")
+	}
+	return cal
+}
+
+func shanghai(t testing.TB) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// TestDeadlinesOnChinasCalendar checks deadlines counted by hand on the
+// State Council calendars, across the 2024–2026 Spring Festival, Labour Day
+// and National Day periods, including make-up Saturdays and Sundays. Each
+// case's comment is the count.
+func TestDeadlinesOnChinasCalendar(t *testing.T) {
+	t.Parallel()
+	cal, loc := cn(t), shanghai(t)
+	wd := func(days int) rights.DeadlinePolicy {
+		return rights.DeadlinePolicy{Kind: rights.WorkingDays, Days: days, Location: loc, Calendar: cal}
+	}
+	cd := func(days int, roll bool) rights.DeadlinePolicy {
+		return rights.DeadlinePolicy{Kind: rights.CalendarDays, Days: days, Location: loc, Calendar: cal, RollForward: roll}
+	}
+	cases := []struct {
+		name    string
+		policy  rights.DeadlinePolicy
+		start   string
+		lastDay string
+	}{
+		// 09-27 Sat no; 09-28 Sun make-up 1; 09-29 2; 09-30 3; 10-01..08 holiday;
+		// 10-09 4; 10-10 5; 10-11 Sat make-up 6; 10-13..17 7-11; 10-20..23 12-15.
+		{"DESIGN example: National Day 2025", wd(15), "2025-09-26T10:00:00+08:00", "2025-10-23"},
+		{"start late in the evening is the same day", wd(15), "2025-09-26T23:59:00+08:00", "2025-10-23"},
+		// 23:59 on 09-25 in Shanghai: the start day is 09-25, so 09-26 counts.
+		{"start instant given in UTC", wd(15), "2025-09-25T15:59:00Z", "2025-10-22"},
+		// 01-25 Sat no; 01-26 Sun make-up 1; 01-27 2; 01-28..02-04 holiday; 02-05..07 3-5.
+		{"Spring Festival 2025 over a make-up Sunday", wd(5), "2025-01-24T10:00:00+08:00", "2025-02-07"},
+		// 02-05..07 1-3; 02-08 Sat make-up 4; 02-10..14 5-9; 02-17 10.
+		{"Spring Festival 2025 from inside the eve", wd(10), "2025-01-27T09:00:00+08:00", "2025-02-17"},
+		// 04-26 Sat no; 04-27 Sun make-up 1; 04-28..30 2-4; 05-01..05 holiday; 05-06 5.
+		{"Labour Day 2025", wd(5), "2025-04-25T10:00:00+08:00", "2025-05-06"},
+		// 02-13 Fri 1; 02-14 Sat make-up 2; 02-15..23 holiday; 02-24..26 3-5.
+		{"Spring Festival 2026 over a make-up Saturday", wd(5), "2026-02-12T10:00:00+08:00", "2026-02-26"},
+		// ... 02-27 6; 02-28 Sat make-up 7; 03-02 Mon 8.
+		{"Spring Festival 2026, second make-up Saturday", wd(8), "2026-02-12T10:00:00+08:00", "2026-03-02"},
+		// 04-30 1; 05-01..05 holiday; 05-06 2; 05-07 3.
+		{"Labour Day 2026", wd(3), "2026-04-29T10:00:00+08:00", "2026-05-07"},
+		// ... 05-08 4; 05-09 Sat make-up 5: a working-day deadline on a Saturday.
+		{"Labour Day 2026 ends on a make-up Saturday", wd(5), "2026-04-29T10:00:00+08:00", "2026-05-09"},
+		// 09-20 Sun make-up 1; 09-21..24 2-5; 09-25..27 holiday; 09-28..30 6-8;
+		// 10-01..07 holiday; 10-08 9; 10-09 10; 10-10 Sat make-up 11; 10-12..15 12-15.
+		{"Mid-Autumn and National Day 2026", wd(15), "2026-09-18T10:00:00+08:00", "2026-10-15"},
+		// 02-09 Fri 1 (the eve was not a holiday in 2024); 02-10..17 holiday;
+		// 02-18 Sun make-up 2; 02-19 3.
+		{"Spring Festival 2024", wd(3), "2024-02-08T10:00:00+08:00", "2024-02-19"},
+		// 15 calendar days from 09-16 is 10-01, a holiday.
+		{"calendar days 2025 end on National Day", cd(15, false), "2025-09-16T10:00:00+08:00", "2025-10-01"},
+		// ... rolled past 10-01..08 to Thursday 10-09.
+		{"calendar days 2025 rolled past National Day", cd(15, true), "2025-09-16T10:00:00+08:00", "2025-10-09"},
+		// 02-20 is in the 2026 Spring Festival holiday (02-15..23): rolled to 02-24.
+		{"calendar days 2026 rolled past Spring Festival", cd(15, true), "2026-02-05T10:00:00+08:00", "2026-02-24"},
+		// 10-05 is a holiday; 10-06, 10-07 too; 10-08 Thursday works.
+		{"calendar days 2026 rolled past National Day", cd(15, true), "2026-09-20T10:00:00+08:00", "2026-10-08"},
+		// 09-20 is a Sunday but a make-up working day: no roll.
+		{"calendar days ending on a make-up Sunday stay", cd(15, true), "2026-09-05T10:00:00+08:00", "2026-09-20"},
+		{"WeChat 15 days", cd(15, false), "2026-11-23T10:00:00+08:00", "2026-12-08"},
+	}
+	for _, tc := range cases {
+		start, err := time.Parse(time.RFC3339, tc.start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := tc.policy.Compute(start, rights.ClockState{}, start)
+		if d.LastDay != tc.lastDay {
+			t.Errorf("%s: last day %s, want %s", tc.name, d.LastDay, tc.lastDay)
+		}
+		last, _ := time.ParseInLocation(time.DateOnly, tc.lastDay, loc)
+		if want := last.AddDate(0, 0, 1); !d.Due.Equal(want) {
+			t.Errorf("%s: due %s, want 24:00 of the last day (%s)", tc.name, d.Due, want)
+		}
+		if len(d.UncoveredYears) != 0 {
+			t.Errorf("%s: flagged %v uncovered", tc.name, d.UncoveredYears)
+		}
+	}
+}
+
+func TestDeadlineIntoAYearWithoutCalendarIsFlagged(t *testing.T) {
+	t.Parallel()
+	loc := shanghai(t)
+	p := rights.DeadlinePolicy{Kind: rights.WorkingDays, Days: 15, Location: loc, Calendar: cn(t)}
+	start := time.Date(2026, 12, 20, 10, 0, 0, 0, loc)
+	d := p.Compute(start, rights.ClockState{}, start)
+	// 12-21..25 1-5; 12-28..31 6-9; 2027-01-01 Friday 10 (2027 unknown:
+	// weekends only); 01-04..08 11-15.
+	if d.LastDay != "2027-01-08" || !slices.Equal(d.UncoveredYears, []int{2027}) {
+		t.Fatalf("got %s flagged %v, want 2027-01-08 flagged [2027]", d.LastDay, d.UncoveredYears)
+	}
+	// Weekends only covers nothing: every year it counts through is flagged.
+	w := rights.DeadlinePolicy{Kind: rights.WorkingDays, Days: 3, Location: loc}
+	if d := w.Compute(start, rights.ClockState{}, start); !slices.Equal(d.UncoveredYears, []int{2026}) {
+		t.Fatalf("weekends-only flagged %v, want [2026]", d.UncoveredYears)
+	}
+	// Calendar days without roll-forward need no calendar: nothing to flag.
+	c := rights.DeadlinePolicy{Kind: rights.CalendarDays, Days: 30, Location: loc, Calendar: cn(t)}
+	if d := c.Compute(start, rights.ClockState{}, start); len(d.UncoveredYears) != 0 {
+		t.Fatalf("calendar days flagged %v", d.UncoveredYears)
+	}
+}
+
+func TestExtensionsAndPausesMoveTheDeadline(t *testing.T) {
+	t.Parallel()
+	loc := shanghai(t)
+	p := rights.DeadlinePolicy{Kind: rights.WorkingDays, Days: 15, Location: loc, Calendar: cn(t)}
+	start := time.Date(2025, 9, 26, 10, 0, 0, 0, loc)
+	// Last day 10-23, then 5 more working days: 10-24, 27, 28, 29, 30.
+	ext := rights.ClockState{Extensions: []rights.Extension{{Days: 2}, {Days: 3}}}
+	if d := p.Compute(start, ext, start); d.LastDay != "2025-10-30" {
+		t.Errorf("extended by 5: %s, want 2025-10-30", d.LastDay)
+	}
+
+	c := rights.DeadlinePolicy{Kind: rights.CalendarDays, Days: 15, Location: loc}
+	s := time.Date(2026, 3, 2, 10, 0, 0, 0, loc)
+	from, until := time.Date(2026, 3, 2, 11, 0, 0, 0, loc), time.Date(2026, 3, 12, 11, 0, 0, 0, loc)
+	// Days 03-03 … 03-11 end paused: 9 days later than 03-17.
+	closed := rights.ClockState{Pauses: []rights.Pause{{From: from, Until: &until}}}
+	if d := c.Compute(s, closed, until); d.LastDay != "2026-03-26" {
+		t.Errorf("closed pause: %s, want 2026-03-26", d.LastDay)
+	}
+	// An open pause lasts until asOf.
+	open := rights.ClockState{Pauses: []rights.Pause{{From: from}}}
+	if d := c.Compute(s, open, until); d.LastDay != "2026-03-26" {
+		t.Errorf("open pause as of its resume: %s, want 2026-03-26", d.LastDay)
+	}
+	if d := c.Compute(s, open, from); d.LastDay != "2026-03-17" {
+		t.Errorf("open pause as of its start: %s, want 2026-03-17", d.LastDay)
+	}
+}
+
+// TestDeadlineProperties checks, over many random starts, policies and
+// pauses in 2024–2026: a pause never moves a deadline earlier; a working-day
+// deadline always ends on a working day; so does a rolled-forward one; and
+// the deadline is always after the start.
+func TestDeadlineProperties(t *testing.T) {
+	t.Parallel()
+	cal, loc := cn(t), shanghai(t)
+	rng := rand.New(rand.NewPCG(2025, 2026))
+	first := time.Date(2024, 1, 1, 0, 0, 0, 0, loc)
+	span := time.Date(2026, 10, 1, 0, 0, 0, 0, loc).Sub(first)
+	isWorking := func(day string) bool {
+		d, _ := time.Parse(time.DateOnly, day)
+		return cal.IsWorkingDay(d.Year(), d.Month(), d.Day())
+	}
+	for i := range 3000 {
+		start := first.Add(time.Duration(rng.Int64N(int64(span))))
+		policy := rights.DeadlinePolicy{Days: 1 + rng.IntN(30), Location: loc, Calendar: cal, RollForward: rng.IntN(2) == 0}
+		policy.Kind = rights.WorkingDays
+		if rng.IntN(2) == 0 {
+			policy.Kind = rights.CalendarDays
+		}
+		base := policy.Compute(start, rights.ClockState{}, start)
+		if !base.Due.After(start) {
+			t.Fatalf("case %d: due %s not after start %s", i, base.Due, start)
+		}
+		if (policy.Kind == rights.WorkingDays || policy.RollForward) && !isWorking(base.LastDay) {
+			t.Fatalf("case %d: %s from %s ends on %s, a rest day", i, policy, start, base.LastDay)
+		}
+		from := start.Add(time.Duration(rng.Int64N(int64(40 * 24 * time.Hour))))
+		until := from.Add(time.Duration(rng.Int64N(int64(20 * 24 * time.Hour))))
+		clock := rights.ClockState{Pauses: []rights.Pause{{From: from, Until: &until}}}
+		paused := policy.Compute(start, clock, until)
+		if paused.Due.Before(base.Due) {
+			t.Fatalf("case %d: pause %s–%s moved %s earlier: %s → %s", i, from, until, policy, base.LastDay, paused.LastDay)
+		}
+		if (policy.Kind == rights.WorkingDays || policy.RollForward) && !isWorking(paused.LastDay) {
+			t.Fatalf("case %d: paused deadline ends on rest day %s", i, paused.LastDay)
+		}
+		ext := policy.Compute(start, rights.ClockState{Extensions: []rights.Extension{{Days: 1 + rng.IntN(10)}}}, start)
+		// An extension never moves a deadline earlier, and moves a working-day
+		// one later; a rolled calendar-day one may already sit past it.
+		if ext.Due.Before(base.Due) || (policy.Kind == rights.WorkingDays && !ext.Due.After(base.Due)) {
+			t.Fatalf("case %d: an extension moved %s from %s to %s", i, policy, base.LastDay, ext.LastDay)
+		}
+	}
+}
