@@ -251,3 +251,44 @@ func TestSweepLeavesPausedRequestsAlone(t *testing.T) {
 		t.Errorf("due after a 10-day pause = %s, want %s", resumed.DueAt, want)
 	}
 }
+
+// TestExtendWithinThePolicysMaximum checks that extensions need a reason,
+// are refused where the policy allows none, and are capped in total.
+func TestExtendWithinThePolicysMaximum(t *testing.T) {
+	t.Parallel()
+	b := setupSLA(t, "")
+	ctx := context.Background()
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	// No workers run here, so the webank request stays unverified: its
+	// extensions are recorded and count once its clock starts.
+	b.clock.Set(time.Date(2025, 9, 26, 10, 0, 0, 0, shanghai))
+	r := b.submit(t, "wechat")
+	if _, err := b.pipeline.Extend(ctx, "alice", r.ID, 1, "complex"); rights.ErrorCode(err) != rights.EInvalid {
+		t.Fatalf("extending under a policy with no extensions: %v, want invalid", err)
+	}
+
+	wb := b.submit(t, "webank")
+	if wb.DueAt != nil {
+		t.Fatalf("webank deadline before verification: %v", wb.DueAt)
+	}
+	if _, err := b.pipeline.Extend(ctx, "alice", wb.ID, 16, "too long"); rights.ErrorCode(err) != rights.EInvalid {
+		t.Fatalf("16 days over a 15-day cap: %v, want invalid", err)
+	}
+	ext, err := b.pipeline.Extend(ctx, "alice", wb.ID, 10, "needs records from an archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext.DueAt != nil || ext.Clock.ExtensionDays() != 10 {
+		t.Fatalf("extension before the clock starts: due %v, %d days", ext.DueAt, ext.Clock.ExtensionDays())
+	}
+	if _, err := b.pipeline.Extend(ctx, "alice", wb.ID, 6, "more"); rights.ErrorCode(err) != rights.EInvalid {
+		t.Fatalf("10+6 over a 15-day cap: %v, want invalid", err)
+	}
+	if _, err := b.pipeline.Extend(ctx, "alice", wb.ID, 5, ""); rights.ErrorCode(err) != rights.EInvalid {
+		t.Fatalf("extension without a reason: %v, want invalid", err)
+	}
+	want := []string{"request.received", "deadline.extended"}
+	if got := auditActions(t, b.db, wb.ID); !slices.Equal(got, want) {
+		t.Errorf("audit = %v, want %v", got, want)
+	}
+}
