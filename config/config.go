@@ -134,6 +134,32 @@ type Store struct {
 	Key     string   `yaml:"key"`
 	Lookups []Lookup `yaml:"lookups"`
 	Tables  []Table  `yaml:"tables"`
+	// Keys are a redis store's key patterns.
+	Keys []RedisKey `yaml:"keys"`
+	// S3 configures an s3 store.
+	S3 *S3Store `yaml:"s3"`
+}
+
+// RedisKey is a key (or, with Match, a SCAN pattern) holding a person's data
+// in a redis store; "{<key identity>}" in it is replaced by the person's key.
+type RedisKey struct {
+	Pattern  string `yaml:"pattern"`  // e.g. "session:{user_id}" or "cart:{user_id}:*"
+	Match    bool   `yaml:"match"`    // scan for keys matching Pattern (glob)
+	Category string `yaml:"category"` // e.g. sessions
+}
+
+// S3Store is an s3 store: every object under Prefix belongs to one person.
+type S3Store struct {
+	Bucket   string `yaml:"bucket"`
+	Prefix   string `yaml:"prefix"` // e.g. "users/{user_id}/"
+	Region   string `yaml:"region"`
+	Endpoint string `yaml:"endpoint"` // for S3-compatible servers
+	// AccessKeyEnv and SecretKeyEnv name environment variables holding the
+	// credentials; empty uses the AWS SDK's default chain.
+	AccessKeyEnv string `yaml:"access_key_env"`
+	SecretKeyEnv string `yaml:"secret_key_env"`
+	PathStyle    bool   `yaml:"path_style"`
+	Category     string `yaml:"category"`
 }
 
 // Lookup resolves another identity to the store's key, e.g. email → user_id
@@ -286,7 +312,8 @@ var (
 	identityRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 	sqlIdentRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 	sha256HexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	storeKinds   = []string{"postgres"}
+	storeKinds   = []string{"postgres", "mysql", "redis", "s3"}
+	sqlKinds     = []string{"postgres", "mysql"}
 	deadlineKind = []string{string(rights.CalendarDays), string(rights.WorkingDays)}
 	clockStarts  = []string{string(rights.ClockReceived), string(rights.ClockVerified)}
 )
@@ -402,7 +429,7 @@ func (c *Config) validate() rights.Problems {
 		if !contains(storeKinds, s.Kind) {
 			p.Add(f+".kind", "must be one of %s, not %q", strings.Join(storeKinds, ", "), s.Kind)
 		}
-		if s.DSN == "" {
+		if s.DSN == "" && s.Kind != "s3" { // s3 stores connect through their s3 section
 			if s.DSNEnv != "" {
 				p.Add(f+".dsn_env", "environment variable %s is not set", s.DSNEnv)
 			} else {
@@ -426,8 +453,43 @@ func (c *Config) validate() rights.Problems {
 			checkColumn(&p, lf+".column", l.Column)
 			checkColumn(&p, lf+".key_column", l.KeyColumn)
 		}
-		if len(s.Tables) == 0 {
+		switch {
+		case contains(sqlKinds, s.Kind) && len(s.Tables) == 0:
 			p.Add(f+".tables", "at least one table is required")
+		case !contains(sqlKinds, s.Kind) && (len(s.Tables) > 0 || len(s.Lookups) > 0):
+			p.Add(f+".tables", "tables and lookups are for SQL stores (postgres, mysql), not %s", s.Kind)
+		}
+		switch {
+		case s.Kind == "redis" && len(s.Keys) == 0:
+			p.Add(f+".keys", "at least one key pattern is required")
+		case s.Kind != "redis" && len(s.Keys) > 0:
+			p.Add(f+".keys", "key patterns are for redis stores")
+		}
+		for j, k := range s.Keys {
+			kf := fmt.Sprintf("%s.keys[%d]", f, j)
+			placeholder := "{" + s.Key + "}"
+			if strings.Count(k.Pattern, placeholder) != 1 {
+				p.Add(kf+".pattern", "must contain %s exactly once, e.g. \"user:%s:profile\"", placeholder, placeholder)
+			}
+			if strings.ContainsAny(strings.ReplaceAll(k.Pattern, placeholder, ""), "*?[]\\") && !k.Match {
+				p.Add(kf+".pattern", "has glob characters; set match: true to scan for keys matching it")
+			}
+			if k.Category != "" && !identityRE.MatchString(k.Category) {
+				p.Add(kf+".category", "must be a lower-case word like \"sessions\", not %q", k.Category)
+			}
+		}
+		switch {
+		case s.Kind == "s3" && s.S3 == nil:
+			p.Add(f+".s3", "bucket and prefix are required for an s3 store")
+		case s.Kind != "s3" && s.S3 != nil:
+			p.Add(f+".s3", "is only for s3 stores")
+		case s.S3 != nil:
+			if s.S3.Bucket == "" {
+				p.Add(f+".s3.bucket", "is required")
+			}
+			if strings.Count(s.S3.Prefix, "{"+s.Key+"}") != 1 {
+				p.Add(f+".s3.prefix", "must contain {%s} exactly once, e.g. \"users/{%s}/\"", s.Key, s.Key)
+			}
 		}
 		tables := map[string]bool{}
 		for j, t := range s.Tables {
