@@ -92,3 +92,13 @@ func (s *server) handleSLADue(w http.ResponseWriter, r *http.Request) {
 	}
 	s.json(w, http.StatusOK, body)
 }
+
+func (s *server) handleRetryTask(w http.ResponseWriter, r *http.Request) {
+	var body struct{}
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	req, err := s.Pipeline.RetryTask(r.Context(), staffName(r.Context()), r.PathValue("id"), r.PathValue("task"))
+	s.respondRequest(w, r, req, err)
+}

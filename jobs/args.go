@@ -16,6 +16,9 @@ import (
 // VerifyArgs records a staff ticket's identity verification.
 type VerifyArgs struct {
 	RequestID string `json:"request_id"`
+	// Resumed counts the request's pauses, so the step enqueued again on
+	// resume is not mistaken for a duplicate of the one that ran before.
+	Resumed int `json:"resumed,omitempty"`
 }
 
 func (VerifyArgs) Kind() string { return "verify" }
@@ -30,6 +33,7 @@ func (SendCodeArgs) Kind() string { return "send_code" }
 // PlanArgs creates one task per store for a verified request.
 type PlanArgs struct {
 	RequestID string `json:"request_id"`
+	Resumed   int    `json:"resumed,omitempty"` // see VerifyArgs
 }
 
 func (PlanArgs) Kind() string { return "plan" }
@@ -38,6 +42,9 @@ func (PlanArgs) Kind() string { return "plan" }
 type StoreTaskArgs struct {
 	RequestID string `json:"request_id"`
 	TaskID    string `json:"task_id"`
+	// Retry counts staff retries of the task: a retry is a new job even
+	// while River is still finishing the one that gave up.
+	Retry int `json:"retry,omitempty"`
 }
 
 func (StoreTaskArgs) Kind() string { return "store_task" }

@@ -109,9 +109,9 @@ func (p *Pipeline) Resume(ctx context.Context, staff, requestID string) (*rights
 func (p *Pipeline) continueFrom(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
 	switch r.Status {
 	case rights.StatusReceived:
-		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID})
+		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID, Resumed: len(r.Clock.Pauses)})
 	case rights.StatusVerified:
-		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID, Resumed: len(r.Clock.Pauses)})
 	}
 	return nil // failed: staff decide what to retry
 }
@@ -210,4 +210,49 @@ func (p *Pipeline) workingDaysTaken(r *rights.Request) float64 {
 		}
 	}
 	return float64(n)
+}
+
+// RetryTask puts a failed store task back to work: the task becomes pending,
+// the request in progress again, and the task's job is enqueued, all in one
+// audited transaction.
+func (p *Pipeline) RetryTask(ctx context.Context, staff, requestID, taskID string) (*rights.Request, error) {
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		t, err := storage.LockTask(ctx, tx, taskID)
+		if err != nil || t.RequestID != r.ID {
+			return rights.Errorf(rights.ENotFound, "task %s of request %s not found", taskID, requestID)
+		}
+		if t.Status != rights.TaskFailed || r.Status != rights.StatusFailed {
+			return rights.Errorf(rights.EConflict, "only a failed task of a failed request can be retried (task %s, request %s)", t.Status, r.Status)
+		}
+		now := p.now().UTC()
+		retries, err := countAudit(ctx, tx, r.ID, "task.retry_requested")
+		if err != nil {
+			return err
+		}
+		t.Status, t.FinishedAt, t.LastError = rights.TaskPending, nil, ""
+		if err := storage.SaveTask(ctx, tx, t); err != nil {
+			return err
+		}
+		if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
+			Actor: "staff:" + staff, Action: "task.retry_requested", Detail: map[string]any{"store": t.Store, "action": t.Action},
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, StoreTaskArgs{RequestID: r.ID, TaskID: t.ID, Retry: retries + 1})
+	})
+	return r, err
+}
+
+func countAudit(ctx context.Context, tx pgx.Tx, requestID, action string) (int, error) {
+	var n int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND action = $2`, requestID, action).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count %s events of %s: %w", action, requestID, err)
+	}
+	return n, nil
 }

@@ -392,6 +392,9 @@ func ListTasks(ctx context.Context, q Querier, requestID string) ([]*rights.Task
 
 // LockTask returns the task with id, locked for the rest of tx.
 func LockTask(ctx context.Context, tx pgx.Tx, id string) (*rights.Task, error) {
+	if !ValidID(id) {
+		return nil, rights.Errorf(rights.ENotFound, "task %s not found", id)
+	}
 	t, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, rights.Errorf(rights.ENotFound, "task %s not found", id)
