@@ -5,10 +5,12 @@
 package calendars
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,64 +100,110 @@ func Builtin() (*Set, error) {
 	s := &Set{calendars: map[string]*Calendar{}}
 	entries, err := fs.ReadDir(builtin, "data")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("embedded calendars: %w", err)
 	}
+	var files []file
 	for _, e := range entries {
 		raw, err := fs.ReadFile(builtin, "data/"+e.Name())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("embedded calendar file %s: %w", e.Name(), err)
 		}
-		if err := s.add("embedded "+e.Name(), raw); err != nil {
-			return nil, err
-		}
+		files = append(files, file{name: "embedded " + e.Name(), raw: raw})
+	}
+	if err := s.add(files); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 // LoadDir adds every *.json file in dir. A file for a calendar and year the
-// set already has replaces it: that is how a correction is made.
+// set already has replaces it: that is how a correction is made. Every file
+// is checked before any is used, so a directory with one bad file changes
+// nothing, and a deadline is never counted on half a correction.
 func (s *Set) LoadDir(dir string) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	info, err := os.Stat(dir)
 	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("calendars directory: %w", err)
 	}
+	if !info.IsDir() {
+		// Glob would find nothing in a plain file and the mistake would go
+		// unnoticed.
+		return fmt.Errorf("calendars directory %s is not a directory", dir)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return fmt.Errorf("calendars directory %s: %w", dir, err)
+	}
 	sort.Strings(paths)
+	files := make([]file, 0, len(paths))
 	for _, path := range paths {
 		raw, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			return fmt.Errorf("calendar file: %w", err)
 		}
-		if err := s.add(path, raw); err != nil {
-			return err
-		}
+		files = append(files, file{name: path, raw: raw})
 	}
-	return nil
+	return s.add(files)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
-func (s *Set) add(file string, raw []byte) error {
-	var y Year
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&y); err != nil {
-		return fmt.Errorf("calendar file %s: %w", file, err)
+// file is one calendar year's data file, named as errors should name it.
+type file struct {
+	name string
+	raw  []byte
+}
+
+// add checks files, then puts their years into the set all at once. A
+// calendar is never changed in place: it is replaced by a copy with the new
+// years, so a *Calendar already handed out (and counting deadlines on
+// another goroutine) keeps answering as it did.
+func (s *Set) add(files []file) error {
+	type parsed struct {
+		year Year
+		days yearDays
 	}
-	days, err := y.validate()
-	if err != nil {
-		return fmt.Errorf("calendar file %s: %w", file, err)
+	var all []parsed
+	seen := map[string]string{} // "cn 2027" → the file that defines it
+	for _, f := range files {
+		var y Year
+		dec := json.NewDecoder(bytes.NewReader(f.raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&y); err != nil {
+			return fmt.Errorf("calendar file %s: %w", f.name, err)
+		}
+		if dec.More() {
+			return fmt.Errorf("calendar file %s: more than one JSON value", f.name)
+		}
+		days, err := y.validate()
+		if err != nil {
+			return fmt.Errorf("calendar file %s: %w", f.name, err)
+		}
+		// Two files for one year in one load would make the winner depend
+		// on file names: refuse rather than guess.
+		key := fmt.Sprintf("%s %d", y.Calendar, y.Year)
+		if other, ok := seen[key]; ok {
+			return fmt.Errorf("calendar file %s: %s is also defined by %s", f.name, key, other)
+		}
+		seen[key] = f.name
+		all = append(all, parsed{year: y, days: days})
 	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.calendars[y.Calendar]
-	if !ok {
-		c = &Calendar{name: y.Calendar, years: map[int]yearDays{}}
-		s.calendars[y.Calendar] = c
+	changed := map[string]*Calendar{}
+	for _, p := range all {
+		c, ok := changed[p.year.Calendar]
+		if !ok {
+			c = &Calendar{name: p.year.Calendar, years: map[int]yearDays{}}
+			if old, ok := s.calendars[p.year.Calendar]; ok {
+				maps.Copy(c.years, old.years)
+			}
+			changed[p.year.Calendar] = c
+		}
+		c.years[p.year.Year] = p.days
 	}
-	c.years[y.Year] = days
+	maps.Copy(s.calendars, changed)
 	return nil
 }
 
@@ -203,8 +251,12 @@ func (y Year) validate() (yearDays, error) {
 	return days, nil
 }
 
-// Get returns the calendar named name.
+// Get returns the calendar named name. A nil set has no calendars, so that
+// a caller without one reports an unknown calendar instead of panicking.
 func (s *Set) Get(name string) (*Calendar, bool) {
+	if s == nil {
+		return nil, false
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c, ok := s.calendars[name]
@@ -213,6 +265,9 @@ func (s *Set) Get(name string) (*Calendar, bool) {
 
 // Names lists the calendars in the set.
 func (s *Set) Names() []string {
+	if s == nil {
+		return nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]string, 0, len(s.calendars))

@@ -105,6 +105,16 @@ type planWorker struct {
 
 func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 	p := w.p
+	current, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	var res resolution
+	if current.Status == rights.StatusVerified {
+		if res, err = p.resolveIdentities(ctx, current); err != nil {
+			return err // a store is down: retry the plan
+		}
+	}
 	return step(ctx, p, job, func(tx pgx.Tx) error {
 		r, err := storage.LockRequest(ctx, tx, job.Args.RequestID)
 		if err != nil {
@@ -112,6 +122,16 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		}
 		if r.Status != rights.StatusVerified {
 			return nil
+		}
+		if len(res.found) > 0 || len(res.ambiguous) > 0 {
+			r.Subject.Resolved = res.found
+			if err := storage.SaveRequest(ctx, tx, r); err != nil {
+				return err
+			}
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: p.now().UTC(), Actor: "system",
+				Action: "identity.resolved", Detail: map[string]any{"resolved": sortedKeys(res.found), "ambiguous": res.ambiguous}}); err != nil {
+				return err
+			}
 		}
 		action, ok := rights.ActionFor(r.Type)
 		if !ok {
@@ -282,9 +302,9 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 		if err != nil {
 			return rights.StoreReport{}, err
 		}
-		return conn.Export(ctx, r.Subject, sink)
+		return conn.Export(ctx, r.Subject.All(), sink)
 	case rights.ActionDelete:
-		return conn.Delete(ctx, r.Subject)
+		return conn.Delete(ctx, r.Subject.All())
 	}
 	return rights.StoreReport{}, fmt.Errorf("unknown task action %q", t.Action)
 }

@@ -192,6 +192,8 @@ func (p DeadlinePolicy) DeadlineFor(r *Request, asOf time.Time) (Deadline, bool)
 }
 
 // DueFor returns r's deadline instant, or nil while the clock has not started.
+// An open pause counts as lasting until r was last updated: DueFor reads only
+// the request, never the clock on the wall; use DeadlineFor to say when.
 func (p DeadlinePolicy) DueFor(r *Request) *time.Time {
 	d, ok := p.DeadlineFor(r, r.UpdatedAt)
 	if !ok {

@@ -18,6 +18,15 @@ type Connector interface {
 	Close() error
 }
 
+// KeyResolver is a connector that can tell which of its store's keys a
+// subject named by other identities has (e.g. the user_id behind an email),
+// so that stores without lookups of their own can act on the subject too.
+type KeyResolver interface {
+	// ResolveKeys returns the identity type the store is keyed by and the
+	// subject's keys in it; none when the subject is not found.
+	ResolveKeys(ctx context.Context, subject Subject) (identity string, keys []string, err error)
+}
+
 // Sink receives exported datasets. Rows are streamed: an implementation must
 // not need the whole dataset in memory.
 type Sink interface {

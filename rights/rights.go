@@ -73,6 +73,25 @@ const (
 // identities (identity type → value, e.g. "user_id" → "u-42", "email" → …).
 type Subject struct {
 	Identities map[string]string `json:"identities"`
+	// Resolved holds identities the service found for the subject through
+	// the stores' lookups (e.g. the user_id behind an email), so that stores
+	// keyed by them can act too. Given identities always win.
+	Resolved map[string]string `json:"resolved,omitempty"`
+}
+
+// All returns the given and the resolved identities together.
+func (s Subject) All() Subject {
+	if len(s.Resolved) == 0 {
+		return s
+	}
+	all := make(map[string]string, len(s.Identities)+len(s.Resolved))
+	for k, v := range s.Resolved {
+		all[k] = v
+	}
+	for k, v := range s.Identities {
+		all[k] = v
+	}
+	return Subject{Identities: all}
 }
 
 // Verification records how a person's identity was verified.

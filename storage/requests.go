@@ -159,9 +159,9 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 func SaveRequest(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
 	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
 		due_at = $5, completed_at = $6, updated_at = $7, clock = $8, clock_started_at = $9,
-		deadline_uncovered_years = $10, breached_at = $11 WHERE id = $1`,
+		deadline_uncovered_years = $10, breached_at = $11, subject = $12 WHERE id = $1`,
 		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject)
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.ID, err)
 	}

@@ -375,7 +375,7 @@ func TestSelfServiceCopyEndToEnd(t *testing.T) {
 	}
 
 	done := e.waitStatus(id, "completed", 60*time.Second)
-	want := []string{"request.received", "verification.code_sent", "verification.failed", "request.verified",
+	want := []string{"request.received", "verification.code_sent", "verification.failed", "request.verified", "identity.resolved",
 		"request.planned", "task.succeeded", "request.assembling", "export.assembled", "request.completed"}
 	if got := auditActions(done); !slices.Equal(got, want) {
 		t.Errorf("audit trail = %v, want %v", got, want)

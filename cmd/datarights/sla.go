@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,8 +30,14 @@ func runSLA(_ context.Context, args []string, _ func(string) string, stdout, std
 	fs.BoolVar(&q.RollForward, "roll-forward", false, "move a calendar-day deadline that ends on a rest day to the next working day")
 	fs.StringVar(&q.TimeZone, "time-zone", "Asia/Shanghai", "time zone days are counted in")
 	dir := fs.String("calendars-dir", "", "directory of extra or corrected calendar years (JSON)")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the flags were printed; computing on none would only add an error
+		}
+		return usageError("datarights sla due: " + err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("datarights sla due: unexpected argument %q", fs.Arg(0)))
 	}
 	set, err := calendars.Builtin()
 	if err != nil {
@@ -38,7 +45,7 @@ func runSLA(_ context.Context, args []string, _ func(string) string, stdout, std
 	}
 	if *dir != "" {
 		if err := set.LoadDir(*dir); err != nil {
-			return err
+			return fmt.Errorf("datarights sla due: --calendars-dir: %w", err)
 		}
 	}
 	ans, err := q.Resolve(set)
@@ -55,12 +62,27 @@ func runSLA(_ context.Context, args []string, _ func(string) string, stdout, std
 	}
 	fmt.Fprintln(stdout, ans.LastDay)
 	fmt.Fprintf(stdout, "due: %s (24:00 of %s, %s)\n", ans.Due.Format(time.RFC3339), ans.LastDay, ans.Policy.Location)
-	fmt.Fprintf(stdout, "policy: %s, counted from %s\n", ans.Policy, ans.Start.Format(time.RFC3339))
+	// The clock start (received or verified) is the caller's --start here,
+	// so the policy is described without it.
+	policy := fmt.Sprintf("%d %s", ans.Policy.Days, ans.Policy.Kind)
+	if ans.Policy.RollForward {
+		policy += ", rolled forward to a working day"
+	}
+	fmt.Fprintf(stdout, "policy: %s, counted from the day after %s (start %s)\n",
+		policy, ans.Start.In(ans.Policy.Location).Format(time.DateOnly), ans.Start.Format(time.RFC3339))
+	if q.Calendar == "" || q.Calendar == "none" {
+		fmt.Fprintln(stdout, "calendar: none (Monday to Friday are working days; no holidays)")
+	}
 	for _, src := range ans.Sources {
-		fmt.Fprintf(stdout, "calendar: %s\n", src)
+		fmt.Fprintf(stdout, "calendar %s: %s\n", q.Calendar, src)
 	}
 	if len(ans.UncoveredYears) > 0 {
-		fmt.Fprintf(stdout, "WARNING: no published calendar for %v: those days were counted as weekends only; check the deadline by hand\n", ans.UncoveredYears)
+		years := make([]string, len(ans.UncoveredYears))
+		for i, y := range ans.UncoveredYears {
+			years[i] = strconv.Itoa(y)
+		}
+		fmt.Fprintf(stdout, "WARNING: no published holiday calendar for %s: those days were counted as weekends only; check the deadline by hand\n",
+			strings.Join(years, ", "))
 	}
 	return nil
 }

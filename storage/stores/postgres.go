@@ -218,7 +218,15 @@ func (p *Postgres) resolve(ctx context.Context, tx pgx.Tx, subject rights.Subjec
 		keys = append(keys, found...)
 	}
 	slices.Sort(keys)
-	return slices.Compact(keys), nil
+	keys = slices.Compact(keys)
+	if len(keys) > 1 {
+		// The identities lead to more than one customer (a shared phone, an
+		// email reused across accounts): acting on all of them would hand
+		// one person another's data. Nothing is resolved; staff must
+		// name the customer by key.
+		return nil, nil
+	}
+	return keys, nil
 }
 
 // tableIdent quotes a table name that may carry a schema ("bank.users").
@@ -296,4 +304,15 @@ func safeError(err error) error {
 		DataTypeName:        pgErr.DataTypeName,
 		ConstraintName:      pgErr.ConstraintName,
 	}
+}
+
+// ResolveKeys implements rights.KeyResolver with the store's lookups.
+func (p *Postgres) ResolveKeys(ctx context.Context, subject rights.Subject) (string, []string, error) {
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return "", nil, p.errorf("begin lookup", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	keys, err := p.resolve(ctx, tx, subject)
+	return p.cfg.Key, keys, err
 }

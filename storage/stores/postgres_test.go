@@ -495,3 +495,39 @@ func TestUnreachableStoreFailsTheCall(t *testing.T) {
 		t.Error("delete from an unreachable store succeeded")
 	}
 }
+
+// TestAmbiguousLookupsResolveNothing: identities that lead to two customers
+// (here one's email and another's phone, and a phone two customers share)
+// resolve nothing, so neither customer's data goes to the requester.
+func TestAmbiguousLookupsResolveNothing(t *testing.T) {
+	t.Parallel()
+	url, pg := newBank(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), "UPDATE users SET phone = $1 WHERE user_id = 'demo-user-7'", demo.Phone(6)); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]rights.Subject{
+		"two identities, two customers": subject("email", demo.Email(4), "phone", demo.Phone(5)),
+		"a shared phone":                subject("phone", demo.Phone(6)),
+	} {
+		sink := &memSink{}
+		report, err := pg.Export(t.Context(), s, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if report.Resolved || len(report.Datasets) != 0 {
+			t.Errorf("%s: resolved %v with %d datasets, want nothing", name, report.Resolved, len(report.Datasets))
+		}
+		if _, keys, err := pg.ResolveKeys(t.Context(), s); err != nil || len(keys) != 0 {
+			t.Errorf("%s: ResolveKeys = %v, %v; want none", name, keys, err)
+		}
+	}
+	// The same email and phone of one customer still resolve.
+	if _, keys, err := pg.ResolveKeys(t.Context(), subject("email", demo.Email(4), "phone", demo.Phone(4))); err != nil || len(keys) != 1 {
+		t.Errorf("one customer's email and phone: %v, %v", keys, err)
+	}
+}
