@@ -102,3 +102,18 @@ func (s *server) handleRetryTask(w http.ResponseWriter, r *http.Request) {
 	req, err := s.Pipeline.RetryTask(r.Context(), staffName(r.Context()), r.PathValue("id"), r.PathValue("task"))
 	s.respondRequest(w, r, req, err)
 }
+
+type refuseBody struct {
+	Reason  rights.RefusalReason `json:"reason"`
+	Message string               `json:"message"`
+}
+
+func (s *server) handleRefuse(w http.ResponseWriter, r *http.Request) {
+	var body refuseBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	req, err := s.Pipeline.Refuse(r.Context(), staffName(r.Context()), r.PathValue("id"), body.Reason, body.Message)
+	s.respondRequest(w, r, req, err)
+}

@@ -195,6 +195,7 @@ type requestView struct {
 	// with no published calendar: a person must check it.
 	DeadlineWarning string              `json:"deadline_warning,omitempty"`
 	BreachedAt      *time.Time          `json:"breached_at"`
+	Refusal         *rights.Refusal     `json:"refusal,omitempty"`
 	CompletedAt     *time.Time          `json:"completed_at"`
 	UpdatedAt       time.Time           `json:"updated_at"`
 	Tasks           []taskView          `json:"tasks,omitempty"`
@@ -218,7 +219,7 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		DeliveryEmail: r.DeliveryEmail, RequesterRelation: r.Relation, Locale: r.Locale,
 		Verification: r.Verification, Note: r.Note, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
 		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
-		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt,
+		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt, Refusal: r.Refusal,
 		Band: string(s.Pipeline.Band(r)),
 	}
 	if r.DueAt != nil {

@@ -19,6 +19,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/pause", s.requireStaff(s.handlePause))
 	mux.HandleFunc("POST /api/v1/requests/{id}/resume", s.requireStaff(s.handleResume))
 	mux.HandleFunc("POST /api/v1/requests/{id}/extend", s.requireStaff(s.handleExtend))
+	mux.HandleFunc("POST /api/v1/requests/{id}/refuse", s.requireStaff(s.handleRefuse))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
 
 	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)

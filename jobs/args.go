@@ -77,3 +77,12 @@ var uniqueByArgs = &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, 
 type SLASweepArgs struct{}
 
 func (SLASweepArgs) Kind() string { return "sla_sweep" }
+
+// NoticeArgs sends the requester a notice that changes no state (e.g. a
+// refusal, whose state change is already recorded).
+type NoticeArgs struct {
+	RequestID string `json:"request_id"`
+	Notice    string `json:"notice"` // e.g. "refusal"
+}
+
+func (NoticeArgs) Kind() string { return "notice" }

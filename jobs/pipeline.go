@@ -124,6 +124,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &assembleWorker{p: p})
 		river.AddWorker(workers, &deliverWorker{p: p})
 		river.AddWorker(workers, &slaSweepWorker{p: p})
+		river.AddWorker(workers, &noticeWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(

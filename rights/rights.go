@@ -132,6 +132,8 @@ type Request struct {
 	DeadlineUncoveredYears []int
 	// BreachedAt is when the deadline passed with the request still open.
 	BreachedAt *time.Time
+	// Refusal is set when the request was refused.
+	Refusal *Refusal
 }
 
 // TaskAction is what a store task does to the subject's data in one store.

@@ -36,7 +36,7 @@ func ValidID(s string) bool {
 
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
-	clock, clock_started_at, deadline_uncovered_years, breached_at`
+	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal`
 
 // Idempotency identifies a staff submit that may be retried.
 type Idempotency struct {
@@ -51,10 +51,10 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 		key, hash = &idem.Key, &idem.BodyHash
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
 		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
 		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, key, hash)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, key, hash)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
@@ -113,7 +113,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	var r rights.Request
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
-		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt}
+		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -159,9 +159,9 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 func SaveRequest(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
 	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
 		due_at = $5, completed_at = $6, updated_at = $7, clock = $8, clock_started_at = $9,
-		deadline_uncovered_years = $10, breached_at = $11, subject = $12 WHERE id = $1`,
+		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13 WHERE id = $1`,
 		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal)
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.ID, err)
 	}

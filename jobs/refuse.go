@@ -1,0 +1,130 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+const noticeRefusal = "refusal"
+
+// Refuse refuses a request on one of the stated grounds, with staff's
+// explanation, and tells the requester why (PIPL Art. 50). Work that has
+// started is not refused: it can be cancelled by staff, or it completes.
+func (p *Pipeline) Refuse(ctx context.Context, staff, requestID string, reason rights.RefusalReason, message string) (*rights.Request, error) {
+	var problems rights.Problems
+	if !reason.Valid() {
+		known := make([]string, 0, len(rights.RefusalReasons))
+		for r := range rights.RefusalReasons {
+			known = append(known, string(r))
+		}
+		sort.Strings(known)
+		problems.Add("reason", "unknown reason %q; known: %s", reason, strings.Join(known, ", "))
+	}
+	switch {
+	case strings.TrimSpace(message) == "":
+		problems.Add("message", "is required: the requester is told why")
+	case len(message) > 2000:
+		problems.Add("message", "at most 2000 bytes")
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		if !rights.CanTransition(r.Status, rights.StatusRefused) {
+			return rights.Errorf(rights.EConflict, "a %s request cannot be refused", r.Status)
+		}
+		r.Refusal = &rights.Refusal{Reason: reason, Message: message, By: staff}
+		if err := storage.Transition(ctx, tx, r, rights.StatusRefused, p.now().UTC(), storage.Change{
+			Actor: "staff:" + staff, Action: "request.refused", Detail: map[string]any{"reason": reason},
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, NoticeArgs{RequestID: r.ID, Notice: noticeRefusal})
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.metrics.RequestRefused(r.Product, string(reason))
+	return r, nil
+}
+
+// noticeWorker sends a notice once: the send is recorded in deliveries, and
+// a re-run that finds the record sends nothing; a crash between send and
+// record resends the same message (same Message-ID).
+type noticeWorker struct {
+	river.WorkerDefaults[NoticeArgs]
+	p *Pipeline
+}
+
+func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) error {
+	p := w.p
+	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	done, err := storage.GetDelivery(ctx, p.db.Pool, r.ID, job.Args.Notice)
+	if err != nil || done != nil {
+		return err
+	}
+	var msg rights.Message
+	switch job.Args.Notice {
+	case noticeRefusal:
+		if r.Refusal == nil {
+			return fmt.Errorf("request %s has no refusal to notify", r.ID)
+		}
+		msg = refusalMessage(r, p.productName(r.Product))
+	default:
+		return fmt.Errorf("unknown notice %q", job.Args.Notice)
+	}
+	if err := p.mailer.Send(ctx, msg); err != nil {
+		return fmt.Errorf("send %s notice for %s: %w", job.Args.Notice, r.ID, err)
+	}
+	return step(ctx, p, job, func(tx pgx.Tx) error {
+		if err := storage.PutDelivery(ctx, tx, storage.Delivery{RequestID: r.ID, Kind: job.Args.Notice, MessageID: msg.ID, SentAt: p.now().UTC()}); err != nil {
+			return err
+		}
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: p.now().UTC(), Actor: "system",
+			Action: "notice.sent", Detail: map[string]any{"notice": job.Args.Notice, "message_id": msg.ID}})
+	})
+}
+
+var refusalTexts = map[string]messageText{
+	rights.LocaleZH: {
+		Subject: "关于您的{{.Right}}请求的答复（{{.Product}}）",
+		Body: "您好：\n\n很抱歉，我们无法响应您于 {{.Received}}（北京时间）提交的{{.Right}}请求（编号 {{.ID}}）。\n\n" +
+			"原因：{{.Reason}}。\n{{if .Message}}说明：{{.Message}}\n{{end}}" +
+			"\n如您对此有异议，可回复本邮件或联系客服，并提供请求编号；您也可以向个人信息保护主管部门投诉、举报。\n",
+	},
+	rights.LocaleEN: {
+		Subject: "About your {{.Right}} request ({{.Product}})",
+		Body: "Hello,\n\nWe are sorry: we cannot carry out your {{.Right}} request (reference {{.ID}}), received {{.Received}} China Standard Time.\n\n" +
+			"Reason: {{.Reason}}.\n{{if .Message}}Explanation: {{.Message}}\n{{end}}" +
+			"\nIf you disagree, reply to this email or contact customer service with the reference; you may also complain to the authority responsible for personal information protection.\n",
+	},
+}
+
+func refusalMessage(r *rights.Request, productName string) rights.Message {
+	reason := rights.RefusalReasons[r.Refusal.Reason]
+	subject, body := bilingual(r.Locale, refusalTexts, func(l string) any {
+		text := reason.EN
+		if l == rights.LocaleZH {
+			text = reason.ZH
+		}
+		return map[string]any{"Right": rightNames[l][r.Type], "Product": productName, "ID": r.ID,
+			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Reason": text, "Message": r.Refusal.Message}
+	})
+	return rights.Message{ID: r.ID + ".refusal@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}
+}
