@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/datarights/datarights/calendars"
+	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -115,5 +116,27 @@ func (s *server) handleRefuse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := s.Pipeline.Refuse(r.Context(), staffName(r.Context()), r.PathValue("id"), body.Reason, body.Message)
+	s.respondRequest(w, r, req, err)
+}
+
+type confirmBody struct {
+	Found   *bool  `json:"found"`
+	Records int64  `json:"records"`
+	Note    string `json:"note"`
+}
+
+func (s *server) handleConfirmTask(w http.ResponseWriter, r *http.Request) {
+	var body confirmBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if body.Found == nil {
+		s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "the confirmation is incomplete",
+			Fields: []rights.FieldProblem{{Field: "found", Reason: "is required: true if the person's data was found in the store"}}})
+		return
+	}
+	req, err := s.Pipeline.ConfirmTask(r.Context(), "staff:"+staffName(r.Context()), r.PathValue("id"), r.PathValue("task"),
+		jobs.Confirmation{Found: *body.Found, Records: body.Records, Note: body.Note})
 	s.respondRequest(w, r, req, err)
 }

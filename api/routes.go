@@ -21,6 +21,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/extend", s.requireStaff(s.handleExtend))
 	mux.HandleFunc("POST /api/v1/requests/{id}/refuse", s.requireStaff(s.handleRefuse))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
+	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/confirm", s.requireStaff(s.handleConfirmTask))
 
 	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)
 

@@ -138,6 +138,9 @@ type Store struct {
 	Keys []RedisKey `yaml:"keys"`
 	// S3 configures an s3 store.
 	S3 *S3Store `yaml:"s3"`
+	// Instructions tell staff what to do in a manual store (kind manual):
+	// where the data is and how to export or delete it.
+	Instructions string `yaml:"instructions"`
 }
 
 // RedisKey is a key (or, with Match, a SCAN pattern) holding a person's data
@@ -312,7 +315,7 @@ var (
 	identityRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 	sqlIdentRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 	sha256HexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	storeKinds   = []string{"postgres", "mysql", "redis", "s3"}
+	storeKinds   = []string{"postgres", "mysql", "redis", "s3", "manual"}
 	sqlKinds     = []string{"postgres", "mysql"}
 	deadlineKind = []string{string(rights.CalendarDays), string(rights.WorkingDays)}
 	clockStarts  = []string{string(rights.ClockReceived), string(rights.ClockVerified)}
@@ -429,7 +432,10 @@ func (c *Config) validate() rights.Problems {
 		if !contains(storeKinds, s.Kind) {
 			p.Add(f+".kind", "must be one of %s, not %q", strings.Join(storeKinds, ", "), s.Kind)
 		}
-		if s.DSN == "" && s.Kind != "s3" { // s3 stores connect through their s3 section
+		if s.Kind == "manual" && strings.TrimSpace(s.Instructions) == "" {
+			p.Add(f+".instructions", "is required for a manual store: what staff must do")
+		}
+		if s.DSN == "" && s.Kind != "s3" && s.Kind != "manual" { // s3 connects through its s3 section; manual is done by people
 			if s.DSNEnv != "" {
 				p.Add(f+".dsn_env", "environment variable %s is not set", s.DSNEnv)
 			} else {

@@ -128,3 +128,59 @@ func refusalMessage(r *rights.Request, productName string) rights.Message {
 	})
 	return rights.Message{ID: r.ID + ".refusal@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}
 }
+
+// Confirmation is what staff (or an outside system) report for a waiting
+// task.
+type Confirmation struct {
+	// Found says whether the subject's data was found in the store.
+	Found bool
+	// Records is how many records were exported or deleted.
+	Records int64
+	// Note says what was done; it is audited and shown to staff, and must
+	// not contain the person's data.
+	Note string
+}
+
+// ConfirmTask completes a waiting task with what was done, and moves the
+// request on when it was the last task.
+func (p *Pipeline) ConfirmTask(ctx context.Context, actor, requestID, taskID string, c Confirmation) (*rights.Request, error) {
+	var problems rights.Problems
+	if strings.TrimSpace(c.Note) == "" {
+		problems.Add("note", "is required: what was done, for the audit trail")
+	} else if len(c.Note) > 2000 {
+		problems.Add("note", "at most 2000 bytes")
+	}
+	if c.Records < 0 {
+		problems.Add("records", "must not be negative")
+	}
+	if !c.Found && c.Records > 0 {
+		problems.Add("records", "must be 0 when found is false")
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		t, err := storage.LockTask(ctx, tx, taskID)
+		if err != nil || t.RequestID != r.ID {
+			return rights.Errorf(rights.ENotFound, "task %s of request %s not found", taskID, requestID)
+		}
+		if t.Status != rights.TaskWaiting || r.Status != rights.StatusInProgress {
+			return rights.Errorf(rights.EConflict, "the task is %s, not waiting for confirmation", t.Status)
+		}
+		report := rights.StoreReport{Resolved: c.Found, Note: c.Note}
+		// Records handled by hand are counted, but an export's records are
+		// not in the archive (there is no staged file): staff hand them over
+		// as the note says.
+		if c.Found && t.Action != rights.ActionExport {
+			report.Datasets = []rights.DatasetReport{{Name: "manual", Rows: c.Records}}
+		}
+		return p.finishTask(ctx, tx, r, t, report, p.now().UTC(), actor, "task.confirmed",
+			map[string]any{"note": c.Note, "records": c.Records})
+	})
+	return r, err
+}

@@ -215,6 +215,28 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 	report, workErr := p.runTask(ctx, r, task)
 	p.metrics.StoreTask(task.Store, string(task.Action), time.Since(started), workErr)
 	now := p.now().UTC()
+	var waiting *rights.AwaitingConfirmation
+	if errors.As(workErr, &waiting) {
+		return step(ctx, p, job, func(tx pgx.Tx) error {
+			r, err := storage.LockRequest(ctx, tx, r.ID)
+			if err != nil {
+				return err
+			}
+			t, err := storage.LockTask(ctx, tx, task.ID)
+			if err != nil {
+				return err
+			}
+			if r.Status != rights.StatusInProgress || t.Status != rights.TaskPending {
+				return nil
+			}
+			t.Status, t.Attempts = rights.TaskWaiting, job.Attempt
+			if err := storage.SaveTask(ctx, tx, t); err != nil {
+				return err
+			}
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+				Action: "task.waiting", Detail: map[string]any{"store": t.Store, "action": t.Action, "instructions": waiting.Instructions}})
+		})
+	}
 	if workErr != nil {
 		final := lastAttempt(job.JobRow)
 		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
@@ -267,28 +289,40 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 		if r.Status != rights.StatusInProgress || t.Status != rights.TaskPending {
 			return nil
 		}
-		t.Status, t.Report, t.FinishedAt, t.Attempts, t.LastError = rights.TaskSucceeded, &report, &now, job.Attempt, ""
-		if err := storage.SaveTask(ctx, tx, t); err != nil {
-			return err
-		}
-		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
-			Action: "task.succeeded", Detail: map[string]any{
-				"store": t.Store, "action": t.Action, "resolved": report.Resolved, "rows": report.Rows(),
-				"datasets": len(report.Datasets), "duration_ms": time.Since(started).Milliseconds(),
-			}}); err != nil {
-			return err
-		}
-		all, err := storage.ListTasks(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		for _, other := range all {
-			if other.Status != rights.TaskSucceeded {
-				return nil // the last task to finish moves the request on
-			}
-		}
-		return p.afterTasks(ctx, tx, r, now)
+		t.Attempts = job.Attempt
+		return p.finishTask(ctx, tx, r, t, report, now, "system", "task.succeeded", map[string]any{
+			"duration_ms": time.Since(started).Milliseconds(),
+		})
 	})
+}
+
+// finishTask records a task's success and, when it was the last one, moves
+// the request on. The caller holds the locks on r and t (request first).
+func (p *Pipeline) finishTask(ctx context.Context, tx pgx.Tx, r *rights.Request, t *rights.Task, report rights.StoreReport,
+	now time.Time, actor, action string, extra map[string]any) error {
+	t.Status, t.Report, t.FinishedAt, t.LastError = rights.TaskSucceeded, &report, &now, ""
+	if err := storage.SaveTask(ctx, tx, t); err != nil {
+		return err
+	}
+	detail := map[string]any{"store": t.Store, "action": t.Action, "resolved": report.Resolved,
+		"rows": report.Rows(), "datasets": len(report.Datasets)}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: actor,
+		Action: action, Detail: detail}); err != nil {
+		return err
+	}
+	all, err := storage.ListTasks(ctx, tx, r.ID)
+	if err != nil {
+		return err
+	}
+	for _, other := range all {
+		if other.Status != rights.TaskSucceeded {
+			return nil // the last task to finish moves the request on
+		}
+	}
+	return p.afterTasks(ctx, tx, r, now)
 }
 
 func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Task) (rights.StoreReport, error) {

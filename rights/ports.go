@@ -18,6 +18,16 @@ type Connector interface {
 	Close() error
 }
 
+// AwaitingConfirmation is returned by a connector whose work is done
+// elsewhere — by staff for a manual store, or by a service that answers a
+// webhook later. The task then waits until that work is confirmed.
+type AwaitingConfirmation struct {
+	// Instructions tell staff what to do; never personal data.
+	Instructions string
+}
+
+func (a *AwaitingConfirmation) Error() string { return "awaiting confirmation" }
+
 // KeyResolver is a connector that can tell which of its store's keys a
 // subject named by other identities has (e.g. the user_id behind an email),
 // so that stores without lookups of their own can act on the subject too.

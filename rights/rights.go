@@ -161,6 +161,7 @@ type TaskStatus string
 
 const (
 	TaskPending   TaskStatus = "pending"
+	TaskWaiting   TaskStatus = "waiting" // for staff or an outside system to confirm it was done
 	TaskSucceeded TaskStatus = "succeeded"
 	TaskFailed    TaskStatus = "failed"
 )
@@ -184,6 +185,9 @@ type Task struct {
 type StoreReport struct {
 	Resolved bool            `json:"resolved"` // the subject was found in this store
 	Datasets []DatasetReport `json:"datasets"`
+	// Note is what staff (or an outside system) said was done, for stores
+	// worked by hand or asynchronously.
+	Note string `json:"note,omitempty"`
 }
 
 // Rows returns the total row count across datasets.
