@@ -140,3 +140,17 @@ func (s *server) handleConfirmTask(w http.ResponseWriter, r *http.Request) {
 		jobs.Confirmation{Found: *body.Found, Records: body.Records, Note: body.Note})
 	s.respondRequest(w, r, req, err)
 }
+
+type approveBody struct {
+	Note string `json:"note"`
+}
+
+func (s *server) handleApprove(w http.ResponseWriter, r *http.Request) {
+	var body approveBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	req, err := s.Pipeline.Approve(r.Context(), staffName(r.Context()), r.PathValue("id"), body.Note)
+	s.respondRequest(w, r, req, err)
+}

@@ -20,6 +20,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/resume", s.requireStaff(s.handleResume))
 	mux.HandleFunc("POST /api/v1/requests/{id}/extend", s.requireStaff(s.handleExtend))
 	mux.HandleFunc("POST /api/v1/requests/{id}/refuse", s.requireStaff(s.handleRefuse))
+	mux.HandleFunc("POST /api/v1/requests/{id}/approve", s.requireStaff(s.handleApprove))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/confirm", s.requireStaff(s.handleConfirmTask))
 

@@ -33,6 +33,7 @@ type Config struct {
 	SMTP        SMTP         `yaml:"smtp"`
 	StaffTokens []StaffToken `yaml:"staff_tokens"`
 	SelfService SelfService  `yaml:"self_service"`
+	Intake      Intake       `yaml:"intake"`
 	Worker      Worker       `yaml:"worker"`
 	SLA         SLA          `yaml:"sla"`
 	Products    []Product    `yaml:"products"`
@@ -68,6 +69,15 @@ type SMTP struct {
 type StaffToken struct {
 	Name   string `yaml:"name"`
 	SHA256 string `yaml:"sha256"` // hex SHA-256 of the token
+}
+
+// Intake configures what happens to new requests.
+type Intake struct {
+	// RepeatWindow: a request for the same product, right and person as
+	// another received within this window waits for staff approval (the
+	// policies allow refusing unfoundedly repeated requests). Unset means
+	// 30 days; 0 turns detection off.
+	RepeatWindow *time.Duration `yaml:"repeat_window"`
 }
 
 // SelfService configures one-time codes.
@@ -294,6 +304,10 @@ func (c *Config) applyDefaults() {
 	if c.Worker.MaxAttempts == 0 {
 		c.Worker.MaxAttempts = DefaultJobMaxAttempts
 	}
+	if c.Intake.RepeatWindow == nil {
+		month := 30 * 24 * time.Hour
+		c.Intake.RepeatWindow = &month
+	}
 	if c.SLA.Reminders == nil {
 		c.SLA.Reminders = []float64{0.5, 0.8}
 	}
@@ -374,6 +388,9 @@ func (c *Config) validate() rights.Problems {
 		p.Add("worker.max_attempts", "must be between 1 and 100, not %d", c.Worker.MaxAttempts)
 	}
 
+	if *c.Intake.RepeatWindow < 0 {
+		p.Add("intake.repeat_window", "must not be negative")
+	}
 	for i, f := range c.SLA.Reminders {
 		if f <= 0 || f >= 1 {
 			p.Add(fmt.Sprintf("sla.reminders[%d]", i), "must be a fraction between 0 and 1 (exclusive), not %v", f)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -185,7 +186,7 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 		}); err != nil {
 			return err
 		}
-		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+		return p.afterVerified(ctx, tx, r, now)
 	})
 	if err != nil {
 		return nil, err
@@ -210,4 +211,48 @@ func newCode() (string, error) {
 func hashCode(requestID, code string) string {
 	sum := sha256.Sum256([]byte(requestID + ":" + code))
 	return hex.EncodeToString(sum[:])
+}
+
+// afterVerified sends a verified request to be planned, unless it repeats a
+// recent request for the same product, right and person: then it waits for
+// staff, who approve it or refuse it as excessive_or_repeated.
+func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Request, now time.Time) error {
+	if window := *p.settings.Intake.RepeatWindow; window > 0 {
+		previous, err := storage.FindRepeat(ctx, tx, r, r.ReceivedAt.Add(-window))
+		if err != nil {
+			return err
+		}
+		if previous != "" {
+			return storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+				Actor: "system", Action: "request.repeated",
+				Detail: map[string]any{"previous_request_id": previous, "window_hours": window.Hours()},
+			})
+		}
+	}
+	return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+}
+
+// Approve lets a request that waits for staff go ahead.
+func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string) (*rights.Request, error) {
+	if strings.TrimSpace(note) == "" || len(note) > 2000 {
+		return nil, &rights.Error{Code: rights.EInvalid, Message: "a note is required",
+			Fields: []rights.FieldProblem{{Field: "note", Reason: "why the request may go ahead, at most 2000 bytes"}}}
+	}
+	var r *rights.Request
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
+			return err
+		}
+		if r.Status != rights.StatusAwaitingApproval {
+			return rights.Errorf(rights.EConflict, "the request is %s, not awaiting approval", r.Status)
+		}
+		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, p.now().UTC(), storage.Change{
+			Actor: "staff:" + staff, Action: "request.approved", Detail: map[string]any{"note": note},
+		}); err != nil {
+			return err
+		}
+		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+	})
+	return r, err
 }

@@ -53,7 +53,7 @@ func (w *verifyWorker) Work(ctx context.Context, job *river.Job[VerifyArgs]) err
 		}); err != nil {
 			return err
 		}
-		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
+		return p.afterVerified(ctx, tx, r, now)
 	})
 }
 

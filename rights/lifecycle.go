@@ -13,15 +13,16 @@ const (
 	StatusCompleted            Status = "completed"
 	StatusRefused              Status = "refused"
 	StatusCancelled            Status = "cancelled"
-	StatusFailed               Status = "failed" // a store task gave up; staff must act
-	StatusPaused               Status = "paused" // waiting for the requester; the deadline clock stands still
+	StatusFailed               Status = "failed"            // a store task gave up; staff must act
+	StatusPaused               Status = "paused"            // waiting for the requester; the deadline clock stands still
+	StatusAwaitingApproval     Status = "awaiting_approval" // staff must decide before work starts (e.g. a repeated request)
 )
 
 // Statuses lists every status in lifecycle order.
 var Statuses = []Status{
 	StatusAwaitingVerification, StatusReceived, StatusVerified, StatusInProgress,
 	StatusAssembling, StatusDelivering, StatusCompleted, StatusRefused,
-	StatusCancelled, StatusFailed, StatusPaused,
+	StatusCancelled, StatusFailed, StatusPaused, StatusAwaitingApproval,
 }
 
 // transitions is the whole lifecycle: a status may move only to the statuses
@@ -29,7 +30,8 @@ var Statuses = []Status{
 var transitions = map[Status][]Status{
 	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled},
 	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
-	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused},
+	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval},
+	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled},
 	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled},
 	StatusAssembling:           {StatusDelivering, StatusFailed},
 	StatusDelivering:           {StatusCompleted, StatusFailed},

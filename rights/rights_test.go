@@ -39,6 +39,10 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusPaused, rights.StatusFailed},
 		{rights.StatusPaused, rights.StatusRefused},
 		{rights.StatusPaused, rights.StatusCancelled},
+		{rights.StatusVerified, rights.StatusAwaitingApproval},
+		{rights.StatusAwaitingApproval, rights.StatusVerified},
+		{rights.StatusAwaitingApproval, rights.StatusRefused},
+		{rights.StatusAwaitingApproval, rights.StatusCancelled},
 	} {
 		allowed[pair] = true
 	}

@@ -71,3 +71,51 @@ func errorText(body map[string]any) string {
 	}
 	return text
 }
+
+// TestRepeatedRequestWaitsForStaff: the same right for the same person again
+// within the window waits for staff, who approve one repeat and refuse the
+// next as excessive.
+func TestRepeatedRequestWaitsForStaff(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	submit := func(ticket map[string]any) string {
+		t.Helper()
+		code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+		if code != http.StatusCreated {
+			t.Fatalf("submit = %d %v", code, body)
+		}
+		return body["id"].(string)
+	}
+	first := submit(copyTicket("demo-user-2"))
+	e.waitStatus(first, "completed", 60*time.Second)
+
+	// Named by email this time: still the same person.
+	again := copyTicket("demo-user-2")
+	again["subject"] = map[string]any{"identities": map[string]string{"user_id": "demo-user-2", "email": "demo-user-2@example.com"}}
+	second := submit(again)
+	waiting := e.waitStatus(second, "awaiting_approval", 30*time.Second)
+	if !hasAction(waiting, "request.repeated") {
+		t.Errorf("audit = %v", auditActions(waiting))
+	}
+	if code, _ := e.call("POST", "/api/v1/requests/"+second+"/approve", testToken, map[string]string{}); code != http.StatusBadRequest {
+		t.Errorf("approve without a note = %d, want 400", code)
+	}
+	if code, body := e.call("POST", "/api/v1/requests/"+second+"/approve", testToken, map[string]string{"note": "the customer lost the first email"}); code != http.StatusOK {
+		t.Fatalf("approve = %d %v", code, body)
+	}
+	e.waitStatus(second, "completed", 60*time.Second)
+
+	third := submit(copyTicket("demo-user-2"))
+	e.waitStatus(third, "awaiting_approval", 30*time.Second)
+	if code, body := e.call("POST", "/api/v1/requests/"+third+"/refuse", testToken, map[string]string{
+		"reason": "excessive_or_repeated", "message": "Two copies were sent this month."}); code != http.StatusOK {
+		t.Fatalf("refuse = %d %v", code, body)
+	}
+
+	// Another right for the same person, or the same right for another
+	// person, is no repeat.
+	del := copyTicket("demo-user-2")
+	del["type"] = "delete"
+	e.waitStatus(submit(del), "completed", 60*time.Second)
+	e.waitStatus(submit(copyTicket("demo-user-5")), "completed", 60*time.Second)
+}
