@@ -445,13 +445,14 @@ func CountOpen(ctx context.Context, q Querier, now time.Time, dueSoonAt float64)
 
 // FindRepeat returns the id of the newest other request for the same
 // product and right, naming the subject by any of the same identities,
-// received since since and before r, and not refused or cancelled; "" if
-// there is none.
+// received since since and before r, verified and not refused or
+// cancelled; "" if there is none. Unverified requests do not count: anyone
+// can file one naming anyone.
 func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Time) (string, error) {
 	var id string
 	err := q.QueryRow(ctx, `SELECT id FROM requests
 		WHERE product = $1 AND type = $2 AND id <> $3 AND received_at >= $4 AND received_at <= $6
-		  AND status NOT IN ('refused', 'cancelled')
+		  AND status NOT IN ('refused', 'cancelled', 'awaiting_verification')
 		  AND EXISTS (SELECT 1 FROM jsonb_each_text(subject->'identities') AS mine(k, v)
 		              JOIN jsonb_each_text($5::jsonb) AS theirs(k, v) ON mine.k = theirs.k AND mine.v = theirs.v)
 		ORDER BY received_at DESC LIMIT 1`, r.Product, r.Type, r.ID, since, r.Subject.Identities, r.ReceivedAt).Scan(&id)
