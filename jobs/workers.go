@@ -218,11 +218,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 	var waiting *rights.AwaitingConfirmation
 	if errors.As(workErr, &waiting) {
 		return step(ctx, p, job, func(tx pgx.Tx) error {
-			r, err := storage.LockRequest(ctx, tx, r.ID)
-			if err != nil {
-				return err
-			}
-			t, err := storage.LockTask(ctx, tx, task.ID)
+			r, t, err := p.lockTask(ctx, tx, r.ID, task.ID)
 			if err != nil {
 				return err
 			}
@@ -240,11 +236,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 	if workErr != nil {
 		final := lastAttempt(job.JobRow)
 		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
-			r, err := storage.LockRequest(ctx, tx, r.ID)
-			if err != nil {
-				return err
-			}
-			t, err := storage.LockTask(ctx, tx, task.ID)
+			r, t, err := p.lockTask(ctx, tx, r.ID, task.ID)
 			if err != nil {
 				return err
 			}
@@ -278,11 +270,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 	}
 
 	return step(ctx, p, job, func(tx pgx.Tx) error {
-		r, err := storage.LockRequest(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		t, err := storage.LockTask(ctx, tx, task.ID)
+		r, t, err := p.lockTask(ctx, tx, r.ID, task.ID)
 		if err != nil {
 			return err
 		}
