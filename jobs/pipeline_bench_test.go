@@ -1,0 +1,160 @@
+package jobs_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+	"github.com/datarights/datarights/storage/storagetest"
+)
+
+// pipelineJobs is how many River jobs one request takes end to end:
+// verify, plan, store task, assemble (copy only) and deliver.
+var pipelineJobs = map[rights.Type]int{rights.TypeCopy: 5, rights.TypeDelete: 4}
+
+// BenchmarkPipeline runs whole requests through the real pipeline — River
+// workers, the demo bank on Postgres, the zip, the file outbox — and reports
+// the time per request. Compare with BenchmarkRawRiverJobs, which works the
+// same number of no-op jobs per request.
+func BenchmarkPipeline(b *testing.B) {
+	for _, right := range []rights.Type{rights.TypeCopy, rights.TypeDelete} {
+		b.Run(string(right), func(b *testing.B) {
+			ctx := context.Background()
+			serviceURL, bankURL := storagetest.NewDatabase(b, "bench"), storagetest.NewDatabase(b, "benchbank")
+			if err := demo.Seed(ctx, bankURL); err != nil {
+				b.Fatal(err)
+			}
+			dir := b.TempDir()
+			yaml := demo.ConfigYAML(serviceURL, bankURL, filepath.Join(dir, "data")) +
+				"intake:\n  repeat_window: 0s\nworker:\n  concurrency: 20\n"
+			cfg, err := config.Parse("bench.yaml", []byte(yaml), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			db, err := storage.Open(ctx, serviceURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(db.Close)
+			if _, err := db.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(p.Close)
+			client, err := p.NewClient(true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := client.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = client.Stop(context.Background()) })
+
+			b.ResetTimer()
+			for i := range b.N {
+				in := rights.Intake{Product: "webank", Type: right,
+					Identities:    map[string]string{"user_id": demo.UserID(i%20 + 1)},
+					DeliveryEmail: "someone@example.com", Verification: &rights.Verification{Method: "face_check"}}
+				if _, _, err := p.SubmitStaff(ctx, "bench", in, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			waitAllCompleted(b, db, b.N)
+			b.StopTimer()
+			b.ReportMetric(float64(pipelineJobs[right]), "jobs/request")
+		})
+	}
+}
+
+func waitAllCompleted(b *testing.B, db *storage.DB, n int) {
+	b.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		var done, failed int
+		err := db.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM requests`).Scan(&done, &failed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if failed > 0 {
+			b.Fatalf("%d requests failed", failed)
+		}
+		if done == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d requests completed", done, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type noopWorker struct {
+	river.WorkerDefaults[noopArgs]
+	done *atomic.Int64
+}
+
+func (w *noopWorker) Work(context.Context, *river.Job[noopArgs]) error {
+	w.done.Add(1)
+	return nil
+}
+
+// BenchmarkRawRiverJobs is the baseline for BenchmarkPipeline: River
+// inserting and working 5 no-op jobs per "request" (one insert each, as the
+// pipeline's steps do), same concurrency, same server.
+func BenchmarkRawRiverJobs(b *testing.B) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storagetest.NewDatabase(b, "benchraw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var done atomic.Int64
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &noopWorker{done: &done})
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 20}},
+		Workers: workers,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = client.Stop(context.Background()) })
+	const perRequest = 5
+	b.ResetTimer()
+	for i := range b.N * perRequest {
+		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			_, err := client.InsertTx(ctx, tx, noopArgs{N: int64(i)}, nil)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for done.Load() < int64(b.N*perRequest) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(perRequest, "jobs/request")
+}
