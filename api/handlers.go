@@ -49,6 +49,8 @@ type requestBody struct {
 	Locale            string               `json:"locale"`
 	Verification      *rights.Verification `json:"verification"`
 	Note              string               `json:"note"`
+	// Corrections: a correct request's fields and new values.
+	Corrections map[string]string `json:"corrections"`
 }
 
 type subjectBody struct {
@@ -81,7 +83,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 	in := rights.Intake{
 		Product: body.Product, Type: body.Type, Identities: body.Subject.Identities,
 		DeliveryEmail: body.DeliveryEmail, Relation: body.RequesterRelation, Locale: body.Locale,
-		Verification: body.Verification, Note: body.Note,
+		Verification: body.Verification, Note: body.Note, Corrections: body.Corrections,
 	}
 	req, created, err := s.Pipeline.SubmitStaff(r.Context(), staffName(r.Context()), in, idem)
 	if err != nil {
@@ -200,6 +202,9 @@ type requestView struct {
 	UpdatedAt       time.Time           `json:"updated_at"`
 	Tasks           []taskView          `json:"tasks,omitempty"`
 	Audit           []rights.AuditEvent `json:"audit,omitempty"`
+	// Corrections are a correct request's fields and new values, shown to
+	// staff, who approve changes to protected fields.
+	Corrections map[string]string `json:"corrections,omitempty"`
 }
 
 type taskView struct {
@@ -220,7 +225,7 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		Verification: r.Verification, Note: r.Note, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
 		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
 		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt, Refusal: r.Refusal,
-		Band: string(s.Pipeline.Band(r)),
+		Band: string(s.Pipeline.Band(r)), Corrections: r.Corrections,
 	}
 	if r.DueAt != nil {
 		v.LastDay = s.Pipeline.LastDay(r)
@@ -251,6 +256,8 @@ type selfServiceBody struct {
 	Type    rights.Type `json:"type"`
 	Email   string      `json:"email"`
 	Locale  string      `json:"locale"`
+	// Corrections: a correct request's fields and new values.
+	Corrections map[string]string `json:"corrections"`
 }
 
 func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request) {
@@ -259,7 +266,8 @@ func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request)
 		s.error(w, r, err)
 		return
 	}
-	in := rights.Intake{Product: body.Product, Type: body.Type, Locale: body.Locale, Relation: rights.RelationSelf}
+	in := rights.Intake{Product: body.Product, Type: body.Type, Locale: body.Locale, Relation: rights.RelationSelf,
+		Corrections: body.Corrections}
 	if body.Email != "" {
 		in.Identities = map[string]string{"email": body.Email}
 	}

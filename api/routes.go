@@ -28,4 +28,5 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
+	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback) // signed by the store, no token
 }

@@ -151,6 +151,21 @@ type Store struct {
 	// Instructions tell staff what to do in a manual store (kind manual):
 	// where the data is and how to export or delete it.
 	Instructions string `yaml:"instructions"`
+	// Webhook configures a webhook store: an internal service answering
+	// datarights' signed HTTP contract (docs/webhook.md).
+	Webhook *WebhookStore `yaml:"webhook"`
+}
+
+// WebhookStore is a webhook store's endpoint and signing secret.
+type WebhookStore struct {
+	URL string `yaml:"url"` // where datarights POSTs its calls
+	// SecretEnv names the environment variable holding the secret both
+	// sides sign with (HMAC-SHA256); it never goes in the file.
+	SecretEnv string `yaml:"secret_env"`
+	// Timeout bounds one call, answer included; default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Secret is read from SecretEnv.
+	Secret string `yaml:"-"`
 }
 
 // RedisKey is a key (or, with Match, a SCAN pattern) holding a person's data
@@ -191,6 +206,9 @@ type Table struct {
 	Category string `yaml:"category"` // e.g. profile, cards, transactions, consents
 	// OrderBy is the column(s) rows are exported in; defaults to the key column.
 	OrderBy string `yaml:"order_by"`
+	// Correctable lists the columns a correct request may change (see
+	// correct.go).
+	Correctable []FieldRule `yaml:"correctable"`
 }
 
 // Defaults for fields left out of the file.
@@ -264,6 +282,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 				c.Stores[i].DSN = v
 			}
 		}
+		if w := c.Stores[i].Webhook; w != nil && w.SecretEnv != "" {
+			w.Secret = getenv(w.SecretEnv)
+		}
 	}
 }
 
@@ -329,7 +350,7 @@ var (
 	identityRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 	sqlIdentRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 	sha256HexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	storeKinds   = []string{"postgres", "mysql", "redis", "s3", "manual"}
+	storeKinds   = []string{"postgres", "mysql", "redis", "s3", "manual", "webhook"}
 	sqlKinds     = []string{"postgres", "mysql"}
 	deadlineKind = []string{string(rights.CalendarDays), string(rights.WorkingDays)}
 	clockStarts  = []string{string(rights.ClockReceived), string(rights.ClockVerified)}
@@ -452,7 +473,7 @@ func (c *Config) validate() rights.Problems {
 		if s.Kind == "manual" && strings.TrimSpace(s.Instructions) == "" {
 			p.Add(f+".instructions", "is required for a manual store: what staff must do")
 		}
-		if s.DSN == "" && s.Kind != "s3" && s.Kind != "manual" { // s3 connects through its s3 section; manual is done by people
+		if s.DSN == "" && s.Kind != "s3" && s.Kind != "manual" && s.Kind != "webhook" { // s3 and webhook connect through their sections; manual is done by people
 			if s.DSNEnv != "" {
 				p.Add(f+".dsn_env", "environment variable %s is not set", s.DSNEnv)
 			} else {
@@ -514,6 +535,14 @@ func (c *Config) validate() rights.Problems {
 				p.Add(f+".s3.prefix", "must contain {%s} exactly once, e.g. \"users/{%s}/\"", s.Key, s.Key)
 			}
 		}
+		switch {
+		case s.Kind == "webhook" && s.Webhook == nil:
+			p.Add(f+".webhook", "url and secret_env are required for a webhook store")
+		case s.Kind != "webhook" && s.Webhook != nil:
+			p.Add(f+".webhook", "is only for webhook stores")
+		case s.Webhook != nil:
+			checkWebhook(&p, f+".webhook", s.Webhook, c.Worker.JobTimeout)
+		}
 		tables := map[string]bool{}
 		for j, t := range s.Tables {
 			tf := fmt.Sprintf("%s.tables[%d]", f, j)
@@ -531,9 +560,33 @@ func (c *Config) validate() rights.Problems {
 			if t.Category != "" && !identityRE.MatchString(t.Category) {
 				p.Add(tf+".category", "must be a lower-case word like \"profile\", not %q", t.Category)
 			}
+			checkCorrectable(&p, tf, t)
 		}
 	}
+	c.checkCorrectableAcrossStores(&p)
 	return p
+}
+
+// MinWebhookSecret is the shortest webhook secret accepted, in bytes.
+const MinWebhookSecret = 16
+
+func checkWebhook(p *rights.Problems, f string, w *WebhookStore, jobTimeout time.Duration) {
+	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.Add(f+".url", "must be an http(s) URL, like https://loyalty.internal/datarights")
+	} else if u.User != nil {
+		p.Add(f+".url", "must not hold credentials: calls are signed with the secret")
+	}
+	switch {
+	case w.SecretEnv == "":
+		p.Add(f+".secret_env", "is required: the environment variable holding the signing secret")
+	case w.Secret == "":
+		p.Add(f+".secret_env", "environment variable %s is not set", w.SecretEnv)
+	case len(w.Secret) < MinWebhookSecret:
+		p.Add(f+".secret_env", "the secret in %s is shorter than %d bytes", w.SecretEnv, MinWebhookSecret)
+	}
+	if w.Timeout != 0 && (w.Timeout < time.Second || w.Timeout > jobTimeout) {
+		p.Add(f+".timeout", "must be between 1s and worker.job_timeout (%s), not %s", jobTimeout, w.Timeout)
+	}
 }
 
 func checkTable(p *rights.Problems, field, name string) {

@@ -85,6 +85,15 @@ stores:
       - name: users
         column: user_id
         category: profile
+        # What a correct request may change: the public field name, the
+        # column, how a new value is checked, and whether staff must approve
+        # the change first.
+        correctable:
+          - {field: name, column: name, validate: text}
+          - {field: email, column: email, validate: email}
+          - {field: city, column: city, validate: text}
+          - {field: phone, column: phone, validate: phone, protected: true}
+          - {field: id_number, column: id_number, validate: text, protected: true}
       - name: cards
         column: user_id
         category: cards

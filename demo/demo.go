@@ -154,7 +154,13 @@ func StoreConfig(dsn string) config.Store {
 			{Identity: "phone", Table: "users", Column: "phone", KeyColumn: "user_id"},
 		},
 		Tables: []config.Table{
-			{Name: "users", Column: "user_id", Category: "profile"},
+			{Name: "users", Column: "user_id", Category: "profile", Correctable: []config.FieldRule{
+				{Field: "name", Column: "name", Validate: "text"},
+				{Field: "email", Column: "email", Validate: "email"},
+				{Field: "city", Column: "city", Validate: "text"},
+				{Field: "phone", Column: "phone", Validate: "phone", Protected: true},
+				{Field: "id_number", Column: "id_number", Validate: "text", Protected: true},
+			}},
 			// card_id makes the order total, so a retried export is identical.
 			{Name: "cards", Column: "user_id", Category: "cards", OrderBy: "card_id"},
 			{Name: "transactions", Column: "user_id", Category: "transactions", OrderBy: "at, id"},

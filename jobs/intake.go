@@ -23,7 +23,7 @@ import (
 // retried submit with the same body returns the request the first one
 // created (created is false); the same key with another body is a conflict.
 func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Intake, idem *storage.Idempotency) (r *rights.Request, created bool, err error) {
-	if err := in.Validate(rights.ChannelStaff, p.settings.Catalog()); err != nil {
+	if err := p.validateIntake(&in, rights.ChannelStaff); err != nil {
 		return nil, false, err
 	}
 	createdBy := "staff:" + staff
@@ -82,7 +82,7 @@ func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.I
 func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake) (*rights.Request, error) {
 	email := in.Identities["email"]
 	in.DeliveryEmail = email
-	if err := in.Validate(rights.ChannelSelfService, p.settings.Catalog()); err != nil {
+	if err := p.validateIntake(&in, rights.ChannelSelfService); err != nil {
 		return nil, err
 	}
 	now := p.now().UTC()
@@ -111,22 +111,27 @@ func (p *Pipeline) newRequest(ctx context.Context, in rights.Intake, ch rights.C
 		ID: storage.NewID(), Product: in.Product, Type: in.Type, Channel: ch, Status: status,
 		Subject: rights.Subject{Identities: in.Identities}, DeliveryEmail: in.DeliveryEmail,
 		Relation: in.Relation, Locale: in.Locale, Note: in.Note, CreatedBy: createdBy,
-		ReceivedAt: now, UpdatedAt: now,
+		ReceivedAt: now, UpdatedAt: now, Corrections: in.Corrections,
 	}
 	p.refreshDeadline(ctx, r, now)
 	return r
 }
 
 // intakeDetail is the audit detail of a new request: which identity types
-// were given, never their values.
+// were given (and, for a correction, which fields it changes), never their
+// values.
 func intakeDetail(r *rights.Request) map[string]any {
 	types := make([]string, 0, len(r.Subject.Identities))
 	for k := range r.Subject.Identities {
 		types = append(types, k)
 	}
 	sort.Strings(types)
-	return map[string]any{"product": r.Product, "type": r.Type, "channel": r.Channel,
+	detail := map[string]any{"product": r.Product, "type": r.Type, "channel": r.Channel,
 		"relation": r.Relation, "identity_types": types}
+	if len(r.Corrections) > 0 {
+		detail["fields"] = correctionFields(r)
+	}
+	return detail
 }
 
 // VerifyCode checks a self-service code. The right code verifies the request
@@ -223,11 +228,19 @@ func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Reque
 			return err
 		}
 		if previous != "" {
-			return storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+			if err := storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
 				Actor: "system", Action: "request.repeated",
 				Detail: map[string]any{"previous_request_id": previous, "window_hours": window.Hours()},
-			})
+			}); err != nil {
+				return err
+			}
+			_, err := p.holdProtectedCorrection(ctx, tx, r, now)
+			return err
 		}
+	}
+	// A correction of protected fields (phone, ID number) waits for staff.
+	if held, err := p.holdProtectedCorrection(ctx, tx, r, now); held || err != nil {
+		return err
 	}
 	return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
 }

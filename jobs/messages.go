@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"os"
+	"strings"
 	textTemplate "text/template"
 	"time"
 
@@ -88,6 +89,7 @@ var completionTexts = map[string]messageText{
 			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
 			"{{if .Attached}}\n您的个人信息副本见附件 {{.Attached}}（ZIP 压缩包，内含可阅读的 summary.html、每个数据表一份 JSON 文件，以及带 SHA-256 校验值的 manifest.json）。\n{{end}}" +
 			"{{if .Deleted}}\n上述记录已被删除。\n{{end}}" +
+			"{{if .Correction}}\n{{if .Corrected}}已按您的要求更正以下信息：{{.Corrected}}。{{else}}没有信息被更正。{{end}}\n{{end}}" +
 			"\n如有疑问，请回复本邮件或联系客服，并提供请求编号。\n",
 	},
 	rights.LocaleEN: {
@@ -96,6 +98,7 @@ var completionTexts = map[string]messageText{
 			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else}}{{.Rows}} records{{end}}\n{{end}}" +
 			"{{if .Attached}}\nYour copy is attached as {{.Attached}} (a ZIP archive with a readable summary.html, one JSON file per table, and manifest.json with SHA-256 checksums).\n{{end}}" +
 			"{{if .Deleted}}\nThe records above have been deleted.\n{{end}}" +
+			"{{if .Correction}}\n{{if .Corrected}}As you asked, we corrected: {{.Corrected}}.{{else}}No information was corrected.{{end}}\n{{end}}" +
 			"\nIf you have questions, reply to this email or contact customer service with the reference.\n",
 	},
 }
@@ -122,7 +125,9 @@ func completionMessage(r *rights.Request, productName string, tasks []*rights.Ta
 	subject, body := bilingual(r.Locale, completionTexts, func(l string) any {
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": productName, "ID": r.ID,
 			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
-			"Attached": attached, "Deleted": r.Type == rights.TypeDelete}
+			"Attached": attached, "Deleted": r.Type == rights.TypeDelete,
+			// Field names only: the new values never go into an email.
+			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(correctedFields(tasks), ", ")}
 	})
 	msg := rights.Message{
 		ID: r.ID + ".completion@datarights", To: r.DeliveryEmail, Subject: subject, Text: body,

@@ -140,6 +140,9 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		now := p.now().UTC()
 		var tasks []*rights.Task
 		for _, s := range p.settings.StoresFor(r.Product) {
+			if action == rights.ActionCorrect && len(s.Corrects(r.Corrections)) == 0 {
+				continue // the store holds none of the fields
+			}
 			tasks = append(tasks, &rights.Task{ID: storage.NewID(), RequestID: r.ID, Store: s.Name,
 				Action: action, Status: rights.TaskPending, CreatedAt: now})
 		}
@@ -278,9 +281,11 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 			return nil
 		}
 		t.Attempts = job.Attempt
-		return p.finishTask(ctx, tx, r, t, report, now, "system", "task.succeeded", map[string]any{
-			"duration_ms": time.Since(started).Milliseconds(),
-		})
+		extra := map[string]any{"duration_ms": time.Since(started).Milliseconds()}
+		if fields := report.CorrectedFields(); len(fields) > 0 {
+			extra["fields"] = fields // names of the fields corrected, never values
+		}
+		return p.finishTask(ctx, tx, r, t, report, now, "system", "task.succeeded", extra)
 	})
 }
 
@@ -314,6 +319,7 @@ func (p *Pipeline) finishTask(ctx context.Context, tx pgx.Tx, r *rights.Request,
 }
 
 func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Task) (rights.StoreReport, error) {
+	ctx = p.taskContext(ctx, r, t) // webhook stores name the task in their calls
 	conn, err := p.connector(ctx, t.Store)
 	if err != nil {
 		return rights.StoreReport{}, err
@@ -327,6 +333,8 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 		return conn.Export(ctx, r.Subject.All(), sink)
 	case rights.ActionDelete:
 		return conn.Delete(ctx, r.Subject.All())
+	case rights.ActionCorrect:
+		return runCorrect(ctx, conn, r, t)
 	}
 	return rights.StoreReport{}, fmt.Errorf("unknown task action %q", t.Action)
 }

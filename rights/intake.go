@@ -18,6 +18,8 @@ type Intake struct {
 	Locale        string
 	Verification  *Verification // staff tickets: how staff verified the requester
 	Note          string
+	// Corrections are a correct request's field names and new values.
+	Corrections map[string]string
 }
 
 // Catalog is what the deployment knows: its products and the identity types
@@ -59,6 +61,7 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 			p.Add("type", "%s requests are not supported by this deployment yet", in.Type)
 		}
 	}
+	in.validateCorrections(&p)
 	if len(in.Identities) == 0 {
 		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
 	}

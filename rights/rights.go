@@ -134,6 +134,10 @@ type Request struct {
 	BreachedAt *time.Time
 	// Refusal is set when the request was refused.
 	Refusal *Refusal
+	// Corrections are a correct request's fields and their new values
+	// (field name → value). The values are personal data: never logged or
+	// audited.
+	Corrections map[string]string
 }
 
 // TaskAction is what a store task does to the subject's data in one store.
@@ -152,6 +156,8 @@ func ActionFor(t Type) (TaskAction, bool) {
 		return ActionExport, true
 	case TypeDelete:
 		return ActionDelete, true
+	case TypeCorrect:
+		return ActionCorrect, true
 	}
 	return "", false
 }
@@ -188,6 +194,9 @@ type StoreReport struct {
 	// Note is what staff (or an outside system) said was done, for stores
 	// worked by hand or asynchronously.
 	Note string `json:"note,omitempty"`
+	// Fields are the fields a correction set in the store (in tables where
+	// the subject has rows), sorted: names only, never values.
+	Fields []string `json:"fields,omitempty"`
 }
 
 // Rows returns the total row count across datasets.

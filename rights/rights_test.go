@@ -145,7 +145,7 @@ func TestIntakeValidation(t *testing.T) {
 	}{
 		"unknown product":    {func(i *rights.Intake) { i.Product = "x" }, rights.ChannelStaff, "product"},
 		"unknown right":      {func(i *rights.Intake) { i.Type = "sell" }, rights.ChannelStaff, "type"},
-		"not yet supported":  {func(i *rights.Intake) { i.Type = rights.TypeCorrect }, rights.ChannelStaff, "type"},
+		"not yet supported":  {func(i *rights.Intake) { i.Type = rights.TypeWithdrawConsent }, rights.ChannelStaff, "type"},
 		"no identities":      {func(i *rights.Intake) { i.Identities = nil }, rights.ChannelStaff, "subject.identities"},
 		"bad email identity": {func(i *rights.Intake) { i.Identities = map[string]string{"email": "nope"} }, rights.ChannelStaff, "subject.identities.email"},
 		"bad phone":          {func(i *rights.Intake) { i.Identities = map[string]string{"phone": "call me"} }, rights.ChannelStaff, "subject.identities.phone"},

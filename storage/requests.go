@@ -36,7 +36,7 @@ func ValidID(s string) bool {
 
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
-	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal`
+	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections`
 
 // Idempotency identifies a staff submit that may be retried.
 type Idempotency struct {
@@ -51,10 +51,10 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 		key, hash = &idem.Key, &idem.BodyHash
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
 		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, key, hash)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), key, hash)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
@@ -113,7 +113,8 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	var r rights.Request
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
-		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal}
+		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal,
+		&r.Corrections}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -174,6 +175,14 @@ func uncovered(r *rights.Request) []int {
 		return []int{}
 	}
 	return r.DeadlineUncoveredYears
+}
+
+// corrections is NULL in the table for requests without any.
+func corrections(r *rights.Request) map[string]string {
+	if len(r.Corrections) == 0 {
+		return nil
+	}
+	return r.Corrections
 }
 
 // AppendAudit adds one event to a request's audit trail.
