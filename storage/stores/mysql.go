@@ -375,7 +375,14 @@ func (s *mysqlSession) resolve(ctx context.Context, subject rights.Subject) ([]s
 		keys = append(keys, found...)
 	}
 	slices.Sort(keys)
-	return slices.Compact(keys), nil
+	keys = slices.Compact(keys)
+	if len(keys) > 1 {
+		// The identities lead to more than one customer (a shared phone, an
+		// email reused across accounts): acting on all of them would hand
+		// one person another's data. Nothing is resolved, as in Postgres.
+		return nil, nil
+	}
+	return keys, nil
 }
 
 // lookup returns the keys of the rows whose lookup column is value, each in
