@@ -28,21 +28,13 @@ type benchBundle struct {
 
 func setupBench(b *testing.B) benchBundle {
 	b.Helper()
-	ctx := context.Background()
-	serviceURL := storagetest.NewDatabase(b, "bench")
+	db, serviceURL := storagetest.NewDB(b, "bench")
 	dir := b.TempDir()
 	cfg, err := config.Parse("bench.yaml", []byte(demo.ConfigYAML(serviceURL, "postgres://unused/bank", filepath.Join(dir, "data"))), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	db, err := storage.Open(ctx, serviceURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+
 	p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
 	if err != nil {
 		b.Fatal(err)

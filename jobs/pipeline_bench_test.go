@@ -32,7 +32,8 @@ func BenchmarkPipeline(b *testing.B) {
 	for _, right := range []rights.Type{rights.TypeCopy, rights.TypeDelete} {
 		b.Run(string(right), func(b *testing.B) {
 			ctx := context.Background()
-			serviceURL, bankURL := storagetest.NewDatabase(b, "bench"), storagetest.NewDatabase(b, "benchbank")
+			db, serviceURL := storagetest.NewDB(b, "bench")
+			bankURL := storagetest.NewDatabase(b, "benchbank")
 			if err := demo.Seed(ctx, bankURL); err != nil {
 				b.Fatal(err)
 			}
@@ -43,14 +44,7 @@ func BenchmarkPipeline(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			db, err := storage.Open(ctx, serviceURL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(db.Close)
-			if _, err := db.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
+
 			p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
 			if err != nil {
 				b.Fatal(err)
@@ -119,14 +113,7 @@ func (w *noopWorker) Work(context.Context, *river.Job[noopArgs]) error {
 // pipeline's steps do), same concurrency, same server.
 func BenchmarkRawRiverJobs(b *testing.B) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.NewDatabase(b, "benchraw"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db, _ := storagetest.NewDB(b, "benchraw")
 	var done atomic.Int64
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &noopWorker{done: &done})

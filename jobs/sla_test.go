@@ -46,21 +46,12 @@ type slaBundle struct {
 
 func setupSLA(t *testing.T, extraYAML string) slaBundle {
 	t.Helper()
-	ctx := context.Background()
-	serviceURL := storagetest.NewDatabase(t, "sla")
+	db, serviceURL := storagetest.NewDB(t, "sla")
 	dir := t.TempDir()
 	// The demo configuration reminds privacy-team@example.com at 50% and 80%.
 	yaml := demo.ConfigYAML(serviceURL, "postgres://unused/bank", filepath.Join(dir, "data")) + extraYAML
 	cfg, err := config.Parse("sla.yaml", []byte(yaml), nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := storage.Open(ctx, serviceURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	srv := smtptest.NewServer(t)

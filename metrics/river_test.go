@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/datarights/datarights/metrics"
-	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/storagetest"
 )
 
@@ -43,14 +42,7 @@ func TestWatchRiver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	db, err := storage.Open(ctx, storagetest.NewDatabase(t, "metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := storagetest.NewDB(t, "metrics")
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[succeedArgs]) error {

@@ -21,16 +21,7 @@ type testBundle struct {
 
 func setup(t *testing.T) testBundle {
 	t.Helper()
-	ctx := context.Background()
-	url := storagetest.NewDatabase(t, "storage")
-	db, err := storage.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db, url := storagetest.NewDB(t, "storage")
 	return testBundle{db: db, url: url}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/localpg"
 )
 
@@ -132,4 +133,21 @@ func redact(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// NewDB gives the test a database of its own with datarights' and River's
+// tables migrated, open for the test's duration, and its URL.
+func NewDB(t testing.TB, prefix string) (*storage.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	url := NewDatabase(t, prefix)
+	db, err := storage.Open(ctx, url)
+	if err != nil {
+		t.Fatalf("storagetest: %v", err)
+	}
+	t.Cleanup(db.Close)
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("storagetest: %v", err)
+	}
+	return db, url
 }
