@@ -38,6 +38,7 @@ type Config struct {
 	SLA         SLA          `yaml:"sla"`
 	Products    []Product    `yaml:"products"`
 	Stores      []Store      `yaml:"stores"`
+	Retention   Retention    `yaml:"retention"`
 	// CalendarsDir holds more holiday calendar years, or corrections, one
 	// JSON file per year, loaded at start-up over the embedded ones.
 	CalendarsDir string `yaml:"calendars_dir"`
@@ -209,6 +210,20 @@ type Table struct {
 	// Correctable lists the columns a correct request may change (see
 	// correct.go).
 	Correctable []FieldRule `yaml:"correctable"`
+
+	// How a delete (or an account cancellation) acts on the table; see
+	// erase.go. OnDelete is delete (default), anonymize or restrict.
+	OnDelete  string          `yaml:"on_delete"`
+	Anonymize []AnonymizeRule `yaml:"anonymize"`
+	// Retention names the retention class that keeps the rows restricted
+	// until its period has run; RetentionFrom is the column a row's period
+	// counts from (e.g. closed_at), else the end of the relationship.
+	Retention     string `yaml:"retention"`
+	RetentionFrom string `yaml:"retention_from"`
+	// RestrictColumn is the nullable timestamp column a restriction sets.
+	RestrictColumn string `yaml:"restrict_column"`
+	// RetentionYears is the retention class's period, filled in by Parse.
+	RetentionYears int `yaml:"-"`
 }
 
 // Defaults for fields left out of the file.
@@ -254,6 +269,7 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 	if problems := cfg.validate(); len(problems) > 0 {
 		return nil, &Error{Path: path, Problems: problems, root: &root}
 	}
+	cfg.resolveRetention()
 	return cfg, nil
 }
 
@@ -337,6 +353,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SLA.SweepInterval == 0 {
 		c.SLA.SweepInterval = time.Minute
+	}
+	if c.Retention.SweepInterval == 0 {
+		c.Retention.SweepInterval = DefaultRetentionSweep
 	}
 	for i := range c.Products {
 		if c.Products[i].Deadline.TimeZone == "" {
@@ -429,6 +448,7 @@ func (c *Config) validate() rights.Problems {
 		p.Add("sla.sweep_interval", "must be at least 1s, not %s", c.SLA.SweepInterval)
 	}
 
+	c.checkRetentionClasses(&p)
 	cals, err := c.Calendars()
 	if err != nil {
 		p.Add("calendars_dir", "%v", err)
@@ -561,6 +581,7 @@ func (c *Config) validate() rights.Problems {
 				p.Add(tf+".category", "must be a lower-case word like \"profile\", not %q", t.Category)
 			}
 			checkCorrectable(&p, tf, t)
+			c.checkErase(&p, tf, t)
 		}
 	}
 	c.checkCorrectableAcrossStores(&p)

@@ -216,6 +216,17 @@ type DatasetReport struct {
 	File     string `json:"file,omitempty"`   // staging file, relative to the request's staging dir
 	SHA256   string `json:"sha256,omitempty"` // of File
 	Bytes    int64  `json:"bytes,omitempty"`
+
+	// What an erasure did with the rows (Rows is their total): deleted,
+	// anonymized, or kept restricted.
+	Deleted    int64 `json:"deleted,omitempty"`
+	Anonymized int64 `json:"anonymized,omitempty"`
+	Restricted int64 `json:"restricted,omitempty"`
+	// Retention is the retention class keeping restricted rows, and
+	// RestrictedUntil when the last of their periods ends; both are empty
+	// for rows restricted with no end.
+	Retention       string     `json:"retention,omitempty"`
+	RestrictedUntil *time.Time `json:"restricted_until,omitempty"`
 }
 
 // AuditEvent is one entry in a request's append-only audit trail. Detail

@@ -267,47 +267,14 @@ func mysqlValue(v any, binary bool) any {
 	}
 }
 
-// Delete removes the subject's rows from every configured table in one
-// transaction, children first: tables are declared parents first, so deleting
-// in reverse order keeps foreign keys satisfied. The report lists the tables
-// in configuration order with the number of rows each lost.
+// Delete erases the subject's rows from every configured table, now, each
+// by its mode and retention class (see Erase): with none configured, the rows
+// are deleted, in one transaction, children first (tables are declared
+// parents first, so deleting in reverse order keeps foreign keys satisfied).
+// The report lists the tables in configuration order with the rows each
+// lost.
 func (m *MySQL) Delete(ctx context.Context, subject rights.Subject) (rights.StoreReport, error) {
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		return rights.StoreReport{}, m.errorf("begin delete", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	s := m.session(tx)
-	keys, err := s.resolve(ctx, subject)
-	if err != nil {
-		return rights.StoreReport{}, err
-	}
-	var report rights.StoreReport
-	if len(keys) > 0 {
-		datasets := make([]rights.DatasetReport, len(m.cfg.Tables))
-		for i := len(m.cfg.Tables) - 1; i >= 0; i-- {
-			table := m.cfg.Tables[i]
-			cond, args, err := s.match(ctx, table.Name, table.Column, keys)
-			if err != nil {
-				return rights.StoreReport{}, m.errorf("delete from "+table.Name, err)
-			}
-			result, err := tx.ExecContext(ctx, "DELETE FROM "+mysqlTable(table.Name)+" WHERE "+cond, args...)
-			if err != nil {
-				return rights.StoreReport{}, m.errorf("delete from "+table.Name, err)
-			}
-			n, err := result.RowsAffected()
-			if err != nil {
-				return rights.StoreReport{}, m.errorf("delete from "+table.Name, err)
-			}
-			datasets[i] = rights.DatasetReport{Name: table.Name, Category: table.Category, Rows: n}
-		}
-		report = rights.StoreReport{Resolved: true, Datasets: datasets}
-	}
-	if err := tx.Commit(); err != nil {
-		return rights.StoreReport{}, m.errorf("finish delete", err)
-	}
-	return report, nil
+	return m.Erase(ctx, subject, rights.EraseOptions{})
 }
 
 // Close closes the pool, waiting for connections in use to be returned.

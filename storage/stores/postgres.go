@@ -135,37 +135,14 @@ func (p *Postgres) exportTable(ctx context.Context, tx pgx.Tx, table config.Tabl
 	return dataset, nil
 }
 
-// Delete removes the subject's rows from every configured table in one
-// transaction, children first: tables are declared parents first, so deleting
-// in reverse order keeps foreign keys satisfied. The report lists the tables
-// in configuration order with the number of rows each lost.
+// Delete erases the subject's rows from every configured table, now, each
+// by its mode and retention class (see Erase): with none configured, the rows
+// are deleted, in one transaction, children first (tables are declared
+// parents first, so deleting in reverse order keeps foreign keys satisfied).
+// The report lists the tables in configuration order with the rows each
+// lost.
 func (p *Postgres) Delete(ctx context.Context, subject rights.Subject) (rights.StoreReport, error) {
-	var report rights.StoreReport
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		keys, err := p.resolve(ctx, tx, subject)
-		if err != nil || len(keys) == 0 {
-			return err
-		}
-		datasets := make([]rights.DatasetReport, len(p.cfg.Tables))
-		for i := len(p.cfg.Tables) - 1; i >= 0; i-- {
-			table := p.cfg.Tables[i]
-			tag, err := tx.Exec(ctx, "DELETE FROM "+tableIdent(table.Name)+" WHERE "+keyMatch(table.Column), keys)
-			if err != nil {
-				return p.errorf("delete from "+table.Name, err)
-			}
-			datasets[i] = rights.DatasetReport{Name: table.Name, Category: table.Category, Rows: tag.RowsAffected()}
-		}
-		report = rights.StoreReport{Resolved: true, Datasets: datasets}
-		return nil
-	})
-	if err != nil {
-		var storeErr *storeError
-		if !errors.As(err, &storeErr) {
-			err = p.errorf("delete", err) // begin or commit failed
-		}
-		return rights.StoreReport{}, err
-	}
-	return report, nil
+	return p.Erase(ctx, subject, rights.EraseOptions{})
 }
 
 // Close closes the pool, waiting for connections in use to be returned.
