@@ -205,6 +205,9 @@ type requestView struct {
 	// Corrections are a correct request's fields and new values, shown to
 	// staff, who approve changes to protected fields.
 	Corrections map[string]string `json:"corrections,omitempty"`
+	// Holds are the data a delete or cancellation kept restricted, per
+	// store and dataset, with the end of their retention period.
+	Holds []storage.Hold `json:"holds,omitempty"`
 }
 
 type taskView struct {
@@ -246,6 +249,11 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 	}
 	if v.Audit, err = storage.ListAudit(ctx, s.DB.Pool, r.ID); err != nil {
 		return v, err
+	}
+	if r.Type.Erases() {
+		if v.Holds, err = storage.ListHolds(ctx, s.DB.Pool, r.ID); err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }

@@ -108,6 +108,43 @@ stores:
         order_by: purpose
 `
 
+// ExtrasYAML is the rest of the demo configuration, appended to ConfigYAML
+// (whose last section is the list of stores): the bank's loan book, kept 5
+// years after a loan is settled as the WeBank policy says. `datarights dev`
+// runs with it; tests of the bank's four core tables run without it, so
+// their counts stay those of ConfigYAML.
+func ExtrasYAML(bankURL string) string {
+	return fmt.Sprintf(extrasTemplate, yamlString(bankURL))
+}
+
+const extrasTemplate = `  # The loan book, in the same database. A settled loan's records are kept
+  # 5 years after it was settled (WeBank policy: 停止业务关系后 5 年内存储):
+  # a delete restricts them until then and the retention sweep deletes them
+  # on the day after the period ends.
+  - name: demo_loans
+    kind: postgres
+    dsn: %s
+    products: [webank]
+    key: user_id
+    tables:
+      - name: loans
+        column: user_id
+        category: loans
+        order_by: loan_id
+        retention: loan_records
+        # A loan's period counts from its settlement; an open loan's from
+        # the end of the relationship (the verified delete or cancellation).
+        retention_from: closed_at
+        restrict_column: restricted_at
+
+# Legal retention periods tables may name.
+retention:
+  classes:
+    - name: loan_records
+      years: 5
+      basis: "《微众银行隐私政策》：使用贷款产品期间及停止业务关系后 5 年内存储"
+`
+
 // yamlString quotes s as a YAML double-quoted scalar, so any URL or path
 // (with #, : or quotes in it) reads back unchanged.
 func yamlString(s string) string {

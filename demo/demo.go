@@ -74,6 +74,20 @@ CREATE TABLE IF NOT EXISTS transactions (
     merchant text,
     at       timestamptz
 );
+-- The loan book: no foreign key to users, because a loan's records must
+-- outlive the customer's profile (kept 5 years after the loan is settled).
+-- restricted_at marks rows kept only for that obligation: the bank's
+-- applications must not process them.
+CREATE TABLE IF NOT EXISTS loans (
+    loan_id       text PRIMARY KEY,
+    user_id       text NOT NULL,
+    product       text,
+    principal     numeric(12,2),
+    status        text,
+    opened_at     timestamptz,
+    closed_at     timestamptz,
+    restricted_at timestamptz
+);
 CREATE TABLE IF NOT EXISTS consents (
     user_id    text REFERENCES users,
     purpose    text,
@@ -109,10 +123,21 @@ func Seed(ctx context.Context, databaseURL string) error {
 		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM users)").Scan(&seeded); err != nil {
 			return fmt.Errorf("check users: %w", err)
 		}
-		if seeded {
+		if !seeded {
+			if err := insert(ctx, tx, generate()); err != nil {
+				return err
+			}
+		}
+		// The loan book came later: a bank seeded before it gets its loans
+		// now.
+		var hasLoans bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM loans)").Scan(&hasLoans); err != nil {
+			return fmt.Errorf("check loans: %w", err)
+		}
+		if hasLoans {
 			return nil
 		}
-		return insert(ctx, tx, generate())
+		return insertLoans(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("demo: seed: %w", err)
@@ -278,6 +303,54 @@ func generate() bank {
 		}
 	}
 	return b
+}
+
+// Loans returns the loans of customer n: an open one for every fifth
+// customer (which blocks cancelling the account), one settled in June 2020
+// (its 5 years of retention have run) for every third, and one settled in
+// March 2024 (kept until 2029) for every fourth.
+func Loans(n int) []Loan {
+	var out []Loan
+	add := func(status string, opened time.Time, closed *time.Time) {
+		out = append(out, Loan{ID: fmt.Sprintf("loan-%02d-%d", n, len(out)+1), UserID: UserID(n), Status: status,
+			PrincipalCents: int64(1000000 + 50000*n), OpenedAt: opened, ClosedAt: closed})
+	}
+	if n%3 == 0 {
+		closed := time.Date(2020, time.June, n, 15, 0, 0, 0, beijing)
+		add("closed", closed.AddDate(-1, 0, 0), &closed)
+	}
+	if n%4 == 0 {
+		closed := time.Date(2024, time.March, n, 11, 0, 0, 0, beijing)
+		add("closed", closed.AddDate(-2, 0, 0), &closed)
+	}
+	if n%5 == 0 {
+		add("open", time.Date(2025, time.September, n, 10, 0, 0, 0, beijing), nil)
+	}
+	return out
+}
+
+// Loan is one loan of the demo bank's loan book.
+type Loan struct {
+	ID, UserID, Status string
+	PrincipalCents     int64
+	OpenedAt           time.Time
+	ClosedAt           *time.Time
+}
+
+func insertLoans(ctx context.Context, tx pgx.Tx) error {
+	var rows [][]any
+	for n := 1; n <= NumSubjects; n++ {
+		for _, l := range Loans(n) {
+			principal := pgtype.Numeric{Int: big.NewInt(l.PrincipalCents), Exp: -2, Valid: true}
+			rows = append(rows, []any{l.ID, l.UserID, "微粒贷", principal, l.Status, l.OpenedAt, l.ClosedAt})
+		}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"loans"}, []string{"loan_id", "user_id", "product", "principal", "status", "opened_at", "closed_at"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("fill loans: %w", err)
+	}
+	return nil
 }
 
 // idNumber returns a made-up resident identity card number with a valid check

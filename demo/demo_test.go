@@ -196,3 +196,50 @@ func TestConfigYAMLParses(t *testing.T) {
 		}
 	}
 }
+
+// TestExtrasYAMLParses: the configuration `datarights dev` runs, the bank
+// with its extras, is valid.
+func TestExtrasYAMLParses(t *testing.T) {
+	t.Parallel()
+	bankURL := "postgres://127.0.0.1:5432/demo_bank"
+	text := ConfigYAML("postgres://127.0.0.1:5432/datarights", bankURL, "data") + ExtrasYAML(bankURL)
+	cfg, err := config.Parse("demo.yaml", []byte(text), nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	var names []string
+	for _, s := range cfg.Stores {
+		names = append(names, s.Name)
+	}
+	if !reflect.DeepEqual(names, []string{"demo_bank", "demo_loans"}) {
+		t.Errorf("stores = %v", names)
+	}
+	if loans := cfg.Stores[1].Tables[0]; loans.RetentionYears != 5 || loans.RetentionFrom != "closed_at" {
+		t.Errorf("loans table = %+v", loans)
+	}
+}
+
+func TestSeedFillsTheLoanBook(t *testing.T) {
+	t.Parallel()
+	url := storagetest.NewDatabase(t, "demo")
+	if err := Seed(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	for n := 1; n <= NumSubjects; n++ {
+		var got int
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM loans WHERE user_id = $1", UserID(n)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != len(Loans(n)) {
+			t.Errorf("%s has %d loans, want %d", UserID(n), got, len(Loans(n)))
+		}
+	}
+	if len(Loans(1)) != 0 || len(Loans(5)) != 1 || Loans(5)[0].Status != "open" || len(Loans(12)) != 2 {
+		t.Errorf("loans of 1, 5, 12 = %v, %v, %v", Loans(1), Loans(5), Loans(12))
+	}
+}

@@ -53,6 +53,63 @@ var rightNames = map[string]map[rights.Type]string{
 	},
 }
 
+// erasureWords says what an erasure did in one store, in both languages.
+func erasureWords(report rights.StoreReport) (zh, en string) {
+	var deleted, anonymized, restricted int64
+	for _, d := range report.Datasets {
+		deleted, anonymized, restricted = deleted+d.Deleted, anonymized+d.Anonymized, restricted+d.Restricted
+	}
+	var zhParts, enParts []string
+	if deleted > 0 {
+		zhParts, enParts = append(zhParts, fmt.Sprintf("已删除 %d 条记录", deleted)), append(enParts, fmt.Sprintf("%d records deleted", deleted))
+	}
+	if anonymized > 0 {
+		zhParts, enParts = append(zhParts, fmt.Sprintf("已匿名化 %d 条记录", anonymized)), append(enParts, fmt.Sprintf("%d anonymized", anonymized))
+	}
+	if restricted > 0 {
+		zhParts, enParts = append(zhParts, fmt.Sprintf("%d 条记录依法限制处理", restricted)), append(enParts, fmt.Sprintf("%d kept restricted as the law requires", restricted))
+	}
+	if len(zhParts) == 0 {
+		return "没有需要删除的记录", "nothing to erase"
+	}
+	return strings.Join(zhParts, "，"), strings.Join(enParts, ", ")
+}
+
+// retainedLines groups the datasets an erasure kept restricted: by
+// retention class and last day, with the class's legal basis; and, apart,
+// those restricted with no end.
+func (p *Pipeline) retainedLines(r *rights.Request, tasks []*rights.Task) (retained []retainedLine, restricted []string) {
+	type group struct{ class, until string }
+	datasets := map[group][]string{}
+	var order []group
+	for _, t := range tasks {
+		if t.Report == nil {
+			continue
+		}
+		for _, d := range t.Report.Restricted() {
+			name := t.Store + "/" + d.Name
+			if d.RestrictedUntil == nil {
+				restricted = append(restricted, name)
+				continue
+			}
+			// The period ends at 24:00 of its last day: the day before until.
+			g := group{d.Retention, d.RestrictedUntil.In(p.location(r.Product)).AddDate(0, 0, -1).Format(time.DateOnly)}
+			if _, ok := datasets[g]; !ok {
+				order = append(order, g)
+			}
+			datasets[g] = append(datasets[g], name)
+		}
+	}
+	for _, g := range order {
+		basis := g.class
+		if rc, ok := p.settings.RetentionClass(g.class); ok {
+			basis = rc.Basis
+		}
+		retained = append(retained, retainedLine{Basis: basis, Datasets: strings.Join(datasets[g], ", "), Until: g.until})
+	}
+	return retained, restricted
+}
+
 func otherLocale(l string) string {
 	if l == rights.LocaleEN {
 		return rights.LocaleZH
@@ -86,18 +143,20 @@ var completionTexts = map[string]messageText{
 	rights.LocaleZH: {
 		Subject: "您的{{.Right}}请求已完成（{{.Product}}）",
 		Body: "您好：\n\n您于 {{.Received}}（北京时间）提交的{{.Right}}请求（编号 {{.ID}}）已处理完成。\n\n" +
-			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
+			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else if $.Erased}}{{.Erasure.ZH}}{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
 			"{{if .Attached}}\n您的个人信息副本见附件 {{.Attached}}（ZIP 压缩包，内含可阅读的 summary.html、每个数据表一份 JSON 文件，以及带 SHA-256 校验值的 manifest.json）。\n{{end}}" +
-			"{{if .Deleted}}\n上述记录已被删除。\n{{end}}" +
+			"{{range .Retained}}\n依据{{.Basis}}，部分记录（{{.Datasets}}）须保存至 {{.Until}}。在此之前，我们仅对其进行存储和必要的安全保护，不作其他任何处理；期满后将予以删除。\n{{end}}" +
+			"{{if .Restricted}}\n部分记录（{{.Restricted}}）因法律义务须继续保存，已停止除存储和必要的安全保护以外的一切处理。\n{{end}}" +
 			"{{if .Correction}}\n{{if .Corrected}}已按您的要求更正以下信息：{{.Corrected}}。{{else}}没有信息被更正。{{end}}\n{{end}}" +
 			"\n如有疑问，请回复本邮件或联系客服，并提供请求编号。\n",
 	},
 	rights.LocaleEN: {
 		Subject: "Your {{.Right}} request is complete ({{.Product}})",
 		Body: "Hello,\n\nYour {{.Right}} request (reference {{.ID}}), received {{.Received}} China Standard Time, is complete.\n\n" +
-			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else}}{{.Rows}} records{{end}}\n{{end}}" +
+			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else if $.Erased}}{{.Erasure.EN}}{{else}}{{.Rows}} records{{end}}\n{{end}}" +
 			"{{if .Attached}}\nYour copy is attached as {{.Attached}} (a ZIP archive with a readable summary.html, one JSON file per table, and manifest.json with SHA-256 checksums).\n{{end}}" +
-			"{{if .Deleted}}\nThe records above have been deleted.\n{{end}}" +
+			"{{range .Retained}}\nSome records ({{.Datasets}}) must be kept until {{.Until}} ({{.Basis}}). Until then we only store and protect them and use them for nothing else; then they are erased.\n{{end}}" +
+			"{{if .Restricted}}\nSome records ({{.Restricted}}) must be kept for a legal obligation: all processing of them except storage and security has stopped.\n{{end}}" +
 			"{{if .Correction}}\n{{if .Corrected}}As you asked, we corrected: {{.Corrected}}.{{else}}No information was corrected.{{end}}\n{{end}}" +
 			"\nIf you have questions, reply to this email or contact customer service with the reference.\n",
 	},
@@ -107,25 +166,35 @@ type storeLine struct {
 	Store    string
 	Resolved bool
 	Rows     int64
+	Erasure  struct{ ZH, EN string } // what an erasure did, in words
 }
 
-func completionMessage(r *rights.Request, productName string, tasks []*rights.Task, export *storage.Export) rights.Message {
+// retainedLine is data kept restricted under one retention class until one
+// day, for the completion email.
+type retainedLine struct {
+	Basis, Datasets, Until string
+}
+
+func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, export *storage.Export) rights.Message {
 	var lines []storeLine
 	for _, t := range tasks {
 		line := storeLine{Store: t.Store}
 		if t.Report != nil {
 			line.Resolved, line.Rows = t.Report.Resolved, t.Report.Rows()
+			line.Erasure.ZH, line.Erasure.EN = erasureWords(*t.Report)
 		}
 		lines = append(lines, line)
 	}
+	retained, restricted := p.retainedLines(r, tasks)
 	attached := ""
 	if export != nil {
 		attached = "personal-information-" + r.ID + ".zip"
 	}
 	subject, body := bilingual(r.Locale, completionTexts, func(l string) any {
-		return map[string]any{"Right": rightNames[l][r.Type], "Product": productName, "ID": r.ID,
+		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
 			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
-			"Attached": attached, "Deleted": r.Type == rights.TypeDelete,
+			"Attached": attached, "Erased": r.Type.Erases(),
+			"Retained": retained, "Restricted": strings.Join(restricted, ", "),
 			// Field names only: the new values never go into an email.
 			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(correctedFields(tasks), ", ")}
 	})

@@ -125,13 +125,21 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &deliverWorker{p: p})
 		river.AddWorker(workers, &slaSweepWorker{p: p})
 		river.AddWorker(workers, &noticeWorker{p: p})
+		river.AddWorker(workers, &retentionSweepWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
-		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(p.settings.SLA.SweepInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return SLASweepArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true, ID: "sla_sweep"},
-		)}
+		cfg.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(
+				river.PeriodicInterval(p.settings.SLA.SweepInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return SLASweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "sla_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(p.settings.Retention.SweepInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return RetentionSweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "retention_sweep"},
+			),
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(p.db.Pool), cfg)
 	if err != nil {

@@ -297,6 +297,9 @@ func (p *Pipeline) finishTask(ctx context.Context, tx pgx.Tx, r *rights.Request,
 	if err := storage.SaveTask(ctx, tx, t); err != nil {
 		return err
 	}
+	if err := p.recordHolds(ctx, tx, r, t, report, now); err != nil {
+		return err
+	}
 	detail := map[string]any{"store": t.Store, "action": t.Action, "resolved": report.Resolved,
 		"rows": report.Rows(), "datasets": len(report.Datasets)}
 	for k, v := range extra {
@@ -332,6 +335,10 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 		}
 		return conn.Export(ctx, r.Subject.All(), sink)
 	case rights.ActionDelete:
+		if eraser, ok := conn.(rights.Eraser); ok {
+			return eraser.Erase(ctx, r.Subject.All(), rights.EraseOptions{
+				Now: p.now(), EndedAt: relationshipEnded(r), Location: p.location(r.Product)})
+		}
 		return conn.Delete(ctx, r.Subject.All())
 	case rights.ActionCorrect:
 		return runCorrect(ctx, conn, r, t)
@@ -443,7 +450,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		if err != nil {
 			return err
 		}
-		msg := completionMessage(r, p.productName(r.Product), tasks, export)
+		msg := p.completionMessage(r, tasks, export)
 		if err := p.mailer.Send(ctx, msg); err != nil {
 			if lastAttempt(job.JobRow) {
 				return errors.Join(err, p.fail(ctx, r.ID, "deliver", err))

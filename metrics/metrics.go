@@ -66,6 +66,7 @@ type Metrics struct {
 	reminders       *prometheus.CounterVec
 	riverJobs       *prometheus.CounterVec
 	riverDuration   *prometheus.HistogramVec
+	retention       *prometheus.CounterVec
 	open            *openRequestsCollector
 
 	// own lists the collectors above, for the test that checks Names sees
@@ -125,12 +126,16 @@ func New() *Metrics {
 			Help:    "Time River job runs spent in their worker, by job kind.",
 			Buckets: durationBuckets,
 		}, []string{"kind"}),
+		retention: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "retention_releases_total",
+			Help: "Restricted datasets the retention sweep erased (released) or found still under a running period (extended), by store.",
+		}, []string{"store", "outcome"}),
 		open: newOpenRequestsCollector(),
 	}
 	m.own = []prometheus.Collector{
 		m.received, m.completed, m.completionDays, m.breached, m.refused,
 		m.storeDuration, m.storeErrors, m.calendarMissing, m.reminders,
-		m.riverJobs, m.riverDuration, m.open,
+		m.riverJobs, m.riverDuration, m.retention, m.open,
 	}
 	m.registry.MustRegister(m.own...)
 	m.registry.MustRegister(
@@ -153,6 +158,16 @@ func (m *Metrics) Handler() http.Handler { return m.handler }
 // Registry is the registry the metrics live in, for tests and for adding
 // collectors of other components.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// RetentionReleased counts a restricted dataset the retention sweep looked
+// at: erased (released) or kept for a period that runs on.
+func (m *Metrics) RetentionReleased(store string, released bool) {
+	outcome := "extended"
+	if released {
+		outcome = "released"
+	}
+	m.retention.WithLabelValues(store, outcome).Inc()
+}
 
 // RequestReceived counts a new request.
 func (m *Metrics) RequestReceived(product string, t rights.Type, ch rights.Channel) {
@@ -315,6 +330,7 @@ var names = sync.OnceValue(func() []string {
 	m.StoreTask("store", "export", time.Second, errors.New("failed"))
 	m.CalendarMissing("product", 2000)
 	m.Reminder("breach")
+	m.RetentionReleased("store", true)
 	m.observeJob(&river.Event{Kind: river.EventKindJobCompleted,
 		Job: &rivertype.JobRow{Kind: "kind"}, JobStats: &river.JobStatistics{}})
 	m.SetOpenRequestsSource(func(context.Context) ([]OpenCount, error) {

@@ -36,6 +36,10 @@ func (t Type) Valid() bool {
 // requester built from the stores' data.
 func (t Type) Exports() bool { return t == TypeAccess || t == TypeCopy }
 
+// Erases reports whether fulfilling the right erases the subject's data:
+// a deletion or an account cancellation.
+func (t Type) Erases() bool { return t == TypeDelete || t == TypeCancelAccount }
+
 // Channel is how a request reached the service.
 type Channel string
 

@@ -73,7 +73,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	path := filepath.Join(absDir, "datarights.yaml")
-	if err := os.WriteFile(path, []byte(demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data"))), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data"))+demo.ExtrasYAML(bankURL)), 0o600); err != nil {
 		return err
 	}
 	token := getenv("DATARIGHTS_STAFF_TOKEN")
