@@ -51,6 +51,8 @@ type requestBody struct {
 	Note              string               `json:"note"`
 	// Corrections: a correct request's fields and new values.
 	Corrections map[string]string `json:"corrections"`
+	// Purposes: the consents a withdraw_consent request withdraws.
+	Purposes []string `json:"purposes"`
 }
 
 type subjectBody struct {
@@ -83,7 +85,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 	in := rights.Intake{
 		Product: body.Product, Type: body.Type, Identities: body.Subject.Identities,
 		DeliveryEmail: body.DeliveryEmail, Relation: body.RequesterRelation, Locale: body.Locale,
-		Verification: body.Verification, Note: body.Note, Corrections: body.Corrections,
+		Verification: body.Verification, Note: body.Note, Corrections: body.Corrections, Purposes: body.Purposes,
 	}
 	req, created, err := s.Pipeline.SubmitStaff(r.Context(), staffName(r.Context()), in, idem)
 	if err != nil {
@@ -208,6 +210,11 @@ type requestView struct {
 	// Holds are the data a delete or cancellation kept restricted, per
 	// store and dataset, with the end of their retention period.
 	Holds []storage.Hold `json:"holds,omitempty"`
+	// Purposes are the consents a withdraw_consent request withdraws.
+	Purposes []string `json:"purposes,omitempty"`
+	// Outcome is what the answer says beyond the tasks: an earlier
+	// cancellation, consents withdrawn, third parties told.
+	Outcome *rights.Outcome `json:"outcome,omitempty"`
 }
 
 type taskView struct {
@@ -228,7 +235,7 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		Verification: r.Verification, Note: r.Note, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
 		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
 		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt, Refusal: r.Refusal,
-		Band: string(s.Pipeline.Band(r)), Corrections: r.Corrections,
+		Band: string(s.Pipeline.Band(r)), Corrections: r.Corrections, Purposes: r.Purposes, Outcome: r.Outcome,
 	}
 	if r.DueAt != nil {
 		v.LastDay = s.Pipeline.LastDay(r)
@@ -266,6 +273,8 @@ type selfServiceBody struct {
 	Locale  string      `json:"locale"`
 	// Corrections: a correct request's fields and new values.
 	Corrections map[string]string `json:"corrections"`
+	// Purposes: the consents a withdraw_consent request withdraws.
+	Purposes []string `json:"purposes"`
 }
 
 func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request) {
@@ -275,7 +284,7 @@ func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	in := rights.Intake{Product: body.Product, Type: body.Type, Locale: body.Locale, Relation: rights.RelationSelf,
-		Corrections: body.Corrections}
+		Corrections: body.Corrections, Purposes: body.Purposes}
 	if body.Email != "" {
 		in.Identities = map[string]string{"email": body.Email}
 	}

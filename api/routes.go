@@ -24,6 +24,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/confirm", s.requireStaff(s.handleConfirmTask))
 
+	mux.HandleFunc("POST /api/v1/consents", s.requireStaff(s.handleRecordConsent))
+	mux.HandleFunc("POST /api/v1/consents/lookup", s.requireStaff(s.handleConsentLookup))
+
 	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)
 
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)

@@ -39,6 +39,11 @@ type Config struct {
 	Products    []Product    `yaml:"products"`
 	Stores      []Store      `yaml:"stores"`
 	Retention   Retention    `yaml:"retention"`
+	// CancelAccount configures account cancellation: verification and
+	// pre-checks.
+	CancelAccount CancelAccount `yaml:"cancel_account"`
+	// Consent configures purposes, the consent ledger and withdrawals.
+	Consent Consent `yaml:"consent"`
 	// CalendarsDir holds more holiday calendar years, or corrections, one
 	// JSON file per year, loaded at start-up over the embedded ones.
 	CalendarsDir string `yaml:"calendars_dir"`
@@ -155,6 +160,9 @@ type Store struct {
 	// Webhook configures a webhook store: an internal service answering
 	// datarights' signed HTTP contract (docs/webhook.md).
 	Webhook *WebhookStore `yaml:"webhook"`
+	// Consent is a SQL store's table of consents, which a withdrawal
+	// updates.
+	Consent *ConsentTable `yaml:"consent"`
 }
 
 // WebhookStore is a webhook store's endpoint and signing secret.
@@ -175,6 +183,9 @@ type RedisKey struct {
 	Pattern  string `yaml:"pattern"`  // e.g. "session:{user_id}" or "cart:{user_id}:*"
 	Match    bool   `yaml:"match"`    // scan for keys matching Pattern (glob)
 	Category string `yaml:"category"` // e.g. sessions
+	// Purposes are the consents the keys are kept for: withdrawing one
+	// deletes them.
+	Purposes []string `yaml:"purposes"`
 }
 
 // S3Store is an s3 store: every object under Prefix belongs to one person.
@@ -224,6 +235,9 @@ type Table struct {
 	RestrictColumn string `yaml:"restrict_column"`
 	// RetentionYears is the retention class's period, filled in by Parse.
 	RetentionYears int `yaml:"-"`
+	// Purposes are the consents the rows are kept for alone (a location
+	// history, an advertising profile): withdrawing one erases them.
+	Purposes []string `yaml:"purposes"`
 }
 
 // Defaults for fields left out of the file.
@@ -302,6 +316,11 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			w.Secret = getenv(w.SecretEnv)
 		}
 	}
+	for _, pc := range c.CancelAccount.Prechecks {
+		if w := pc.Webhook; w != nil && w.SecretEnv != "" {
+			w.Secret = getenv(w.SecretEnv)
+		}
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -353,6 +372,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SLA.SweepInterval == 0 {
 		c.SLA.SweepInterval = time.Minute
+	}
+	if c.Consent.Identity == "" {
+		c.Consent.Identity = DefaultConsentIdentity
 	}
 	if c.Retention.SweepInterval == 0 {
 		c.Retention.SweepInterval = DefaultRetentionSweep
@@ -585,6 +607,8 @@ func (c *Config) validate() rights.Problems {
 		}
 	}
 	c.checkCorrectableAcrossStores(&p)
+	c.checkCancelAccount(&p, products)
+	c.checkConsent(&p, products)
 	return p
 }
 

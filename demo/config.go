@@ -60,6 +60,28 @@ products:
       # working days in total.
       max_extension_days: 15
 
+# What people consent to, and where a withdrawal goes. The consent ledger
+# keeps every grant and withdrawal under the customer's user_id.
+consent:
+  identity: user_id
+  purposes:
+    - name: personalised_ads
+      label: {zh-CN: 个性化广告推荐, en: personalised advertising}
+      products: [webank]
+      stores: [demo_bank]
+    - name: location
+      label: {zh-CN: 基于位置的服务, en: location-based services}
+      products: [webank]
+      stores: [demo_bank]
+    - name: contacts
+      label: {zh-CN: 通讯录, en: contacts}
+      products: [webank]
+      stores: [demo_bank]
+    - name: marketing_email
+      label: {zh-CN: 营销邮件, en: marketing email}
+      products: [webank]
+      stores: [demo_bank]
+
 # The data stores that hold people's data.
 stores:
   - name: demo_bank
@@ -79,6 +101,14 @@ stores:
         table: users
         column: phone
         key_column: user_id
+    # A withdrawal of consent sets granted to false in the customer's rows
+    # of consents for the purposes withdrawn.
+    consent:
+      table: consents
+      column: user_id
+      purpose_column: purpose
+      granted_column: granted
+      updated_column: updated_at
     # Parents first: deletes run from the last table to the first, so foreign
     # keys hold. order_by makes exports repeatable.
     tables:
@@ -136,6 +166,20 @@ const extrasTemplate = `  # The loan book, in the same database. A settled loan'
         # the end of the relationship (the verified delete or cancellation).
         retention_from: closed_at
         restrict_column: restricted_at
+
+# Cancelling an account (注销) is irreversible: the requester must have been
+# seen (face check) or shown an identity document, and an account with a
+# loan still open cannot be cancelled.
+cancel_account:
+  verification_methods: [face_check, id_document]
+  prechecks:
+    - name: open_loans
+      products: [webank]
+      store: demo_loans
+      query: "SELECT count(*) FROM loans WHERE user_id = $1 AND status = 'open'"
+      reason:
+        zh-CN: 您名下仍有未结清的贷款，请结清后再申请注销账户。
+        en: You still have a loan that is not repaid; please repay it before cancelling your account.
 
 # Legal retention periods tables may name.
 retention:

@@ -178,6 +178,8 @@ func StoreConfig(dsn string) config.Store {
 			{Identity: "email", Table: "users", Column: "email", KeyColumn: "user_id"},
 			{Identity: "phone", Table: "users", Column: "phone", KeyColumn: "user_id"},
 		},
+		Consent: &config.ConsentTable{Table: "consents", Column: "user_id", PurposeColumn: "purpose",
+			GrantedColumn: "granted", UpdatedColumn: "updated_at"},
 		Tables: []config.Table{
 			{Name: "users", Column: "user_id", Category: "profile", Correctable: []config.FieldRule{
 				{Field: "name", Column: "name", Validate: "text"},

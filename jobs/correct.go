@@ -26,9 +26,6 @@ import (
 // problem is reported at once.
 func (p *Pipeline) validateIntake(in *rights.Intake, ch rights.Channel) error {
 	err := in.Validate(ch, p.settings.Catalog())
-	if in.Type != rights.TypeCorrect || len(in.Corrections) == 0 {
-		return err
-	}
 	var problems rights.Problems
 	if err != nil {
 		var re *rights.Error
@@ -37,14 +34,26 @@ func (p *Pipeline) validateIntake(in *rights.Intake, ch rights.Channel) error {
 		}
 		problems = append(problems, re.Fields...)
 	}
+	p.checkVerificationMethod(in, ch, &problems)
+	p.checkPurposes(in, &problems)
+	if in.Type == rights.TypeCorrect && len(in.Corrections) > 0 {
+		p.checkCorrections(in, &problems)
+	}
+	return problems.Err()
+}
+
+// checkCorrections checks each field a correct request names against the
+// fields the product's stores let be corrected, and its value with the
+// field's validator.
+func (p *Pipeline) checkCorrections(in *rights.Intake, problems *rights.Problems) {
 	if _, ok := p.settings.Product(in.Product); !ok {
-		return problems.Err() // the product is already reported
+		return // the product is already reported
 	}
 	allowed := p.settings.CorrectableFields(in.Product)
 	names := slices.Sorted(maps.Keys(allowed))
 	for _, field := range slices.Sorted(maps.Keys(in.Corrections)) {
 		path := "corrections." + field
-		if !rights.ValidFieldName(field) || hasProblem(problems, path) {
+		if !rights.ValidFieldName(field) || hasProblem(*problems, path) {
 			continue // already reported
 		}
 		rule, ok := allowed[field]
@@ -59,7 +68,6 @@ func (p *Pipeline) validateIntake(in *rights.Intake, ch rights.Channel) error {
 			}
 		}
 	}
-	return problems.Err()
 }
 
 func hasProblem(problems rights.Problems, field string) bool {

@@ -111,7 +111,7 @@ func (p *Pipeline) newRequest(ctx context.Context, in rights.Intake, ch rights.C
 		ID: storage.NewID(), Product: in.Product, Type: in.Type, Channel: ch, Status: status,
 		Subject: rights.Subject{Identities: in.Identities}, DeliveryEmail: in.DeliveryEmail,
 		Relation: in.Relation, Locale: in.Locale, Note: in.Note, CreatedBy: createdBy,
-		ReceivedAt: now, UpdatedAt: now, Corrections: in.Corrections,
+		ReceivedAt: now, UpdatedAt: now, Corrections: in.Corrections, Purposes: in.Purposes,
 	}
 	p.refreshDeadline(ctx, r, now)
 	return r
@@ -130,6 +130,9 @@ func intakeDetail(r *rights.Request) map[string]any {
 		"relation": r.Relation, "identity_types": types}
 	if len(r.Corrections) > 0 {
 		detail["fields"] = correctionFields(r)
+	}
+	if len(r.Purposes) > 0 {
+		detail["purposes"] = r.Purposes
 	}
 	return detail
 }
@@ -226,6 +229,15 @@ func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Reque
 		previous, err := storage.FindRepeat(ctx, tx, r, r.ReceivedAt.Add(-window))
 		if err != nil {
 			return err
+		}
+		if previous != "" && r.Type == rights.TypeCancelAccount {
+			// Asking to cancel an account that is cancelled is not excessive,
+			// just late: the plan answers it with the cancellation.
+			if earlier, err := storage.GetRequest(ctx, tx, previous); err != nil {
+				return err
+			} else if earlier.Status == rights.StatusCompleted {
+				previous = ""
+			}
 		}
 		if previous != "" {
 			if err := storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{

@@ -53,10 +53,22 @@ var rightNames = map[string]map[rights.Type]string{
 	},
 }
 
+// localTime formats a time for emails, in Beijing time; "" for none.
+func localTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.In(shanghai).Format("2006-01-02 15:04")
+}
+
 // erasureWords says what an erasure did in one store, in both languages.
 func erasureWords(report rights.StoreReport) (zh, en string) {
 	var deleted, anonymized, restricted int64
 	for _, d := range report.Datasets {
+		if d.Deleted+d.Anonymized+d.Restricted == 0 {
+			deleted += d.Rows // a store that reports only what it deleted (S3, a webhook)
+			continue
+		}
 		deleted, anonymized, restricted = deleted+d.Deleted, anonymized+d.Anonymized, restricted+d.Restricted
 	}
 	var zhParts, enParts []string
@@ -143,21 +155,29 @@ var completionTexts = map[string]messageText{
 	rights.LocaleZH: {
 		Subject: "您的{{.Right}}请求已完成（{{.Product}}）",
 		Body: "您好：\n\n您于 {{.Received}}（北京时间）提交的{{.Right}}请求（编号 {{.ID}}）已处理完成。\n\n" +
-			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else if $.Erased}}{{.Erasure.ZH}}{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
+			"{{if .CancelledBy}}您的账户已于 {{.CancelledAt}}（北京时间）注销（请求编号 {{.CancelledBy}}），已没有可供{{.Right}}的账户信息。注销时，您的个人信息已依法删除、匿名化或限制处理。\n{{end}}" +
+			"{{if .Cancelled}}您的账户已注销。注销不可撤销：账户及其中的信息无法恢复，如需再次使用我们的服务，需要重新注册。\n\n{{end}}" +
+			"{{if .Withdrawn}}自 {{.WithdrawnAt}}（北京时间）起，您已撤回对以下用途的同意：{{.Withdrawn}}。我们不再为这些用途处理您的个人信息；撤回同意不影响撤回前基于您的同意已进行的个人信息处理活动。\n\n{{end}}" +
+			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else if $.Erased}}{{.Erasure.ZH}}{{else if $.Withdrawal}}已停止处理{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
 			"{{if .Attached}}\n您的个人信息副本见附件 {{.Attached}}（ZIP 压缩包，内含可阅读的 summary.html、每个数据表一份 JSON 文件，以及带 SHA-256 校验值的 manifest.json）。\n{{end}}" +
 			"{{range .Retained}}\n依据{{.Basis}}，部分记录（{{.Datasets}}）须保存至 {{.Until}}。在此之前，我们仅对其进行存储和必要的安全保护，不作其他任何处理；期满后将予以删除。\n{{end}}" +
 			"{{if .Restricted}}\n部分记录（{{.Restricted}}）因法律义务须继续保存，已停止除存储和必要的安全保护以外的一切处理。\n{{end}}" +
 			"{{if .Correction}}\n{{if .Corrected}}已按您的要求更正以下信息：{{.Corrected}}。{{else}}没有信息被更正。{{end}}\n{{end}}" +
+			"{{if .Recipients}}\n我们已通知曾向其提供您个人信息的第三方（{{.Recipients}}）删除相关信息。\n{{end}}" +
 			"\n如有疑问，请回复本邮件或联系客服，并提供请求编号。\n",
 	},
 	rights.LocaleEN: {
 		Subject: "Your {{.Right}} request is complete ({{.Product}})",
 		Body: "Hello,\n\nYour {{.Right}} request (reference {{.ID}}), received {{.Received}} China Standard Time, is complete.\n\n" +
-			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else if $.Erased}}{{.Erasure.EN}}{{else}}{{.Rows}} records{{end}}\n{{end}}" +
+			"{{if .CancelledBy}}Your account was cancelled on {{.CancelledAt}} China Standard Time (reference {{.CancelledBy}}): there is no account left for this request. When it was cancelled, your personal information was deleted, anonymized or restricted as the law requires.\n{{end}}" +
+			"{{if .Cancelled}}Your account has been cancelled. This cannot be undone: the account and what it held cannot be restored; to use our services again you would register anew.\n\n{{end}}" +
+			"{{if .Withdrawn}}As of {{.WithdrawnAt}} China Standard Time you have withdrawn your consent to: {{.Withdrawn}}. We no longer process your personal information for these purposes; the withdrawal does not affect processing carried out on your consent before it.\n\n{{end}}" +
+			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else if $.Erased}}{{.Erasure.EN}}{{else if $.Withdrawal}}processing stopped{{else}}{{.Rows}} records{{end}}\n{{end}}" +
 			"{{if .Attached}}\nYour copy is attached as {{.Attached}} (a ZIP archive with a readable summary.html, one JSON file per table, and manifest.json with SHA-256 checksums).\n{{end}}" +
 			"{{range .Retained}}\nSome records ({{.Datasets}}) must be kept until {{.Until}} ({{.Basis}}). Until then we only store and protect them and use them for nothing else; then they are erased.\n{{end}}" +
 			"{{if .Restricted}}\nSome records ({{.Restricted}}) must be kept for a legal obligation: all processing of them except storage and security has stopped.\n{{end}}" +
 			"{{if .Correction}}\n{{if .Corrected}}As you asked, we corrected: {{.Corrected}}.{{else}}No information was corrected.{{end}}\n{{end}}" +
+			"{{if .Recipients}}\nWe have asked the third parties we shared your personal information with ({{.Recipients}}) to delete it.\n{{end}}" +
 			"\nIf you have questions, reply to this email or contact customer service with the reference.\n",
 	},
 }
@@ -186,6 +206,10 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 		lines = append(lines, line)
 	}
 	retained, restricted := p.retainedLines(r, tasks)
+	var outcome rights.Outcome
+	if r.Outcome != nil {
+		outcome = *r.Outcome
+	}
 	attached := ""
 	if export != nil {
 		attached = "personal-information-" + r.ID + ".zip"
@@ -193,7 +217,11 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 	subject, body := bilingual(r.Locale, completionTexts, func(l string) any {
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
 			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
-			"Attached": attached, "Erased": r.Type.Erases(),
+			"Attached": attached, "Erased": r.Type.Erases(), "Withdrawal": r.Type == rights.TypeWithdrawConsent,
+			"Cancelled": r.Type == rights.TypeCancelAccount && (r.Outcome == nil || r.Outcome.CancelledBy == ""),
+			"CancelledBy": outcome.CancelledBy, "CancelledAt": localTime(outcome.CancelledAt),
+			"Withdrawn": p.purposeLabels(outcome.Withdrawn, l), "WithdrawnAt": localTime(outcome.WithdrawnAt),
+			"Recipients": strings.Join(outcome.Recipients, ", "),
 			"Retained": retained, "Restricted": strings.Join(restricted, ", "),
 			// Field names only: the new values never go into an email.
 			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(correctedFields(tasks), ", ")}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
@@ -109,10 +110,31 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 	if err != nil {
 		return err
 	}
-	var res resolution
+	// What the plan needs from outside its transaction: the identities the
+	// stores resolve, an earlier cancellation of the account, and for a
+	// cancellation its pre-checks. A store that is down fails the plan,
+	// which River retries.
+	var (
+		res         resolution
+		cancelledBy string
+		cancelledAt time.Time
+		blocked     []blockedCheck
+	)
 	if current.Status == rights.StatusVerified {
 		if res, err = p.resolveIdentities(ctx, current); err != nil {
-			return err // a store is down: retry the plan
+			return err
+		}
+		if needsLiveAccount(current.Type) {
+			if cancelledBy, cancelledAt, err = p.findCancellation(ctx, current, res.found); err != nil {
+				return err
+			}
+		}
+		if current.Type == rights.TypeCancelAccount && cancelledBy == "" {
+			resolved := *current
+			resolved.Subject.Resolved = res.found
+			if blocked, err = p.runPrechecks(ctx, &resolved); err != nil {
+				return err
+			}
 		}
 	}
 	return step(ctx, p, job, func(tx pgx.Tx) error {
@@ -123,13 +145,29 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		if r.Status != rights.StatusVerified {
 			return nil
 		}
+		now := p.now().UTC()
 		if len(res.found) > 0 || len(res.ambiguous) > 0 {
 			r.Subject.Resolved = res.found
 			if err := storage.SaveRequest(ctx, tx, r); err != nil {
 				return err
 			}
-			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: p.now().UTC(), Actor: "system",
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
 				Action: "identity.resolved", Detail: map[string]any{"resolved": sortedKeys(res.found), "ambiguous": res.ambiguous}}); err != nil {
+				return err
+			}
+		}
+		switch {
+		case cancelledBy != "":
+			return p.answerCancelled(ctx, tx, r, cancelledBy, cancelledAt, now)
+		case len(blocked) > 0:
+			return p.refuseCancellation(ctx, tx, r, blocked, now)
+		case r.Type == rights.TypeWithdrawConsent:
+			if err := p.recordWithdrawal(ctx, tx, r, r.Purposes, "request", now); err != nil {
+				return err
+			}
+		case r.Type == rights.TypeCancelAccount:
+			// A cancelled account consents to nothing any more.
+			if err := p.recordWithdrawal(ctx, tx, r, p.productPurposes(r.Product), "cancellation", now); err != nil {
 				return err
 			}
 		}
@@ -137,12 +175,8 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		if !ok {
 			return fmt.Errorf("request %s: no store action for %s", r.ID, r.Type)
 		}
-		now := p.now().UTC()
 		var tasks []*rights.Task
-		for _, s := range p.settings.StoresFor(r.Product) {
-			if action == rights.ActionCorrect && len(s.Corrects(r.Corrections)) == 0 {
-				continue // the store holds none of the fields
-			}
+		for _, s := range p.planStores(r, action) {
 			tasks = append(tasks, &rights.Task{ID: storage.NewID(), RequestID: r.ID, Store: s.Name,
 				Action: action, Status: rights.TaskPending, CreatedAt: now})
 		}
@@ -168,6 +202,25 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		}
 		return nil
 	})
+}
+
+// planStores returns the stores a request's action goes to: for a
+// correction those holding one of its fields, for a withdrawal of consent
+// those configured for its purposes, else every store of the product.
+func (p *Pipeline) planStores(r *rights.Request, action rights.TaskAction) []config.Store {
+	switch action {
+	case rights.ActionWithdrawConsent:
+		return p.settings.WithdrawalStores(r.Product, r.Purposes)
+	case rights.ActionCorrect:
+		var out []config.Store
+		for _, s := range p.settings.StoresFor(r.Product) {
+			if len(s.Corrects(r.Corrections)) > 0 {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return p.settings.StoresFor(r.Product)
 }
 
 // afterTasks moves a request whose store tasks have all succeeded to its next
@@ -336,10 +389,11 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 		return conn.Export(ctx, r.Subject.All(), sink)
 	case rights.ActionDelete:
 		if eraser, ok := conn.(rights.Eraser); ok {
-			return eraser.Erase(ctx, r.Subject.All(), rights.EraseOptions{
-				Now: p.now(), EndedAt: relationshipEnded(r), Location: p.location(r.Product)})
+			return eraser.Erase(ctx, r.Subject.All(), p.eraseOptions(r))
 		}
 		return conn.Delete(ctx, r.Subject.All())
+	case rights.ActionWithdrawConsent:
+		return p.runWithdrawal(ctx, conn, r, t)
 	case rights.ActionCorrect:
 		return runCorrect(ctx, conn, r, t)
 	}

@@ -67,6 +67,7 @@ type Metrics struct {
 	riverJobs       *prometheus.CounterVec
 	riverDuration   *prometheus.HistogramVec
 	retention       *prometheus.CounterVec
+	consent         *prometheus.CounterVec
 	open            *openRequestsCollector
 
 	// own lists the collectors above, for the test that checks Names sees
@@ -130,12 +131,16 @@ func New() *Metrics {
 			Namespace: namespace, Name: "retention_releases_total",
 			Help: "Restricted datasets the retention sweep erased (released) or found still under a running period (extended), by store.",
 		}, []string{"store", "outcome"}),
+		consent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "consent_withdrawals_total",
+			Help: "Consents withdrawn in the consent ledger, by product, purpose and source (request, cancellation, api).",
+		}, []string{"product", "purpose", "source"}),
 		open: newOpenRequestsCollector(),
 	}
 	m.own = []prometheus.Collector{
 		m.received, m.completed, m.completionDays, m.breached, m.refused,
 		m.storeDuration, m.storeErrors, m.calendarMissing, m.reminders,
-		m.riverJobs, m.riverDuration, m.retention, m.open,
+		m.riverJobs, m.riverDuration, m.retention, m.consent, m.open,
 	}
 	m.registry.MustRegister(m.own...)
 	m.registry.MustRegister(
@@ -167,6 +172,11 @@ func (m *Metrics) RetentionReleased(store string, released bool) {
 		outcome = "released"
 	}
 	m.retention.WithLabelValues(store, outcome).Inc()
+}
+
+// ConsentWithdrawn counts a consent withdrawn in the ledger.
+func (m *Metrics) ConsentWithdrawn(product, purpose, source string) {
+	m.consent.WithLabelValues(product, purpose, source).Inc()
 }
 
 // RequestReceived counts a new request.
@@ -331,6 +341,7 @@ var names = sync.OnceValue(func() []string {
 	m.CalendarMissing("product", 2000)
 	m.Reminder("breach")
 	m.RetentionReleased("store", true)
+	m.ConsentWithdrawn("product", "purpose", "request")
 	m.observeJob(&river.Event{Kind: river.EventKindJobCompleted,
 		Job: &rivertype.JobRow{Kind: "kind"}, JobStats: &river.JobStatistics{}})
 	m.SetOpenRequestsSource(func(context.Context) ([]OpenCount, error) {

@@ -115,3 +115,10 @@ var defaultLocation = func() *time.Location {
 	}
 	return loc
 }()
+
+// Prechecker is a SQL connector that can run a cancellation pre-check: a
+// query, written by the operator, with the subject's store key as its one
+// parameter. True or a number above 0 blocks the cancellation.
+type Prechecker interface {
+	Precheck(ctx context.Context, subject Subject, query string) (blocked bool, err error)
+}

@@ -20,6 +20,8 @@ type Intake struct {
 	Note          string
 	// Corrections are a correct request's field names and new values.
 	Corrections map[string]string
+	// Purposes are the consents a withdraw_consent request withdraws.
+	Purposes []string
 }
 
 // Catalog is what the deployment knows: its products and the identity types
@@ -62,6 +64,7 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 		}
 	}
 	in.validateCorrections(&p)
+	in.validatePurposes(&p)
 	if len(in.Identities) == 0 {
 		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
 	}

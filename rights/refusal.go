@@ -16,6 +16,9 @@ const (
 	RefuseTradeSecrets          RefusalReason = "trade_secrets"            // 涉及商业秘密
 	RefuseIdentityNotVerified   RefusalReason = "identity_not_verified"
 	RefuseExcessive             RefusalReason = "excessive_or_repeated" // 无端重复、超过合理限度
+	// RefuseCancellationBlocked: a cancellation pre-check failed (an open
+	// loan, a balance); the message says which and what to do.
+	RefuseCancellationBlocked RefusalReason = "cancellation_blocked" // 暂不满足注销条件
 )
 
 // RefusalReasons describes every reason in both languages, for the notice
@@ -31,6 +34,7 @@ var RefusalReasons = map[RefusalReason]struct{ ZH, EN string }{
 	RefuseTradeSecrets:          {"涉及商业秘密", "it involves trade secrets"},
 	RefuseIdentityNotVerified:   {"无法核实您的身份", "your identity could not be verified"},
 	RefuseExcessive:             {"请求无端重复或超过合理限度", "the request is unfoundedly repeated or excessive"},
+	RefuseCancellationBlocked:   {"您的账户暂不满足注销条件", "your account cannot be cancelled yet"},
 }
 
 // Valid reports whether r is a known reason.
@@ -45,4 +49,6 @@ type Refusal struct {
 	// Message is staff's explanation to the requester, sent with the reason.
 	Message string `json:"message"`
 	By      string `json:"by"`
+	// Prechecks are the cancellation pre-checks that blocked, by name.
+	Prechecks []string `json:"prechecks,omitempty"`
 }

@@ -142,6 +142,28 @@ type Request struct {
 	// (field name → value). The values are personal data: never logged or
 	// audited.
 	Corrections map[string]string
+	// Purposes are the consents a withdraw_consent request withdraws.
+	Purposes []string
+	// Outcome is what the pipeline found or did beyond the store tasks,
+	// for the requester's completion email.
+	Outcome *Outcome
+}
+
+// Outcome is what a request's answer says beyond the store reports. It
+// holds ids, names and times, never personal data.
+type Outcome struct {
+	// CancelledBy is the earlier request that cancelled the subject's
+	// account, and CancelledAt when it completed: a later request that
+	// needs a live account is answered with that.
+	CancelledBy string     `json:"cancelled_by,omitempty"`
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+	// Withdrawn are the purposes whose consent the request withdrew, as of
+	// WithdrawnAt, in the consent ledger.
+	Withdrawn   []string   `json:"withdrawn,omitempty"`
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+	// Recipients are the third parties asked to erase the data shared with
+	// them.
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // TaskAction is what a store task does to the subject's data in one store.
@@ -162,6 +184,12 @@ func ActionFor(t Type) (TaskAction, bool) {
 		return ActionDelete, true
 	case TypeCorrect:
 		return ActionCorrect, true
+	case TypeWithdrawConsent:
+		return ActionWithdrawConsent, true
+	case TypeCancelAccount:
+		// Cancellation erases everything, irreversibly, by the same rules as
+		// a delete: retention periods restrict what the law keeps.
+		return ActionDelete, true
 	}
 	return "", false
 }

@@ -145,7 +145,11 @@ func TestIntakeValidation(t *testing.T) {
 	}{
 		"unknown product":    {func(i *rights.Intake) { i.Product = "x" }, rights.ChannelStaff, "product"},
 		"unknown right":      {func(i *rights.Intake) { i.Type = "sell" }, rights.ChannelStaff, "type"},
-		"not yet supported":  {func(i *rights.Intake) { i.Type = rights.TypeWithdrawConsent }, rights.ChannelStaff, "type"},
+		"no purposes":        {func(i *rights.Intake) { i.Type = rights.TypeWithdrawConsent }, rights.ChannelStaff, "purposes"},
+		"purposes on a copy": {func(i *rights.Intake) { i.Purposes = []string{"location"} }, rights.ChannelStaff, "purposes"},
+		"repeated purpose": {func(i *rights.Intake) {
+			i.Type, i.Purposes = rights.TypeWithdrawConsent, []string{"location", "location"}
+		}, rights.ChannelStaff, "purposes"},
 		"no identities":      {func(i *rights.Intake) { i.Identities = nil }, rights.ChannelStaff, "subject.identities"},
 		"bad email identity": {func(i *rights.Intake) { i.Identities = map[string]string{"email": "nope"} }, rights.ChannelStaff, "subject.identities.email"},
 		"bad phone":          {func(i *rights.Intake) { i.Identities = map[string]string{"phone": "call me"} }, rights.ChannelStaff, "subject.identities.phone"},

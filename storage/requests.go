@@ -36,7 +36,7 @@ func ValidID(s string) bool {
 
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
-	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections`
+	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome`
 
 // Idempotency identifies a staff submit that may be retried.
 type Idempotency struct {
@@ -51,10 +51,10 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 		key, hash = &idem.Key, &idem.BodyHash
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
 		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
 		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), key, hash)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), purposes(r), r.Outcome, key, hash)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
@@ -114,7 +114,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
 		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal,
-		&r.Corrections}
+		&r.Corrections, &r.Purposes, &r.Outcome}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -160,9 +160,9 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 func SaveRequest(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
 	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
 		due_at = $5, completed_at = $6, updated_at = $7, clock = $8, clock_started_at = $9,
-		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13 WHERE id = $1`,
+		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13, outcome = $14 WHERE id = $1`,
 		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal, r.Outcome)
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.ID, err)
 	}
@@ -183,6 +183,14 @@ func corrections(r *rights.Request) map[string]string {
 		return nil
 	}
 	return r.Corrections
+}
+
+// purposes is never NULL in the table.
+func purposes(r *rights.Request) []string {
+	if r.Purposes == nil {
+		return []string{}
+	}
+	return r.Purposes
 }
 
 // AppendAudit adds one event to a request's audit trail.
@@ -450,6 +458,28 @@ func CountOpen(ctx context.Context, q Querier, now time.Time, dueSoonAt float64)
 		return nil, fmt.Errorf("count open requests: %w", err)
 	}
 	return counts, nil
+}
+
+// FindCancellation returns the earlier completed cancel_account request of
+// product whose subject shares one of identities (given or resolved), and
+// when it completed; "" when there is none.
+func FindCancellation(ctx context.Context, q Querier, r *rights.Request, identities map[string]string) (string, time.Time, error) {
+	var (
+		id string
+		at time.Time
+	)
+	err := q.QueryRow(ctx, `SELECT id, completed_at FROM requests
+		WHERE product = $1 AND type = 'cancel_account' AND status = 'completed' AND id <> $2
+		  AND EXISTS (SELECT 1 FROM jsonb_each_text((subject->'identities') || coalesce(subject->'resolved', '{}'::jsonb)) AS theirs(k, v)
+		              JOIN jsonb_each_text($3::jsonb) AS mine(k, v) ON mine.k = theirs.k AND mine.v = theirs.v)
+		ORDER BY completed_at LIMIT 1`, r.Product, r.ID, identities).Scan(&id, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("find cancellation for %s: %w", r.ID, err)
+	}
+	return id, at, nil
 }
 
 // FindRepeat returns the id of the newest other request for the same

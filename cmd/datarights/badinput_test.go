@@ -60,7 +60,11 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"bad locale", "POST", reqPath, testToken, ticket(func(m map[string]any) { m["locale"] = "fr" }), nil, 400, "locale"},
 		{"oversized body", "POST", reqPath, testToken, huge, nil, 413, "larger than"},
 		{"wrong content type", "POST", reqPath, testToken, copyTicket("demo-user-3"), []string{"Content-Type", "text/plain"}, 400, "Content-Type"},
-		{"unsupported right yet", "POST", reqPath, testToken, ticket(func(m map[string]any) { m["type"] = "withdraw_consent" }), nil, 400, "not supported"},
+		{"withdrawal without purposes", "POST", reqPath, testToken, ticket(func(m map[string]any) { m["type"] = "withdraw_consent" }), nil, 400, "purposes"},
+		{"unknown purpose", "POST", reqPath, testToken, ticket(func(m map[string]any) {
+			m["type"], m["purposes"] = "withdraw_consent", []string{"telepathy"}
+		}), nil, 400, "unknown purpose"},
+		{"purposes on a copy", "POST", reqPath, testToken, ticket(func(m map[string]any) { m["purposes"] = []string{"location"} }), nil, 400, "only withdraw_consent"},
 		{"bad list status", "GET", reqPath + "?status=done", testToken, nil, nil, 400, "status"},
 		{"bad list limit", "GET", reqPath + "?limit=100000", testToken, nil, nil, 400, "limit"},
 		{"bad cursor", "GET", reqPath + "?cursor=zzz", testToken, nil, nil, 400, "cursor"},

@@ -341,12 +341,21 @@ func (r *Redis) exportKey(ctx context.Context, p redisPattern, key string, w rig
 // Delete unlinks every key of the subject and reports, per pattern in
 // configuration order, how many keys it deleted.
 func (r *Redis) Delete(ctx context.Context, subject rights.Subject) (rights.StoreReport, error) {
+	return r.unlink(ctx, subject, func(redisPattern) bool { return true })
+}
+
+// unlink unlinks the subject's keys of the patterns keep selects and
+// reports those patterns, in configuration order, with the keys deleted.
+func (r *Redis) unlink(ctx context.Context, subject rights.Subject, keep func(redisPattern) bool) (rights.StoreReport, error) {
 	found, err := r.find(ctx, subject)
 	if err != nil || found == nil {
 		return rights.StoreReport{}, err
 	}
-	datasets := make([]rights.DatasetReport, len(r.keys))
+	var datasets []rights.DatasetReport
 	for i, p := range r.keys {
+		if !keep(p) {
+			continue
+		}
 		var deleted int64
 		for batch := range slices.Chunk(found[i], redisBatchSize) {
 			n, err := r.client.Unlink(ctx, batch...).Result()
@@ -355,7 +364,7 @@ func (r *Redis) Delete(ctx context.Context, subject rights.Subject) (rights.Stor
 			}
 			deleted += n
 		}
-		datasets[i] = rights.DatasetReport{Name: p.dataset, Category: p.Category, Rows: deleted}
+		datasets = append(datasets, rights.DatasetReport{Name: p.dataset, Category: p.Category, Rows: deleted})
 	}
 	return rights.StoreReport{Resolved: true, Datasets: datasets}, nil
 }

@@ -187,13 +187,13 @@ func NewWebhook(cfg config.Store) (*Webhook, error) {
 // Export asks the service for the subject's data and streams the datasets it
 // answers into sink; a 202 makes the task wait for the service's callback.
 func (w *Webhook) Export(ctx context.Context, subject rights.Subject, sink rights.Sink) (rights.StoreReport, error) {
-	return w.call(ctx, rights.ActionExport, subject, sink)
+	return w.call(ctx, rights.ActionExport, subject, sink, nil)
 }
 
 // Delete asks the service to delete the subject's data; a 202 makes the task
 // wait for the service's callback.
 func (w *Webhook) Delete(ctx context.Context, subject rights.Subject) (rights.StoreReport, error) {
-	return w.call(ctx, rights.ActionDelete, subject, nil)
+	return w.call(ctx, rights.ActionDelete, subject, nil, nil)
 }
 
 // Close closes idle connections to the service.
@@ -233,14 +233,16 @@ type webhookCall struct {
 	Store       string         `json:"store"`
 	Action      string         `json:"action"`
 	Subject     webhookSubject `json:"subject"`
-	CallbackURL string         `json:"callback_url"`
+	// Purposes are the consents a withdraw_consent call withdraws.
+	Purposes    []string `json:"purposes,omitempty"`
+	CallbackURL string   `json:"callback_url"`
 }
 
 type webhookSubject struct {
 	Identities map[string]string `json:"identities"`
 }
 
-func (w *Webhook) call(ctx context.Context, action rights.TaskAction, subject rights.Subject, sink rights.Sink) (rights.StoreReport, error) {
+func (w *Webhook) call(ctx context.Context, action rights.TaskAction, subject rights.Subject, sink rights.Sink, purposes []string) (rights.StoreReport, error) {
 	task, ok := TaskFromContext(ctx)
 	if !ok {
 		return rights.StoreReport{}, fmt.Errorf("store %s: a webhook call must name its task (stores.WithTask)", w.name)
@@ -251,7 +253,7 @@ func (w *Webhook) call(ctx context.Context, action rights.TaskAction, subject ri
 	}
 	// encoding/json sorts map keys: a retried call is the same bytes.
 	body, err := json.Marshal(webhookCall{Version: WebhookVersion, RequestID: task.RequestID, TaskID: task.TaskID,
-		Store: w.name, Action: string(action), Subject: webhookSubject{Identities: identities}, CallbackURL: task.CallbackURL})
+		Store: w.name, Action: string(action), Subject: webhookSubject{Identities: identities}, Purposes: purposes, CallbackURL: task.CallbackURL})
 	if err != nil {
 		return rights.StoreReport{}, fmt.Errorf("store %s: encode the call: %w", w.name, err)
 	}
@@ -550,15 +552,15 @@ func (d *resultDecoder) result() (rights.StoreReport, error) {
 				return report, err
 			}
 		case "deleted":
-			if d.action != rights.ActionDelete {
-				return report, invalidf("deleted is for delete results; an export result has datasets")
+			if d.action != rights.ActionDelete && d.action != rights.ActionWithdrawConsent {
+				return report, invalidf("deleted is for delete and withdraw_consent results; an export result has datasets")
 			}
 			if report.Datasets, err = d.deleted(); err != nil {
 				return report, err
 			}
 		default:
 			return report, invalidf("the result has an unknown field (known: status, found, %s)",
-				map[rights.TaskAction]string{rights.ActionExport: "datasets", rights.ActionDelete: "deleted"}[d.action])
+				map[rights.TaskAction]string{rights.ActionExport: "datasets", rights.ActionDelete: "deleted", rights.ActionWithdrawConsent: "deleted"}[d.action])
 		}
 	}
 	if err := d.delim('}', "the result must be a JSON object"); err != nil {
