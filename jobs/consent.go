@@ -123,7 +123,6 @@ func (p *Pipeline) purposeLabels(purposes []string, locale string) string {
 	return strings.Join(labels, sep)
 }
 
-
 // ConsentState is one purpose of a subject's consents: its current state
 // (nil when the ledger has no event for it) and its history.
 type ConsentState struct {

@@ -218,11 +218,11 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
 			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
 			"Attached": attached, "Erased": r.Type.Erases(), "Withdrawal": r.Type == rights.TypeWithdrawConsent,
-			"Cancelled": r.Type == rights.TypeCancelAccount && (r.Outcome == nil || r.Outcome.CancelledBy == ""),
+			"Cancelled":   r.Type == rights.TypeCancelAccount && (r.Outcome == nil || r.Outcome.CancelledBy == ""),
 			"CancelledBy": outcome.CancelledBy, "CancelledAt": localTime(outcome.CancelledAt),
 			"Withdrawn": p.purposeLabels(outcome.Withdrawn, l), "WithdrawnAt": localTime(outcome.WithdrawnAt),
 			"Recipients": strings.Join(outcome.Recipients, ", "),
-			"Retained": retained, "Restricted": strings.Join(restricted, ", "),
+			"Retained":   retained, "Restricted": strings.Join(restricted, ", "),
 			// Field names only: the new values never go into an email.
 			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(correctedFields(tasks), ", ")}
 	})

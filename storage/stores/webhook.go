@@ -227,12 +227,12 @@ func (e *WebhookError) Error() string {
 
 // webhookCall is the body of a call.
 type webhookCall struct {
-	Version     int            `json:"version"`
-	RequestID   string         `json:"request_id"`
-	TaskID      string         `json:"task_id"`
-	Store       string         `json:"store"`
-	Action      string         `json:"action"`
-	Subject     webhookSubject `json:"subject"`
+	Version   int            `json:"version"`
+	RequestID string         `json:"request_id"`
+	TaskID    string         `json:"task_id"`
+	Store     string         `json:"store"`
+	Action    string         `json:"action"`
+	Subject   webhookSubject `json:"subject"`
 	// Purposes are the consents a withdraw_consent call withdraws.
 	Purposes    []string `json:"purposes,omitempty"`
 	CallbackURL string   `json:"callback_url"`
