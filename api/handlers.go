@@ -215,6 +215,9 @@ type requestView struct {
 	// Outcome is what the answer says beyond the tasks: an earlier
 	// cancellation, consents withdrawn, third parties told.
 	Outcome *rights.Outcome `json:"outcome,omitempty"`
+	// Recipients are the notices to third parties to erase what was
+	// shared with them, and their acknowledgements.
+	Recipients []*storage.Notice `json:"recipients,omitempty"`
 }
 
 type taskView struct {
@@ -261,6 +264,9 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		if v.Holds, err = storage.ListHolds(ctx, s.DB.Pool, r.ID); err != nil {
 			return v, err
 		}
+	}
+	if v.Recipients, err = storage.ListNotices(ctx, s.DB.Pool, r.ID); err != nil {
+		return v, err
 	}
 	return v, nil
 }

@@ -23,6 +23,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/approve", s.requireStaff(s.handleApprove))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/confirm", s.requireStaff(s.handleConfirmTask))
+	mux.HandleFunc("POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge", s.requireStaff(s.handleAcknowledgeNotice))
 
 	mux.HandleFunc("POST /api/v1/consents", s.requireStaff(s.handleRecordConsent))
 	mux.HandleFunc("POST /api/v1/consents/lookup", s.requireStaff(s.handleConsentLookup))
@@ -31,5 +32,8 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
-	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback) // signed by the store, no token
+	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback)                          // signed by the store, no token
+	mux.HandleFunc("POST /api/v1/callbacks/recipients/{request_id}/{recipient}", s.handleRecipientCallback) // signed by the recipient
+	mux.HandleFunc("GET /recipients/ack/{token}", s.handleAckPage)                                          // an emailed recipient's link
+	mux.HandleFunc("POST /recipients/ack/{token}", s.handleAckSubmit)
 }

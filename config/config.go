@@ -44,6 +44,8 @@ type Config struct {
 	CancelAccount CancelAccount `yaml:"cancel_account"`
 	// Consent configures purposes, the consent ledger and withdrawals.
 	Consent Consent `yaml:"consent"`
+	// Recipients are third parties told to erase what was shared with them.
+	Recipients []Recipient `yaml:"recipients"`
 	// CalendarsDir holds more holiday calendar years, or corrections, one
 	// JSON file per year, loaded at start-up over the embedded ones.
 	CalendarsDir string `yaml:"calendars_dir"`
@@ -321,6 +323,11 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			w.Secret = getenv(w.SecretEnv)
 		}
 	}
+	for _, r := range c.Recipients {
+		if w := r.Webhook; w != nil && w.SecretEnv != "" {
+			w.Secret = getenv(w.SecretEnv)
+		}
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -373,6 +380,7 @@ func (c *Config) applyDefaults() {
 	if c.SLA.SweepInterval == 0 {
 		c.SLA.SweepInterval = time.Minute
 	}
+	c.defaultRecipients()
 	if c.Consent.Identity == "" {
 		c.Consent.Identity = DefaultConsentIdentity
 	}
@@ -609,6 +617,7 @@ func (c *Config) validate() rights.Problems {
 	c.checkCorrectableAcrossStores(&p)
 	c.checkCancelAccount(&p, products)
 	c.checkConsent(&p, products)
+	c.checkRecipients(&p, products)
 	return p
 }
 

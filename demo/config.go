@@ -140,7 +140,9 @@ stores:
 
 // ExtrasYAML is the rest of the demo configuration, appended to ConfigYAML
 // (whose last section is the list of stores): the bank's loan book, kept 5
-// years after a loan is settled as the WeBank policy says. `datarights dev`
+// years after a loan is settled as the WeBank policy says, the cancellation
+// pre-check on open loans, and a third party told of erasures (last, so a
+// test may append more recipients). `datarights dev`
 // runs with it; tests of the bank's four core tables run without it, so
 // their counts stay those of ConfigYAML.
 func ExtrasYAML(bankURL string) string {
@@ -187,6 +189,16 @@ retention:
     - name: loan_records
       years: 5
       basis: "《微众银行隐私政策》：使用贷款产品期间及停止业务关系后 5 年内存储"
+
+# Third parties the bank shares customer data with. When a customer's data
+# is deleted or the account cancelled, each is told to erase its copy, and
+# its acknowledgement is tracked on the request.
+recipients:
+  - name: credit_bureau
+    display_name: 百行征信 (Baihang Credit)
+    products: [webank]
+    rights: [delete, cancel_account]
+    email: privacy@credit-bureau.example
 `
 
 // yamlString quotes s as a YAML double-quoted scalar, so any URL or path

@@ -126,6 +126,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &slaSweepWorker{p: p})
 		river.AddWorker(workers, &noticeWorker{p: p})
 		river.AddWorker(workers, &retentionSweepWorker{p: p})
+		river.AddWorker(workers, &recipientNoticeWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{

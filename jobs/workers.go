@@ -232,6 +232,9 @@ func (p *Pipeline) afterTasks(ctx context.Context, tx pgx.Tx, r *rights.Request,
 		}
 		return p.insertTx(ctx, tx, AssembleArgs{RequestID: r.ID})
 	}
+	if err := p.notifyRecipients(ctx, tx, r, now); err != nil {
+		return err
+	}
 	if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: "system", Action: "request.delivering"}); err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ type Metrics struct {
 	riverDuration   *prometheus.HistogramVec
 	retention       *prometheus.CounterVec
 	consent         *prometheus.CounterVec
+	notices         *prometheus.CounterVec
 	open            *openRequestsCollector
 
 	// own lists the collectors above, for the test that checks Names sees
@@ -135,12 +136,16 @@ func New() *Metrics {
 			Namespace: namespace, Name: "consent_withdrawals_total",
 			Help: "Consents withdrawn in the consent ledger, by product, purpose and source (request, cancellation, api).",
 		}, []string{"product", "purpose", "source"}),
+		notices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "recipient_notices_total",
+			Help: "Notices to third parties to erase shared data, by recipient and what became of them (sent, acknowledged, failed).",
+		}, []string{"recipient", "outcome"}),
 		open: newOpenRequestsCollector(),
 	}
 	m.own = []prometheus.Collector{
 		m.received, m.completed, m.completionDays, m.breached, m.refused,
 		m.storeDuration, m.storeErrors, m.calendarMissing, m.reminders,
-		m.riverJobs, m.riverDuration, m.retention, m.consent, m.open,
+		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.open,
 	}
 	m.registry.MustRegister(m.own...)
 	m.registry.MustRegister(
@@ -177,6 +182,11 @@ func (m *Metrics) RetentionReleased(store string, released bool) {
 // ConsentWithdrawn counts a consent withdrawn in the ledger.
 func (m *Metrics) ConsentWithdrawn(product, purpose, source string) {
 	m.consent.WithLabelValues(product, purpose, source).Inc()
+}
+
+// RecipientNotice counts what became of a notice to a third party.
+func (m *Metrics) RecipientNotice(recipient, outcome string) {
+	m.notices.WithLabelValues(recipient, outcome).Inc()
 }
 
 // RequestReceived counts a new request.
@@ -342,6 +352,7 @@ var names = sync.OnceValue(func() []string {
 	m.Reminder("breach")
 	m.RetentionReleased("store", true)
 	m.ConsentWithdrawn("product", "purpose", "request")
+	m.RecipientNotice("recipient", "sent")
 	m.observeJob(&river.Event{Kind: river.EventKindJobCompleted,
 		Job: &rivertype.JobRow{Kind: "kind"}, JobStats: &river.JobStatistics{}})
 	m.SetOpenRequestsSource(func(context.Context) ([]OpenCount, error) {

@@ -158,8 +158,8 @@ func TestDeleteRestrictsUnderRetentionThenSweepDeletes(t *testing.T) {
 			t.Errorf("bank %s still has %d rows of demo-user-12", table, n)
 		}
 	}
-	msgs := e.smtp.WaitForMessages(t, 1, 30*time.Second)
-	if text := msgs[0].Text; !strings.Contains(text, "2029-03-12") || !strings.Contains(text, "停止业务关系后 5 年内存储") {
+	completion := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
+	if text := completion.Text; !strings.Contains(text, "2029-03-12") || !strings.Contains(text, "停止业务关系后 5 年内存储") {
 		t.Errorf("the completion email does not say what is kept until when and why:\n%s", text)
 	}
 

@@ -209,6 +209,32 @@ func (s *Server) WaitForMessages(t testing.TB, n int, timeout time.Duration) []M
 	}
 }
 
+// WaitForMessage waits until the server has accepted a message with the
+// Message-ID id (without angle brackets) and returns the first such,
+// failing the test after timeout.
+func (s *Server) WaitForMessage(t testing.TB, id string, timeout time.Duration) Message {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		for _, m := range s.messages {
+			if m.MessageID == id {
+				s.mu.Unlock()
+				return m
+			}
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("smtptest: waited %s for message %s", timeout, id)
+			return Message{}
+		}
+	}
+}
+
 func (s *Server) record(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,388 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+	"github.com/datarights/datarights/storage/stores"
+)
+
+// Third parties the data was shared with. When a request that erases (or
+// corrects) a person's data has succeeded in every store, each configured
+// recipient of the product is told, in its own job, to do the same with its
+// copy: by email with a link to acknowledge, or by a signed webhook that
+// acknowledges at once or later. Notices and acknowledgements are recorded
+// per request and recipient and audited; the request does not wait for
+// them (a third party's silence must not hold up the answer the law
+// requires), but staff see every open notice, and a metric counts them.
+
+// RecipientNoticeArgs sends one notice.
+type RecipientNoticeArgs struct {
+	RequestID string `json:"request_id"`
+	Recipient string `json:"recipient"`
+}
+
+func (RecipientNoticeArgs) Kind() string { return "recipient_notice" }
+
+// notifyRecipients records and enqueues, in the transaction that finished
+// the request's store tasks, a notice to every recipient of the product for
+// the right, unless the subject was found in no store (then nothing of
+// theirs was shared).
+func (p *Pipeline) notifyRecipients(ctx context.Context, tx pgx.Tx, r *rights.Request, now time.Time) error {
+	recipients := p.settings.RecipientsFor(r.Product, r.Type)
+	if len(recipients) == 0 || (r.Outcome != nil && r.Outcome.CancelledBy != "") {
+		return nil
+	}
+	tasks, err := storage.ListTasks(ctx, tx, r.ID)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, t := range tasks {
+		found = found || (t.Report != nil && t.Report.Resolved)
+	}
+	if !found {
+		return nil
+	}
+	var names []string
+	for _, rc := range recipients {
+		n := storage.Notice{RequestID: r.ID, Recipient: rc.Name, Channel: "webhook", Status: storage.NoticePending, CreatedAt: now}
+		if rc.Email != "" {
+			n.Channel = "email"
+			if n.AckToken, err = newAckToken(); err != nil {
+				return err
+			}
+		}
+		if err := storage.InsertNotice(ctx, tx, n); err != nil {
+			return err
+		}
+		if err := p.insertTx(ctx, tx, RecipientNoticeArgs{RequestID: r.ID, Recipient: rc.Name}); err != nil {
+			return err
+		}
+		names = append(names, rc.Label())
+	}
+	if r.Outcome == nil {
+		r.Outcome = &rights.Outcome{}
+	}
+	r.Outcome.Recipients = names
+	return nil
+}
+
+func newAckToken() (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// AckURL is the page where an emailed recipient acknowledges a notice.
+func (p *Pipeline) AckURL(token string) string {
+	return strings.TrimSuffix(p.settings.HTTP.PublicURL, "/") + "/recipients/ack/" + url.PathEscape(token)
+}
+
+// RecipientCallbackURL is where a webhook recipient posts its
+// acknowledgement later.
+func (p *Pipeline) RecipientCallbackURL(requestID, recipient string) string {
+	return strings.TrimSuffix(p.settings.HTTP.PublicURL, "/") + "/api/v1/callbacks/recipients/" + requestID + "/" + recipient
+}
+
+// recipientNoticeWorker sends one notice. An email is recorded as sent in
+// the same transaction as its audit event; a crash in between resends the
+// same message (same Message-ID, same link). A webhook call is the same
+// call each time (same Idempotency-Key).
+type recipientNoticeWorker struct {
+	river.WorkerDefaults[RecipientNoticeArgs]
+	p *Pipeline
+}
+
+func (w *recipientNoticeWorker) Work(ctx context.Context, job *river.Job[RecipientNoticeArgs]) error {
+	p := w.p
+	n, err := storage.GetNotice(ctx, p.db.Pool, job.Args.RequestID, job.Args.Recipient, false)
+	if err != nil {
+		return err
+	}
+	if n.Status != storage.NoticePending {
+		return nil
+	}
+	r, err := storage.GetRequest(ctx, p.db.Pool, n.RequestID)
+	if err != nil {
+		return err
+	}
+	rc, ok := p.settings.Recipient(n.Recipient)
+	var (
+		status  = storage.NoticeSent
+		msgID   string
+		sendErr error
+	)
+	switch {
+	case !ok:
+		sendErr = fmt.Errorf("recipient %s is no longer configured", n.Recipient)
+	case n.Channel == "email":
+		msg := p.recipientMessage(r, rc, n)
+		msgID = msg.ID
+		sendErr = p.mailer.Send(ctx, msg)
+	default:
+		var acked bool
+		acked, sendErr = p.callRecipient(ctx, r, rc)
+		if acked {
+			status = storage.NoticeAcknowledged
+		}
+	}
+	if sendErr != nil && !lastAttempt(job.JobRow) {
+		return fmt.Errorf("notice to %s for %s: %w", n.Recipient, r.ID, sendErr)
+	}
+	now := p.now().UTC()
+	err = step(ctx, p, job, func(tx pgx.Tx) error {
+		n, err := storage.GetNotice(ctx, tx, job.Args.RequestID, job.Args.Recipient, true)
+		if err != nil || n.Status != storage.NoticePending {
+			return err
+		}
+		n.Attempts = job.Attempt
+		detail := map[string]any{"recipient": n.Recipient, "channel": n.Channel}
+		action := "recipient.notified"
+		switch {
+		case sendErr != nil:
+			n.Status, n.LastError = storage.NoticeFailed, safeError(sendErr)
+			detail["error"], action = n.LastError, "recipient.failed"
+		case status == storage.NoticeAcknowledged:
+			n.Status, n.SentAt, n.AcknowledgedAt, n.AcknowledgedBy = status, &now, &now, "recipient"
+			action = "recipient.acknowledged"
+		default:
+			n.Status, n.SentAt, n.MessageID = status, &now, msgID
+			if msgID != "" {
+				detail["message_id"] = msgID
+			}
+		}
+		if err := storage.SaveNotice(ctx, tx, n); err != nil {
+			return err
+		}
+		p.metrics.RecipientNotice(n.Recipient, n.Status)
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: n.RequestID, At: now, Actor: "system", Action: action, Detail: detail})
+	})
+	if err != nil {
+		return err
+	}
+	if sendErr != nil {
+		return fmt.Errorf("notice to %s for %s gave up: %w", job.Args.Recipient, job.Args.RequestID, sendErr)
+	}
+	return nil
+}
+
+// callRecipient posts the notice to a webhook recipient:
+//
+//	→ {"version":1,"kind":"erasure_notice","request_id","recipient","right","subject":{"identities":{…}},"ack_url"}
+//	← 200 {"acknowledged": true}  done already
+//	← 202                         will acknowledge at ack_url, signed
+//
+// and reports whether it acknowledged at once.
+func (p *Pipeline) callRecipient(ctx context.Context, r *rights.Request, rc config.Recipient) (bool, error) {
+	identities := r.Subject.All().Identities
+	body, err := json.Marshal(map[string]any{"version": stores.WebhookVersion, "kind": "erasure_notice",
+		"request_id": r.ID, "recipient": rc.Name, "right": r.Type,
+		"subject": map[string]any{"identities": identities}, "ack_url": p.RecipientCallbackURL(r.ID, rc.Name)})
+	if err != nil {
+		return false, err
+	}
+	poster := stores.NewSignedPoster("recipient "+rc.Name, rc.Webhook.URL, rc.Webhook.Secret, rc.Webhook.Timeout)
+	defer poster.Close()
+	status, answer, err := poster.Post(ctx, r.ID+"."+rc.Name, body)
+	switch {
+	case err != nil:
+		return false, err
+	case status == http.StatusAccepted:
+		return false, nil
+	case status != http.StatusOK:
+		return false, fmt.Errorf("recipient %s answered %d %s", rc.Name, status, http.StatusText(status))
+	}
+	var result struct {
+		Acknowledged bool `json:"acknowledged"`
+	}
+	if err := json.Unmarshal(answer, &result); err != nil || !result.Acknowledged {
+		return false, fmt.Errorf("recipient %s: a 200 answer must be {\"acknowledged\": true}; answer 202 to acknowledge later", rc.Name)
+	}
+	return true, nil
+}
+
+// Acknowledgement is a recipient's confirmation that it erased the data.
+type Acknowledgement struct {
+	By   string // "staff:<name>", "recipient", "recipient (email link)"
+	Note string
+}
+
+// acknowledge records an acknowledgement of n, locked in tx. An
+// acknowledged notice stays as it was: acknowledging twice is harmless.
+func (p *Pipeline) acknowledge(ctx context.Context, tx pgx.Tx, n *storage.Notice, ack Acknowledgement) error {
+	if n.Status == storage.NoticeAcknowledged {
+		return nil
+	}
+	if n.Status == storage.NoticePending {
+		return rights.Errorf(rights.EConflict, "the notice to %s has not been sent yet", n.Recipient)
+	}
+	if len(ack.Note) > 2000 {
+		return &rights.Error{Code: rights.EInvalid, Message: "the note is too long",
+			Fields: []rights.FieldProblem{{Field: "note", Reason: "at most 2000 bytes"}}}
+	}
+	now := p.now().UTC()
+	n.Status, n.AcknowledgedAt, n.AcknowledgedBy, n.Note = storage.NoticeAcknowledged, &now, ack.By, ack.Note
+	if n.SentAt == nil {
+		n.SentAt = &now // a failed notice followed up by hand
+	}
+	if err := storage.SaveNotice(ctx, tx, n); err != nil {
+		return err
+	}
+	p.metrics.RecipientNotice(n.Recipient, n.Status)
+	// The note is the recipient's or staff's free text: kept on the notice,
+	// not copied into the audit trail.
+	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: n.RequestID, At: now, Actor: ack.By,
+		Action: "recipient.acknowledged", Detail: map[string]any{"recipient": n.Recipient, "channel": n.Channel}})
+}
+
+// AcknowledgeNotice records that staff confirmed the recipient erased the
+// data (by phone, by letter, after a failed notice).
+func (p *Pipeline) AcknowledgeNotice(ctx context.Context, staff, requestID, recipient, note string) (*storage.Notice, error) {
+	if strings.TrimSpace(note) == "" {
+		return nil, &rights.Error{Code: rights.EInvalid, Message: "a note is required",
+			Fields: []rights.FieldProblem{{Field: "note", Reason: "how the recipient confirmed it, at most 2000 bytes"}}}
+	}
+	var n *storage.Notice
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if n, err = storage.GetNotice(ctx, tx, requestID, recipient, true); err != nil {
+			return err
+		}
+		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "staff:" + staff, Note: note})
+	})
+	return n, err
+}
+
+// AcknowledgeByToken records an acknowledgement made on the page an
+// emailed notice links to.
+func (p *Pipeline) AcknowledgeByToken(ctx context.Context, token, note string) (*storage.Notice, error) {
+	var n *storage.Notice
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if n, err = storage.NoticeByToken(ctx, tx, token); err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(n.AckToken), []byte(token)) != 1 {
+			return rights.Errorf(rights.ENotFound, "this acknowledgement link is not valid")
+		}
+		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "recipient (email link)", Note: note})
+	})
+	return n, err
+}
+
+// NoticeForToken returns the notice an acknowledgement link names, for the
+// page that asks the recipient to confirm.
+func (p *Pipeline) NoticeForToken(ctx context.Context, token string) (*storage.Notice, error) {
+	var n *storage.Notice
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		n, err = storage.NoticeByToken(ctx, tx, token)
+		return err
+	})
+	return n, err
+}
+
+// RecipientCallback is a webhook recipient's signed acknowledgement.
+type RecipientCallback struct {
+	RequestID, Recipient string
+	Timestamp, Signature string
+	Body                 io.Reader
+}
+
+// AcknowledgeFromCallback checks the callback's signature with the
+// recipient's secret and records its acknowledgement, {"acknowledged": true,
+// "note": "…"}. Anything wrong with the signature is one unauthorized error.
+func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCallback) (*storage.Notice, error) {
+	rc, ok := p.settings.Recipient(cb.Recipient)
+	if !ok || rc.Webhook == nil || !storage.ValidID(cb.RequestID) {
+		return nil, rights.Errorf(rights.EUnauthorized, "%v", stores.ErrWebhookSignature)
+	}
+	verifier, err := stores.NewWebhookVerifier([]byte(rc.Webhook.Secret), cb.Timestamp, cb.Signature, time.Now())
+	if err != nil {
+		return nil, rights.Errorf(rights.EUnauthorized, "%v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := io.Copy(io.MultiWriter(&buf, verifier), io.LimitReader(cb.Body, 64<<10)); err != nil {
+		return nil, rights.Errorf(rights.EInvalid, "the body could not be read")
+	}
+	if !verifier.Valid() {
+		return nil, rights.Errorf(rights.EUnauthorized, "%v", stores.ErrWebhookSignature)
+	}
+	var body struct {
+		Acknowledged bool   `json:"acknowledged"`
+		Note         string `json:"note"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &body); err != nil || !body.Acknowledged {
+		return nil, &rights.Error{Code: rights.EInvalid, Message: "the body must be {\"acknowledged\": true, \"note\": \"…\"}",
+			Fields: []rights.FieldProblem{{Field: "acknowledged", Reason: "must be true"}}}
+	}
+	var n *storage.Notice
+	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if n, err = storage.GetNotice(ctx, tx, cb.RequestID, cb.Recipient, true); err != nil {
+			return err
+		}
+		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "recipient", Note: body.Note})
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	return n, err
+}
+
+var recipientTexts = map[string]messageText{
+	rights.LocaleZH: {
+		Subject: "个人信息删除通知（{{.Product}}，编号 {{.ID}}）",
+		Body: "{{.Recipient}}：\n\n我们的用户已行使个人信息{{.Right}}的权利（请求编号 {{.ID}}，已于 {{.Completed}} 在我方完成）。" +
+			"根据《中华人民共和国个人信息保护法》及我们之间的约定，请删除我们向贵方提供的该用户的个人信息，并停止对其的处理。\n\n" +
+			"该用户的身份标识：\n{{range .Identities}}  {{.}}\n{{end}}\n" +
+			"完成后，请打开以下链接确认：\n{{.AckURL}}\n\n" +
+			"如法律法规要求贵方继续保存部分信息，请仅为此目的存储并采取必要的安全保护措施，并在确认时说明。\n",
+	},
+	rights.LocaleEN: {
+		Subject: "Erasure notice ({{.Product}}, reference {{.ID}})",
+		Body: "To {{.Recipient}},\n\nA user of ours has exercised the right of {{.Right}} over their personal information (reference {{.ID}}, completed on our side on {{.Completed}}). " +
+			"Under China's Personal Information Protection Law and our agreement, please delete the personal information of this user that we provided to you, and stop processing it.\n\n" +
+			"The user's identifiers:\n{{range .Identities}}  {{.}}\n{{end}}\n" +
+			"When done, please confirm at:\n{{.AckURL}}\n\n" +
+			"If a law requires you to keep some of it, keep it only for that purpose, protect it, and say so when you confirm.\n",
+	},
+}
+
+// recipientMessage is the notice emailed to a recipient: in Chinese first,
+// English below. It names the subject by identity types and values, which
+// the recipient needs to find the data it holds.
+func (p *Pipeline) recipientMessage(r *rights.Request, rc config.Recipient, n *storage.Notice) rights.Message {
+	all := r.Subject.All().Identities
+	var identities []string
+	for _, k := range sortedKeys(all) {
+		identities = append(identities, k+": "+all[k])
+	}
+	completed := n.CreatedAt // when the stores finished: the same text on a resend
+	subject, body := bilingual(rights.LocaleZH, recipientTexts, func(l string) any {
+		return map[string]any{"Recipient": rc.Label(), "Product": p.productName(r.Product), "ID": r.ID,
+			"Right": rightNames[l][r.Type], "Completed": completed.In(shanghai).Format("2006-01-02"),
+			"Identities": identities, "AckURL": p.AckURL(n.AckToken)}
+	})
+	return rights.Message{ID: r.ID + ".notice." + rc.Name + "@datarights", To: rc.Email, Subject: subject, Text: body}
+}
