@@ -75,6 +75,35 @@ func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
 	return e
 }
 
+// appendConfig adds to the configuration file, before start.
+func (e *e2e) appendConfig(t *testing.T, yaml string) {
+	t.Helper()
+	f, err := os.OpenFile(e.configPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(yaml); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editConfig replaces old, which must be there, with new in the
+// configuration file, before start.
+func (e *e2e) editConfig(t *testing.T, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(e.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("the configuration has no %q", old)
+	}
+	if err := os.WriteFile(e.configPath, []byte(strings.Replace(string(data), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (e *e2e) start() {
 	t := e.t
 	cfg, err := config.Load(e.configPath, e.getenv)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -87,19 +86,6 @@ func (e *e2e) sweeper(t *testing.T) (*jobs.Pipeline, *testClock) {
 	}
 	t.Cleanup(p.Close)
 	return p, clock
-}
-
-// appendConfig adds to the configuration file, before start.
-func (e *e2e) appendConfig(t *testing.T, yaml string) {
-	t.Helper()
-	f, err := os.OpenFile(e.configPath, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(yaml); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestDeleteRestrictsUnderRetentionThenSweepDeletes: demo-user-12 has two
