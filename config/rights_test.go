@@ -1,0 +1,143 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/datarights/datarights/config"
+)
+
+// rightsYAML has consent purposes, cancellation pre-checks and recipients.
+const rightsYAML = `database_url: postgres://localhost/datarights
+products:
+  - name: webank
+    deadline: {policy: working_days, days: 15, clock_start: verified}
+  - name: wechat
+    deadline: {policy: calendar_days, days: 15, clock_start: received}
+consent:
+  purposes:
+    - name: personalised_ads
+      label: {zh-CN: 个性化广告, en: personalised ads}
+      stores: [bank, cache, ads]
+    - name: location
+      label: {zh-CN: 位置, en: location}
+      products: [wechat]
+      stores: [bank]
+cancel_account:
+  verification_methods: [face_check]
+  prechecks:
+    - name: open_loans
+      products: [webank]
+      store: bank
+      query: "SELECT count(*) FROM loans WHERE user_id = $1 AND status = 'open'"
+      reason: {zh-CN: 有未结清贷款, en: a loan is open}
+    - name: balance
+      webhook: {url: "https://ledger.internal/precheck", secret_env: LEDGER_SECRET}
+      reason: {zh-CN: 账户有余额, en: the account has a balance}
+recipients:
+  - name: credit_bureau
+    email: dpo@bureau.example
+  - name: insurer
+    products: [webank]
+    rights: [delete]
+    webhook: {url: "https://insurer.example/erasures", secret_env: INSURER_SECRET}
+stores:
+  - name: bank
+    kind: postgres
+    dsn: postgres://bank/db
+    key: user_id
+    consent: {table: consents, column: user_id, purpose_column: purpose, granted_column: granted}
+    tables:
+      - name: users
+        column: user_id
+      - name: ad_profiles
+        column: user_id
+        purposes: [personalised_ads]
+  - name: cache
+    kind: redis
+    dsn: redis://cache:6379
+    key: user_id
+    keys:
+      - {pattern: "reco:{user_id}", purposes: [personalised_ads]}
+  - name: ads
+    kind: manual
+    key: user_id
+    instructions: ask the ads team
+  - name: docs
+    kind: s3
+    key: user_id
+    s3: {bucket: docs, prefix: "u/{user_id}/"}
+`
+
+var rightsEnv = env(map[string]string{"LEDGER_SECRET": "0123456789abcdef0123", "INSURER_SECRET": "fedcba9876543210fedc"})
+
+func TestRightsConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("datarights.yaml", []byte(rightsYAML), rightsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Consent.Identity != "user_id" {
+		t.Errorf("consent identity = %q, want the default user_id", cfg.Consent.Identity)
+	}
+	if got := len(cfg.PurposesFor("webank")); got != 1 {
+		t.Errorf("webank has %d purposes, want 1", got)
+	}
+	var names []string
+	for _, s := range cfg.WithdrawalStores("webank", []string{"personalised_ads"}) {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "bank,cache,ads" {
+		t.Errorf("withdrawal stores = %v", names)
+	}
+	if n := len(cfg.PrechecksFor("webank")); n != 2 {
+		t.Errorf("webank has %d pre-checks, want 2", n)
+	}
+	if n := len(cfg.PrechecksFor("wechat")); n != 1 {
+		t.Errorf("wechat has %d pre-checks, want 1", n)
+	}
+	if cfg.CancelAccount.Prechecks[1].Webhook.Secret == "" {
+		t.Error("the pre-check's webhook secret was not read")
+	}
+	if n := len(cfg.RecipientsFor("webank", "cancel_account")); n != 1 {
+		t.Errorf("%d recipients of a webank cancellation, want the bureau (default rights)", n)
+	}
+	if n := len(cfg.RecipientsFor("webank", "delete")); n != 2 {
+		t.Errorf("%d recipients of a webank delete, want 2", n)
+	}
+}
+
+func TestRightsConfigRejects(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct{ from, to, want string }{
+		"unknown purpose store": {"stores: [bank, cache, ads]", "stores: [bank, crm]", `consent.purposes[0].stores[1]: unknown store "crm"`},
+		"s3 purpose store":      {"stores: [bank, cache, ads]", "stores: [docs]", `consent.purposes[0].stores[0]: store "docs" is an s3 store`},
+		"store holds nothing": {`keys:
+      - {pattern: "reco:{user_id}", purposes: [personalised_ads]}`, `keys:
+      - {pattern: "reco:{user_id}"}`, `consent.purposes[0].stores[1]: store "cache" has no consent table and nothing kept for "personalised_ads"`},
+		"unknown table purpose":   {"purposes: [personalised_ads]\n  - name: cache", "purposes: [telepathy]\n  - name: cache", `stores[0].tables[1].purposes[0]: unknown purpose "telepathy"`},
+		"purpose without label":   {"label: {zh-CN: 位置, en: location}", "label: {zh-CN: 位置}", `consent.purposes[1].label: is required in zh-CN and en`},
+		"consent on redis":        {"    keys:\n", "    consent: {table: c, column: u, purpose_column: p, granted_column: g}\n    keys:\n", `stores[1].consent: is for SQL stores`},
+		"precheck unknown store":  {"store: bank\n      query", "store: vault\n      query", `cancel_account.prechecks[0].store: unknown store "vault"`},
+		"precheck not sql":        {"store: bank\n      query", "store: cache\n      query", `cancel_account.prechecks[0].store: store "cache" is a redis store`},
+		"precheck no param":       {"user_id = $1 AND", "user_id = 'u' AND", `cancel_account.prechecks[0].query: must use the subject's key as $1`},
+		"precheck not select":     {`"SELECT count(*) FROM loans`, `"DELETE FROM loans`, `cancel_account.prechecks[0].query: must be a SELECT`},
+		"precheck two statements": {"status = 'open'\"", "status = 'open'; DROP TABLE loans\"", `cancel_account.prechecks[0].query: must be one statement`},
+		"precheck both":           {"      webhook: {url: \"https://ledger", "      store: bank\n      webhook: {url: \"https://ledger", `cancel_account.prechecks[1]: needs either store and query, or webhook`},
+		"precheck no reason":      {"reason: {zh-CN: 有未结清贷款, en: a loan is open}", "reason: {en: a loan is open}", `cancel_account.prechecks[0].reason: is required in zh-CN and en`},
+		"precheck secret unset":   {"secret_env: LEDGER_SECRET", "secret_env: NOT_SET", `cancel_account.prechecks[1].webhook.secret_env: environment variable NOT_SET is not set`},
+		"recipient both":          {"    email: dpo@bureau.example", "    email: dpo@bureau.example\n    webhook: {url: \"https://x.example\", secret_env: INSURER_SECRET}", `recipients[0]: needs either email or webhook`},
+		"recipient bad email":     {"email: dpo@bureau.example", "email: DPO <dpo@bureau.example>", `recipients[0].email: must be a plain email address`},
+		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account and correct requests, not "copy"`},
+		"recipient twice":         {"name: insurer", "name: credit_bureau", `recipients[1].name: "credit_bureau" is declared twice`},
+	}
+	for name, tc := range cases {
+		if !strings.Contains(rightsYAML, tc.from) {
+			t.Fatalf("%s: the YAML has no %q", name, tc.from)
+		}
+		_, err := config.Parse("datarights.yaml", []byte(strings.Replace(rightsYAML, tc.from, tc.to, 1)), rightsEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", name, err, tc.want)
+		}
+	}
+}
