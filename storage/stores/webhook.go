@@ -453,6 +453,7 @@ var webhookCategoryRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 //
 //	{"status":"done","found":true,"datasets":[{"name","category","columns":[…],"rows":[[…],…]}]}  (export)
 //	{"status":"done","found":true,"deleted":{"<dataset>":n,…}}                                    (delete)
+//	{"status":"done","found":true,"deleted":{"<dataset>":n,…}}  deleted optional                  (withdraw_consent)
 //
 // An export's rows are streamed into sink one at a time, never all held; in
 // each dataset "name" and "columns" must come before "rows". Problems with
@@ -460,7 +461,7 @@ var webhookCategoryRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 // WebhookMaxBody) whose messages never quote the data; any other error is
 // the reader's or the sink's.
 func DecodeWebhookResult(r io.Reader, action rights.TaskAction, sink rights.Sink) (rights.StoreReport, error) {
-	if action != rights.ActionExport && action != rights.ActionDelete {
+	if action != rights.ActionExport && action != rights.ActionDelete && action != rights.ActionWithdrawConsent {
 		return rights.StoreReport{}, fmt.Errorf("webhook stores cannot %s", action)
 	}
 	if action == rights.ActionExport && sink == nil {

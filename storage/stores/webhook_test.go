@@ -45,6 +45,7 @@ type webhookCallBody struct {
 	Subject     struct {
 		Identities map[string]string `json:"identities"`
 	} `json:"subject"`
+	Purposes []string `json:"purposes"`
 }
 
 // verifySignature checks a call the way docs/webhook.md tells a service to,
@@ -266,6 +267,66 @@ func TestWebhookSyncDelete(t *testing.T) {
 	report, err = notFound.connector(0).Delete(taskCtx(t), webhookSubject)
 	if err != nil || report.Resolved || len(report.Datasets) != 0 {
 		t.Errorf("not found: report %+v, err %v", report, err)
+	}
+}
+
+func TestWebhookWithdrawConsent(t *testing.T) {
+	t.Parallel()
+	svc := newWebhookService(t, answerJSON(http.StatusOK, `{"status":"done","found":true,"deleted":{"ad_profile":1}}`))
+	report, err := svc.connector(0).WithdrawConsent(taskCtx(t), webhookSubject, []string{"location", "personalised_ads"}, rights.EraseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, _ := svc.seen()
+	if calls[0].Action != "withdraw_consent" || !slices.Equal(calls[0].Purposes, []string{"location", "personalised_ads"}) {
+		t.Errorf("call = %+v", calls[0])
+	}
+	if !report.Resolved || len(report.Datasets) != 1 || report.Datasets[0].Rows != 1 {
+		t.Errorf("report = %+v", report)
+	}
+	// An export's datasets are not a withdrawal's answer.
+	bad := newWebhookService(t, answerJSON(http.StatusOK, `{"status":"done","found":true,"datasets":[]}`))
+	if _, err := bad.connector(0).WithdrawConsent(taskCtx(t), webhookSubject, []string{"location"}, rights.EraseOptions{}); err == nil {
+		t.Error("a withdrawal answered with datasets was accepted")
+	}
+}
+
+func TestWebhookPrecheck(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status        int
+		answer        string
+		blocked, fail bool
+		reason        string
+	}{
+		{http.StatusOK, `{"allowed": true}`, false, false, ""},
+		{http.StatusOK, `{"allowed": false, "reason": "balance ¥12.30"}`, true, false, "balance ¥12.30"},
+		{http.StatusOK, `{"reason": "no verdict"}`, false, true, ""},
+		{http.StatusServiceUnavailable, `{}`, false, true, ""},
+	} {
+		var got map[string]any
+		svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if !verifySignature(webhookSecret, r, body) {
+				http.Error(w, "unsigned", http.StatusUnauthorized)
+				return
+			}
+			_ = json.Unmarshal(body, &got)
+			w.WriteHeader(tc.status)
+			io.WriteString(w, tc.answer)
+		}))
+		poster := stores.NewSignedPoster("precheck balance", svc.URL, webhookSecret, time.Second)
+		blocked, reason, err := stores.WebhookPrecheck(t.Context(), poster, webhookTask.RequestID, "balance", webhookSubject)
+		svc.Close()
+		if (err != nil) != tc.fail || blocked != tc.blocked || reason != tc.reason {
+			t.Errorf("%d %s: blocked %v reason %q err %v", tc.status, tc.answer, blocked, reason, err)
+		}
+		if err != nil {
+			checkNoPersonalData(t, err)
+		}
+		if got["kind"] != "cancel_account.precheck" || got["precheck"] != "balance" {
+			t.Errorf("call = %v", got)
+		}
 	}
 }
 
