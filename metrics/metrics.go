@@ -70,6 +70,7 @@ type Metrics struct {
 	consent         *prometheus.CounterVec
 	notices         *prometheus.CounterVec
 	open            *openRequestsCollector
+	backlog         *backlogCollector
 
 	// own lists the collectors above, for the test that checks Names sees
 	// every one of them.
@@ -140,12 +141,13 @@ func New() *Metrics {
 			Namespace: namespace, Name: "recipient_notices_total",
 			Help: "Notices to third parties to erase shared data, by recipient and what became of them (sent, acknowledged, failed).",
 		}, []string{"recipient", "outcome"}),
-		open: newOpenRequestsCollector(),
+		open:    newOpenRequestsCollector(),
+		backlog: newBacklogCollector(),
 	}
 	m.own = []prometheus.Collector{
 		m.received, m.completed, m.completionDays, m.breached, m.refused,
 		m.storeDuration, m.storeErrors, m.calendarMissing, m.reminders,
-		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.open,
+		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.open, m.backlog,
 	}
 	m.registry.MustRegister(m.own...)
 	m.registry.MustRegister(
@@ -357,6 +359,9 @@ var names = sync.OnceValue(func() []string {
 		Job: &rivertype.JobRow{Kind: "kind"}, JobStats: &river.JobStatistics{}})
 	m.SetOpenRequestsSource(func(context.Context) ([]OpenCount, error) {
 		return []OpenCount{{Product: "product", Status: "received", Band: "on_track", Count: 1}}, nil
+	})
+	m.SetBacklogSource(func(context.Context) (Backlog, error) {
+		return Backlog{Unacknowledged: map[string]int{"recipient": 1}}, nil
 	})
 	families, err := m.registry.Gather()
 	if err != nil {

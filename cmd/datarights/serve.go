@@ -96,6 +96,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 		}
 		return out, err
 	})
+	m.SetBacklogSource(func(ctx context.Context) (metrics.Backlog, error) {
+		var b metrics.Backlog
+		held, overdue, err := storage.CountHolds(ctx, db.Pool, time.Now())
+		if err != nil {
+			return b, err
+		}
+		b.HoldsRestricted, b.HoldsOverdue = int(held-overdue), int(overdue)
+		b.Unacknowledged, err = storage.CountUnacknowledged(ctx, db.Pool)
+		return b, err
+	})
 	pipeline, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: mailer, Logger: logger, Metrics: m})
 	if err != nil {
 		return err
