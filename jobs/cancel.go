@@ -25,8 +25,8 @@ import (
 
 // blockedCheck is a pre-check that blocked a cancellation.
 type blockedCheck struct {
-	name   string
-	reason string // in the request's locale
+	name          string
+	reason, other string // in the request's locale and in the other
 }
 
 // runPrechecks runs the product's cancellation pre-checks for the subject
@@ -41,11 +41,11 @@ func (p *Pipeline) runPrechecks(ctx context.Context, r *rights.Request) ([]block
 			return nil, fmt.Errorf("pre-check %s: %w", pc.Name, err)
 		}
 		if block {
-			reason := pc.Reason.In(r.Locale)
-			if extra != "" {
-				reason += "（" + extra + "）"
+			reason, other := pc.Reason.In(r.Locale), pc.Reason.In(otherLocale(r.Locale))
+			if extra != "" { // the service's own words, in whatever language it wrote them
+				reason, other = reason+" ("+extra+")", other+" ("+extra+")"
 			}
-			blocked = append(blocked, blockedCheck{name: pc.Name, reason: reason})
+			blocked = append(blocked, blockedCheck{name: pc.Name, reason: reason, other: other})
 		}
 	}
 	return blocked, nil
@@ -73,12 +73,12 @@ func (p *Pipeline) runPrecheck(ctx context.Context, r *rights.Request, pc config
 // refuseCancellation refuses a cancellation a pre-check blocked, in the
 // plan's transaction, and sends the requester the reasons.
 func (p *Pipeline) refuseCancellation(ctx context.Context, tx pgx.Tx, r *rights.Request, blocked []blockedCheck, now time.Time) error {
-	names, reasons := make([]string, len(blocked)), make([]string, len(blocked))
+	names, reasons, others := make([]string, len(blocked)), make([]string, len(blocked)), make([]string, len(blocked))
 	for i, b := range blocked {
-		names[i], reasons[i] = b.name, b.reason
+		names[i], reasons[i], others[i] = b.name, b.reason, b.other
 	}
 	r.Refusal = &rights.Refusal{Reason: rights.RefuseCancellationBlocked, Message: strings.Join(reasons, "\n"),
-		By: "system", Prechecks: names}
+		Translated: strings.Join(others, "\n"), By: "system", Prechecks: names}
 	if err := storage.Transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
 		Actor: "system", Action: "request.refused", Detail: map[string]any{"reason": rights.RefuseCancellationBlocked, "prechecks": names},
 	}); err != nil {

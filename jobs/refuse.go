@@ -123,8 +123,12 @@ func refusalMessage(r *rights.Request, productName string) rights.Message {
 		if l == rights.LocaleZH {
 			text = reason.ZH
 		}
+		message := r.Refusal.Message
+		if l != r.Locale && r.Refusal.Translated != "" {
+			message = r.Refusal.Translated
+		}
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": productName, "ID": r.ID,
-			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Reason": text, "Message": r.Refusal.Message}
+			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Reason": text, "Message": message}
 	})
 	return rights.Message{ID: r.ID + ".refusal@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}
 }

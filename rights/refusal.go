@@ -51,4 +51,7 @@ type Refusal struct {
 	By      string `json:"by"`
 	// Prechecks are the cancellation pre-checks that blocked, by name.
 	Prechecks []string `json:"prechecks,omitempty"`
+	// Translated is Message in the request's other language, when the
+	// service wrote it in both (a pre-check's configured reason).
+	Translated string `json:"translated,omitempty"`
 }

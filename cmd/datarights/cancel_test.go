@@ -88,7 +88,8 @@ func TestCancelBlockedByPrecheckChangesNothing(t *testing.T) {
 		t.Errorf("a blocked cancellation has tasks: %v", tasks)
 	}
 	msg := e.smtp.WaitForMessage(t, id+".refusal@datarights", 30*time.Second)
-	if !strings.Contains(msg.Text, "暂不满足注销条件") || !strings.Contains(msg.Text, "loan that is not repaid") {
+	if !strings.Contains(msg.Text, "暂不满足注销条件") || !strings.Contains(msg.Text, "loan that is not repaid") ||
+		!strings.Contains(msg.Text, "说明：您名下仍有未结清的贷款") {
 		t.Errorf("refusal email %s:\n%s", msg.MessageID, msg.Text)
 	}
 	after := e.bankRows(t)
