@@ -343,10 +343,12 @@ func (s *server) handleSelfServiceVerify(w http.ResponseWriter, r *http.Request)
 			Fields: []rights.FieldProblem{{Field: "code", Reason: "must be the 6 digits from the email"}}})
 		return
 	}
-	req, err := s.Pipeline.VerifyCode(r.Context(), r.PathValue("id"), body.Code)
+	req, key, err := s.Pipeline.VerifyCode(r.Context(), r.PathValue("id"), body.Code)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.json(w, http.StatusOK, map[string]any{"id": req.ID, "status": req.Status, "due_at": req.DueAt})
+	s.json(w, http.StatusOK, map[string]any{"id": req.ID, "status": req.Status, "due_at": req.DueAt,
+		// Shown once: the key to the status page (and the copy's password).
+		"access_key": key, "status_url": s.Pipeline.StatusURL(req.ID)})
 }

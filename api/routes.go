@@ -24,6 +24,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
 	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/confirm", s.requireStaff(s.handleConfirmTask))
 	mux.HandleFunc("POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge", s.requireStaff(s.handleAcknowledgeNotice))
+	mux.HandleFunc("GET /api/v1/requests/{id}/export", s.requireStaff(s.handleGetExport))
+	mux.HandleFunc("POST /api/v1/requests/{id}/export/password", s.requireStaff(s.handleRevealPassword))
 
 	mux.HandleFunc("POST /api/v1/consents", s.requireStaff(s.handleRecordConsent))
 	mux.HandleFunc("POST /api/v1/consents/lookup", s.requireStaff(s.handleConsentLookup))
@@ -32,6 +34,11 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
+	mux.HandleFunc("GET /api/v1/self-service/requests/{id}", s.handleSelfServiceStatus)             // Authorization: Bearer <access key>
+	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/password", s.handleSelfServicePassword) // shown once
+	mux.HandleFunc("GET /status/{id}", s.handleStatusPage)                                          // the same, for people
+	mux.HandleFunc("POST /status/{id}", s.handleStatusPageSubmit)
+	mux.HandleFunc("GET /downloads/{token}", s.handleDownload)
 	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback)                          // signed by the store, no token
 	mux.HandleFunc("POST /api/v1/callbacks/recipients/{request_id}/{recipient}", s.handleRecipientCallback) // signed by the recipient
 	mux.HandleFunc("GET /recipients/ack/{token}", s.handleAckPage)                                          // an emailed recipient's link

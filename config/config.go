@@ -46,6 +46,13 @@ type Config struct {
 	Consent Consent `yaml:"consent"`
 	// Recipients are third parties told to erase what was shared with them.
 	Recipients []Recipient `yaml:"recipients"`
+	// Exports configures copies: formats, destination, delivery links.
+	Exports Exports `yaml:"exports"`
+	// Notify configures optional emails to requesters.
+	Notify Notify `yaml:"notify"`
+	// TemplatesDir holds email templates that replace the built-in ones,
+	// one file per kind and locale (see jobs/templates).
+	TemplatesDir string `yaml:"templates_dir"`
 	// CalendarsDir holds more holiday calendar years, or corrections, one
 	// JSON file per year, loaded at start-up over the embedded ones.
 	CalendarsDir string `yaml:"calendars_dir"`
@@ -242,6 +249,14 @@ type Table struct {
 	Purposes []string `yaml:"purposes"`
 }
 
+// Notify configures the emails a requester gets besides the code, the
+// answer and a refusal.
+type Notify struct {
+	// Acknowledgement: when the identity is verified, tell the requester the
+	// request is received and by when it will be answered.
+	Acknowledgement bool `yaml:"acknowledgement"`
+}
+
 // Defaults for fields left out of the file.
 const (
 	DefaultHTTPAddr             = "127.0.0.1:8080"
@@ -328,6 +343,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			w.Secret = getenv(w.SecretEnv)
 		}
 	}
+	c.exportsEnv(getenv)
 }
 
 func (c *Config) applyDefaults() {
@@ -381,6 +397,7 @@ func (c *Config) applyDefaults() {
 		c.SLA.SweepInterval = time.Minute
 	}
 	c.defaultRecipients()
+	c.defaultExports()
 	if c.Consent.Identity == "" {
 		c.Consent.Identity = DefaultConsentIdentity
 	}
@@ -618,6 +635,7 @@ func (c *Config) validate() rights.Problems {
 	c.checkCancelAccount(&p, products)
 	c.checkConsent(&p, products)
 	c.checkRecipients(&p, products)
+	c.checkExports(&p)
 	return p
 }
 

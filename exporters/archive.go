@@ -31,6 +31,9 @@ type ArchiveInput struct {
 	GeneratedAt time.Time // zero means now
 	StagingDir  string    // Staging.Dir(RequestID)
 	Stores      []StorePart
+	// Password encrypts every entry of the archive (WinZip AES-256); empty
+	// builds a plain zip.
+	Password string
 }
 
 // StorePart is one store's export. Report.Datasets[i].File is relative to

@@ -62,6 +62,24 @@ func (s *Staging) Sink(requestID, store string) (rights.Sink, error) {
 	return &stagingSink{dir: dir, store: store, started: map[string]bool{}}, nil
 }
 
+// Requests lists the requests that have something staged.
+func (s *Staging) Requests() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.root, "staging"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list staging: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
 // Remove deletes everything staged for a request. Removing a request that has
 // nothing staged is not an error.
 func (s *Staging) Remove(requestID string) error {

@@ -140,10 +140,15 @@ func intakeDetail(r *rights.Request) map[string]any {
 // VerifyCode checks a self-service code. The right code verifies the request
 // and starts processing; a wrong one counts against the limit, after which
 // the code is locked; an expired one must be requested again.
-func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rights.Request, error) {
+//
+// The right code also gives the requester an access key (returned once,
+// kept only as a hash) to their request's status page, where the password
+// of an exported copy is shown.
+func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rights.Request, string, error) {
 	var (
 		r       *rights.Request
 		outcome error
+		key     string
 	)
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -186,6 +191,12 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 		if err := storage.SaveCodeAttempt(ctx, tx, c); err != nil {
 			return err
 		}
+		if key, err = newLinkToken(); err != nil {
+			return err
+		}
+		if err := storage.SetAccessToken(ctx, tx, r.ID, hashCode(r.ID, key)); err != nil {
+			return err
+		}
 		r.Verification = &rights.Verification{Method: "email_code", By: "subject", At: now}
 		r.VerifiedAt = &now
 		p.refreshDeadline(ctx, r, now)
@@ -197,12 +208,12 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 		return p.afterVerified(ctx, tx, r, now)
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if outcome != nil {
-		return nil, outcome
+		return nil, "", outcome
 	}
-	return r, nil
+	return r, key, nil
 }
 
 // newCode returns a random six-digit code.
@@ -225,6 +236,11 @@ func hashCode(requestID, code string) string {
 // recent request for the same product, right and person: then it waits for
 // staff, who approve it or refuse it as excessive_or_repeated.
 func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Request, now time.Time) error {
+	if p.settings.Notify.Acknowledgement {
+		if err := p.insertTx(ctx, tx, NoticeArgs{RequestID: r.ID, Notice: noticeAcknowledgement}); err != nil {
+			return err
+		}
+	}
 	if window := *p.settings.Intake.RepeatWindow; window > 0 {
 		previous, err := storage.FindRepeat(ctx, tx, r, r.ReceivedAt.Add(-window))
 		if err != nil {

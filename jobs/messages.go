@@ -1,15 +1,15 @@
 package jobs
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"html/template"
 	"io"
-	"os"
+	"slices"
 	"strings"
-	textTemplate "text/template"
 	"time"
 
+	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -24,23 +24,6 @@ var shanghai = func() *time.Location {
 	}
 	return loc
 }()
-
-type messageText struct{ Subject, Body string }
-
-var codeTexts = map[string]messageText{
-	rights.LocaleZH: {
-		Subject: "您的验证码 {{.Code}}",
-		Body: "您好：\n\n我们收到了您关于个人信息的{{.Right}}请求（编号 {{.ID}}）。\n" +
-			"验证码：{{.Code}}\n有效期至 {{.Expires}}（北京时间）。\n\n" +
-			"如果这不是您本人的操作，请忽略本邮件，我们不会处理该请求。\n",
-	},
-	rights.LocaleEN: {
-		Subject: "Your verification code {{.Code}}",
-		Body: "Hello,\n\nWe received your {{.Right}} request about your personal information (reference {{.ID}}).\n" +
-			"Verification code: {{.Code}}\nValid until {{.Expires}} (China Standard Time).\n\n" +
-			"If you did not ask for this, ignore this email and nothing will happen.\n",
-	},
-}
 
 var rightNames = map[string]map[rights.Type]string{
 	rights.LocaleZH: {
@@ -129,57 +112,49 @@ func otherLocale(l string) string {
 	return rights.LocaleEN
 }
 
-func render(text string, data any) string {
-	var b bytes.Buffer
-	textTemplate.Must(textTemplate.New("").Parse(text)).Execute(&b, data) //nolint:errcheck // fixed templates over plain data
-	return b.String()
-}
-
-// bilingual renders a message in the request's locale with the other below.
-func bilingual(locale string, texts map[string]messageText, data func(locale string) any) (subject, body string) {
-	primary, secondary := locale, otherLocale(locale)
-	subject = render(texts[primary].Subject, data(primary))
-	body = render(texts[primary].Body, data(primary)) + "\n----\n\n" + render(texts[secondary].Body, data(secondary))
-	return subject, body
-}
-
-func codeMessage(r *rights.Request, code string, expires time.Time, messageID string) rights.Message {
-	subject, body := bilingual(r.Locale, codeTexts, func(l string) any {
-		return map[string]string{"Code": code, "ID": r.ID, "Right": rightNames[l][r.Type],
+// codeMessage is the email carrying a self-service requester's code.
+func (p *Pipeline) codeMessage(r *rights.Request, code string, expires time.Time, messageID string) (rights.Message, error) {
+	subject, body, err := p.tmpl.render(tmplCode, r.Locale, func(l string) any {
+		return map[string]any{"Code": code, "ID": r.ID, "Right": rightNames[l][r.Type], "Product": p.productName(r.Product),
 			"Expires": expires.In(shanghai).Format("2006-01-02 15:04")}
 	})
-	return rights.Message{ID: messageID, To: r.DeliveryEmail, Subject: subject, Text: body}
+	return rights.Message{ID: messageID, To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }
 
-var completionTexts = map[string]messageText{
-	rights.LocaleZH: {
-		Subject: "您的{{.Right}}请求已完成（{{.Product}}）",
-		Body: "您好：\n\n您于 {{.Received}}（北京时间）提交的{{.Right}}请求（编号 {{.ID}}）已处理完成。\n\n" +
-			"{{if .CancelledBy}}您的账户已于 {{.CancelledAt}}（北京时间）注销（请求编号 {{.CancelledBy}}），已没有可供{{.Right}}的账户信息。注销时，您的个人信息已依法删除、匿名化或限制处理。\n{{end}}" +
-			"{{if .Cancelled}}您的账户已注销。注销不可撤销：账户及其中的信息无法恢复，如需再次使用我们的服务，需要重新注册。\n\n{{end}}" +
-			"{{if .Withdrawn}}自 {{.WithdrawnAt}}（北京时间）起，您已撤回对以下用途的同意：{{.Withdrawn}}。我们不再为这些用途处理您的个人信息；撤回同意不影响撤回前基于您的同意已进行的个人信息处理活动。\n\n{{end}}" +
-			"{{range .Stores}}- {{.Store}}：{{if not .Resolved}}未找到与您提供的身份信息对应的数据{{else if $.Erased}}{{.Erasure.ZH}}{{else if $.Withdrawal}}已停止处理{{else}}{{.Rows}} 条记录{{end}}\n{{end}}" +
-			"{{if .Attached}}\n您的个人信息副本见附件 {{.Attached}}（ZIP 压缩包，内含可阅读的 summary.html、每个数据表一份 JSON 文件，以及带 SHA-256 校验值的 manifest.json）。\n{{end}}" +
-			"{{range .Retained}}\n依据{{.Basis}}，部分记录（{{.Datasets}}）须保存至 {{.Until}}。在此之前，我们仅对其进行存储和必要的安全保护，不作其他任何处理；期满后将予以删除。\n{{end}}" +
-			"{{if .Restricted}}\n部分记录（{{.Restricted}}）因法律义务须继续保存，已停止除存储和必要的安全保护以外的一切处理。\n{{end}}" +
-			"{{if .Correction}}\n{{if .Corrected}}已按您的要求更正以下信息：{{.Corrected}}。{{else}}没有信息被更正。{{end}}\n{{end}}" +
-			"{{if .Recipients}}\n我们已通知曾向其提供您个人信息的第三方（{{.Recipients}}）删除相关信息。\n{{end}}" +
-			"\n如有疑问，请回复本邮件或联系客服，并提供请求编号。\n",
-	},
-	rights.LocaleEN: {
-		Subject: "Your {{.Right}} request is complete ({{.Product}})",
-		Body: "Hello,\n\nYour {{.Right}} request (reference {{.ID}}), received {{.Received}} China Standard Time, is complete.\n\n" +
-			"{{if .CancelledBy}}Your account was cancelled on {{.CancelledAt}} China Standard Time (reference {{.CancelledBy}}): there is no account left for this request. When it was cancelled, your personal information was deleted, anonymized or restricted as the law requires.\n{{end}}" +
-			"{{if .Cancelled}}Your account has been cancelled. This cannot be undone: the account and what it held cannot be restored; to use our services again you would register anew.\n\n{{end}}" +
-			"{{if .Withdrawn}}As of {{.WithdrawnAt}} China Standard Time you have withdrawn your consent to: {{.Withdrawn}}. We no longer process your personal information for these purposes; the withdrawal does not affect processing carried out on your consent before it.\n\n{{end}}" +
-			"{{range .Stores}}- {{.Store}}: {{if not .Resolved}}no data found under the identities you gave{{else if $.Erased}}{{.Erasure.EN}}{{else if $.Withdrawal}}processing stopped{{else}}{{.Rows}} records{{end}}\n{{end}}" +
-			"{{if .Attached}}\nYour copy is attached as {{.Attached}} (a ZIP archive with a readable summary.html, one JSON file per table, and manifest.json with SHA-256 checksums).\n{{end}}" +
-			"{{range .Retained}}\nSome records ({{.Datasets}}) must be kept until {{.Until}} ({{.Basis}}). Until then we only store and protect them and use them for nothing else; then they are erased.\n{{end}}" +
-			"{{if .Restricted}}\nSome records ({{.Restricted}}) must be kept for a legal obligation: all processing of them except storage and security has stopped.\n{{end}}" +
-			"{{if .Correction}}\n{{if .Corrected}}As you asked, we corrected: {{.Corrected}}.{{else}}No information was corrected.{{end}}\n{{end}}" +
-			"{{if .Recipients}}\nWe have asked the third parties we shared your personal information with ({{.Recipients}}) to delete it.\n{{end}}" +
-			"\nIf you have questions, reply to this email or contact customer service with the reference.\n",
-	},
+// acknowledgementMessage tells a verified requester the request is
+// received and by when it will be answered.
+func (p *Pipeline) acknowledgementMessage(r *rights.Request) (rights.Message, error) {
+	policy := p.policies[r.Product]
+	lastDay := ""
+	if r.DueAt != nil {
+		lastDay = p.LastDay(r)
+	}
+	subject, body, err := p.tmpl.render(tmplAcknowledgement, r.Locale, func(l string) any {
+		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
+			"Received": localTime(&r.ReceivedAt), "Verified": localTime(r.VerifiedAt), "LastDay": lastDay,
+			"Days": policy.Days, "WorkingDays": policy.Kind == rights.WorkingDays}
+	})
+	return rights.Message{ID: r.ID + ".acknowledgement@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
+}
+
+// linkExpiredMessage tells a requester that a download link expired unused.
+func (p *Pipeline) linkExpiredMessage(r *rights.Request, e *storage.Export) (rights.Message, error) {
+	subject, body, err := p.tmpl.render(tmplLinkExpired, r.Locale, func(l string) any {
+		return map[string]any{"Product": p.productName(r.Product), "ID": r.ID, "Expired": localTime(e.ExpiresAt)}
+	})
+	return rights.Message{ID: r.ID + ".link_expired@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
+}
+
+// exportLine is what the completion email says about the copy.
+type exportLine struct {
+	Attached    bool
+	FileName    string
+	Size        string // of a linked file, e.g. "1.2 GB"
+	URL         string
+	Expires     string
+	CSV         bool
+	SelfService bool
+	StatusURL   string
 }
 
 type storeLine struct {
@@ -195,7 +170,7 @@ type retainedLine struct {
 	Basis, Datasets, Until string
 }
 
-func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, export *storage.Export) rights.Message {
+func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, export *storage.Export) (rights.Message, error) {
 	var lines []storeLine
 	for _, t := range tasks {
 		line := storeLine{Store: t.Store}
@@ -210,14 +185,16 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 	if r.Outcome != nil {
 		outcome = *r.Outcome
 	}
-	attached := ""
+	var el *exportLine
 	if export != nil {
-		attached = "personal-information-" + r.ID + ".zip"
+		el = &exportLine{Attached: export.Delivery != "link", FileName: export.FileName, Size: humanBytes(export.Bytes),
+			URL: export.LinkURL, Expires: localTime(export.ExpiresAt), CSV: slices.Contains(p.settings.Exports.Formats, config.FormatCSV),
+			SelfService: r.Channel == rights.ChannelSelfService, StatusURL: p.StatusURL(r.ID)}
 	}
-	subject, body := bilingual(r.Locale, completionTexts, func(l string) any {
+	subject, body, err := p.tmpl.render(tmplCompletion, r.Locale, func(l string) any {
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
 			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
-			"Attached": attached, "Erased": r.Type.Erases(), "Withdrawal": r.Type == rights.TypeWithdrawConsent,
+			"Export": el, "Erased": r.Type.Erases(), "Withdrawal": r.Type == rights.TypeWithdrawConsent,
 			"Cancelled":   r.Type == rights.TypeCancelAccount && (r.Outcome == nil || r.Outcome.CancelledBy == ""),
 			"CancelledBy": outcome.CancelledBy, "CancelledAt": localTime(outcome.CancelledAt),
 			"Withdrawn": p.purposeLabels(outcome.Withdrawn, l), "WithdrawnAt": localTime(outcome.WithdrawnAt),
@@ -226,22 +203,36 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 			// Field names only: the new values never go into an email.
 			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(correctedFields(tasks), ", ")}
 	})
+	if err != nil {
+		return rights.Message{}, err
+	}
 	msg := rights.Message{
 		ID: r.ID + ".completion@datarights", To: r.DeliveryEmail, Subject: subject, Text: body,
 		HTML: "<pre style=\"font-family:sans-serif;white-space:pre-wrap\">" + template.HTMLEscapeString(body) + "</pre>",
 	}
-	if export != nil {
-		location := export.Location
+	if export != nil && export.Delivery != "link" {
+		dest, location := p.dest, export.Location
 		msg.Attachments = []rights.Attachment{{
-			Filename: attached, ContentType: "application/zip",
+			Filename: export.FileName, ContentType: "application/zip",
 			Open: func() (io.ReadCloser, error) {
-				f, err := os.Open(location)
-				if err != nil {
-					return nil, fmt.Errorf("open export: %w", err)
-				}
-				return f, nil
+				rc, _, err := dest.Open(context.Background(), location)
+				return rc, err
 			},
 		}}
 	}
-	return msg
+	return msg, nil
+}
+
+// humanBytes is a size for people: "820 KB", "1.2 GB".
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -34,6 +34,8 @@ type Config struct {
 	OpenConnector func(ctx context.Context, s config.Store) (rights.Connector, error)
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// Destination keeps finished archives; defaults to the configured one.
+	Destination exporters.Destination
 }
 
 func (c *Config) validate() error {
@@ -59,7 +61,9 @@ type Pipeline struct {
 	metrics  *metrics.Metrics
 	now      func() time.Time
 	staging  *exporters.Staging
-	exports  string // directory of finished archives
+	exports  string // directory archives are built in (and kept in, when local)
+	dest     exporters.Destination
+	tmpl     mailTemplates
 
 	openConnector func(ctx context.Context, s config.Store) (rights.Connector, error)
 	connMu        sync.Mutex
@@ -86,6 +90,7 @@ func New(cfg Config) (*Pipeline, error) {
 		exports:       cfg.Settings.DataDir + "/exports",
 		openConnector: cfg.OpenConnector,
 		connectors:    map[string]rights.Connector{},
+		dest:          cfg.Destination,
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
@@ -98,6 +103,18 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if p.openConnector == nil {
 		p.openConnector = stores.Open
+	}
+	tmpl, err := loadTemplates(cfg.Settings.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	p.tmpl = tmpl
+	if p.dest == nil {
+		dest, err := exporters.NewDestination(context.Background(), cfg.Settings.Exports, p.exports)
+		if err != nil {
+			return nil, err
+		}
+		p.dest = dest
 	}
 	return p, nil
 }
@@ -127,6 +144,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &noticeWorker{p: p})
 		river.AddWorker(workers, &retentionSweepWorker{p: p})
 		river.AddWorker(workers, &recipientNoticeWorker{p: p})
+		river.AddWorker(workers, &exportSweepWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
@@ -134,6 +152,11 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 				river.PeriodicInterval(p.settings.SLA.SweepInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return SLASweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sla_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(p.settings.Exports.SweepInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ExportSweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "export_sweep"},
 			),
 			river.NewPeriodicJob(
 				river.PeriodicInterval(p.settings.Retention.SweepInterval),

@@ -136,9 +136,11 @@ func (w *recipientNoticeWorker) Work(ctx context.Context, job *river.Job[Recipie
 	case !ok:
 		sendErr = fmt.Errorf("recipient %s is no longer configured", n.Recipient)
 	case n.Channel == "email":
-		msg := p.recipientMessage(r, rc, n)
-		msgID = msg.ID
-		sendErr = p.mailer.Send(ctx, msg)
+		var msg rights.Message
+		if msg, sendErr = p.recipientMessage(r, rc, n); sendErr == nil {
+			msgID = msg.ID
+			sendErr = p.mailer.Send(ctx, msg)
+		}
 	default:
 		var acked bool
 		acked, sendErr = p.callRecipient(ctx, r, rc)
@@ -350,39 +352,20 @@ func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCall
 	return n, err
 }
 
-var recipientTexts = map[string]messageText{
-	rights.LocaleZH: {
-		Subject: "个人信息删除通知（{{.Product}}，编号 {{.ID}}）",
-		Body: "{{.Recipient}}：\n\n我们的用户已行使个人信息{{.Right}}的权利（请求编号 {{.ID}}，已于 {{.Completed}} 在我方完成）。" +
-			"根据《中华人民共和国个人信息保护法》及我们之间的约定，请删除我们向贵方提供的该用户的个人信息，并停止对其的处理。\n\n" +
-			"该用户的身份标识：\n{{range .Identities}}  {{.}}\n{{end}}\n" +
-			"完成后，请打开以下链接确认：\n{{.AckURL}}\n\n" +
-			"如法律法规要求贵方继续保存部分信息，请仅为此目的存储并采取必要的安全保护措施，并在确认时说明。\n",
-	},
-	rights.LocaleEN: {
-		Subject: "Erasure notice ({{.Product}}, reference {{.ID}})",
-		Body: "To {{.Recipient}},\n\nA user of ours has exercised the right of {{.Right}} over their personal information (reference {{.ID}}, completed on our side on {{.Completed}}). " +
-			"Under China's Personal Information Protection Law and our agreement, please delete the personal information of this user that we provided to you, and stop processing it.\n\n" +
-			"The user's identifiers:\n{{range .Identities}}  {{.}}\n{{end}}\n" +
-			"When done, please confirm at:\n{{.AckURL}}\n\n" +
-			"If a law requires you to keep some of it, keep it only for that purpose, protect it, and say so when you confirm.\n",
-	},
-}
-
 // recipientMessage is the notice emailed to a recipient: in Chinese first,
 // English below. It names the subject by identity types and values, which
 // the recipient needs to find the data it holds.
-func (p *Pipeline) recipientMessage(r *rights.Request, rc config.Recipient, n *storage.Notice) rights.Message {
+func (p *Pipeline) recipientMessage(r *rights.Request, rc config.Recipient, n *storage.Notice) (rights.Message, error) {
 	all := r.Subject.All().Identities
 	var identities []string
 	for _, k := range sortedKeys(all) {
 		identities = append(identities, k+": "+all[k])
 	}
 	completed := n.CreatedAt // when the stores finished: the same text on a resend
-	subject, body := bilingual(rights.LocaleZH, recipientTexts, func(l string) any {
+	subject, body, err := p.tmpl.render(tmplRecipientNotice, rights.LocaleZH, func(l string) any {
 		return map[string]any{"Recipient": rc.Label(), "Product": p.productName(r.Product), "ID": r.ID,
 			"Right": rightNames[l][r.Type], "Completed": completed.In(shanghai).Format("2006-01-02"),
 			"Identities": identities, "AckURL": p.AckURL(n.AckToken)}
 	})
-	return rights.Message{ID: r.ID + ".notice." + rc.Name + "@datarights", To: rc.Email, Subject: subject, Text: body}
+	return rights.Message{ID: r.ID + ".notice." + rc.Name + "@datarights", To: rc.Email, Subject: subject, Text: body}, err
 }

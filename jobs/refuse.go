@@ -13,7 +13,12 @@ import (
 	"github.com/datarights/datarights/storage"
 )
 
-const noticeRefusal = "refusal"
+// Notices: emails that change no state of their own, each sent once.
+const (
+	noticeRefusal         = "refusal"
+	noticeAcknowledgement = "acknowledgement"
+	noticeLinkExpired     = "link_expired"
+)
 
 // Refuse refuses a request on one of the stated grounds, with staff's
 // explanation, and tells the requester why (PIPL Art. 50). Work that has
@@ -85,7 +90,24 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 		if r.Refusal == nil {
 			return fmt.Errorf("request %s has no refusal to notify", r.ID)
 		}
-		msg = refusalMessage(r, p.productName(r.Product))
+		if msg, err = p.refusalMessage(r); err != nil {
+			return err
+		}
+	case noticeAcknowledgement:
+		if msg, err = p.acknowledgementMessage(r); err != nil {
+			return err
+		}
+	case noticeLinkExpired:
+		export, err := storage.GetExport(ctx, p.db.Pool, r.ID)
+		if err != nil {
+			return err
+		}
+		if export == nil {
+			return fmt.Errorf("request %s has no export whose link expired", r.ID)
+		}
+		if msg, err = p.linkExpiredMessage(r, export); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown notice %q", job.Args.Notice)
 	}
@@ -101,24 +123,9 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 	})
 }
 
-var refusalTexts = map[string]messageText{
-	rights.LocaleZH: {
-		Subject: "关于您的{{.Right}}请求的答复（{{.Product}}）",
-		Body: "您好：\n\n很抱歉，我们无法响应您于 {{.Received}}（北京时间）提交的{{.Right}}请求（编号 {{.ID}}）。\n\n" +
-			"原因：{{.Reason}}。\n{{if .Message}}说明：{{.Message}}\n{{end}}" +
-			"\n如您对此有异议，可回复本邮件或联系客服，并提供请求编号；您也可以向个人信息保护主管部门投诉、举报。\n",
-	},
-	rights.LocaleEN: {
-		Subject: "About your {{.Right}} request ({{.Product}})",
-		Body: "Hello,\n\nWe are sorry: we cannot carry out your {{.Right}} request (reference {{.ID}}), received {{.Received}} China Standard Time.\n\n" +
-			"Reason: {{.Reason}}.\n{{if .Message}}Explanation: {{.Message}}\n{{end}}" +
-			"\nIf you disagree, reply to this email or contact customer service with the reference; you may also complain to the authority responsible for personal information protection.\n",
-	},
-}
-
-func refusalMessage(r *rights.Request, productName string) rights.Message {
+func (p *Pipeline) refusalMessage(r *rights.Request) (rights.Message, error) {
 	reason := rights.RefusalReasons[r.Refusal.Reason]
-	subject, body := bilingual(r.Locale, refusalTexts, func(l string) any {
+	subject, body, err := p.tmpl.render(tmplRefusal, r.Locale, func(l string) any {
 		text := reason.EN
 		if l == rights.LocaleZH {
 			text = reason.ZH
@@ -127,8 +134,8 @@ func refusalMessage(r *rights.Request, productName string) rights.Message {
 		if l != r.Locale && r.Refusal.Translated != "" {
 			message = r.Refusal.Translated
 		}
-		return map[string]any{"Right": rightNames[l][r.Type], "Product": productName, "ID": r.ID,
+		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
 			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Reason": text, "Message": message}
 	})
-	return rights.Message{ID: r.ID + ".refusal@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}
+	return rights.Message{ID: r.ID + ".refusal@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }

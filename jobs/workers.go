@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/datarights/datarights/config"
-	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -91,7 +88,10 @@ func (w *sendCodeWorker) Work(ctx context.Context, job *river.Job[SendCodeArgs])
 	if err != nil {
 		return err
 	}
-	msg := codeMessage(r, code, expires, fmt.Sprintf("%s.code.%d@datarights", r.ID, job.Attempt))
+	msg, err := p.codeMessage(r, code, expires, fmt.Sprintf("%s.code.%d@datarights", r.ID, job.Attempt))
+	if err != nil {
+		return err
+	}
 	if err := p.mailer.Send(ctx, msg); err != nil {
 		return fmt.Errorf("send code for %s: %w", r.ID, err)
 	}
@@ -403,76 +403,6 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 	return rights.StoreReport{}, fmt.Errorf("unknown task action %q", t.Action)
 }
 
-// assembleWorker builds the archive from the staged parts.
-type assembleWorker struct {
-	river.WorkerDefaults[AssembleArgs]
-	p *Pipeline
-}
-
-func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs]) error {
-	p := w.p
-	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
-	if err != nil {
-		return err
-	}
-	if r.Status != rights.StatusAssembling {
-		return nil
-	}
-	tasks, err := storage.ListTasks(ctx, p.db.Pool, r.ID)
-	if err != nil {
-		return err
-	}
-	in := exporters.ArchiveInput{
-		RequestID: r.ID, Product: r.Product, ProductName: p.productName(r.Product), Type: r.Type,
-		Locale: r.Locale, ReceivedAt: r.ReceivedAt, GeneratedAt: p.now().UTC(), StagingDir: p.staging.Dir(r.ID),
-	}
-	for _, t := range tasks {
-		part := exporters.StorePart{Store: t.Store}
-		if t.Report != nil {
-			part.Report = *t.Report
-		}
-		in.Stores = append(in.Stores, part)
-	}
-	path := filepath.Join(p.exports, r.ID+".zip")
-	if err := os.MkdirAll(p.exports, 0o700); err != nil {
-		return fmt.Errorf("assemble %s: %w", r.ID, err)
-	}
-	res, err := exporters.BuildArchive(ctx, in, path)
-	if err != nil {
-		if lastAttempt(job.JobRow) {
-			return errors.Join(err, p.fail(ctx, r.ID, "assemble", err))
-		}
-		return fmt.Errorf("assemble %s: %w", r.ID, err)
-	}
-	now := p.now().UTC()
-	err = step(ctx, p, job, func(tx pgx.Tx) error {
-		r, err := storage.LockRequest(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		if r.Status != rights.StatusAssembling {
-			return nil
-		}
-		if err := storage.PutExport(ctx, tx, storage.Export{RequestID: r.ID, Location: res.Path, Bytes: res.Bytes, SHA256: res.SHA256, CreatedAt: now}); err != nil {
-			return err
-		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: "system",
-			Action: "export.assembled", Detail: map[string]any{"bytes": res.Bytes, "sha256": res.SHA256, "files": len(res.Files)}}); err != nil {
-			return err
-		}
-		return p.insertTx(ctx, tx, DeliverArgs{RequestID: r.ID})
-	})
-	if err != nil {
-		return err
-	}
-	// The staged parts live on in the archive; a failure here leaves only
-	// disk to reclaim, never a wrong result.
-	if err := p.staging.Remove(r.ID); err != nil {
-		p.logger.Warn("remove staging", "request_id", r.ID, "err", err)
-	}
-	return nil
-}
-
 // deliverWorker tells the requester the outcome. The send is recorded in the
 // same transaction that completes the request; a re-run that finds the
 // record sends nothing. A crash between the SMTP send and that record is the
@@ -507,7 +437,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		if err != nil {
 			return err
 		}
-		msg := p.completionMessage(r, tasks, export)
+		msg, err := p.completionMessage(r, tasks, export)
+		if err != nil {
+			return err
+		}
 		if err := p.mailer.Send(ctx, msg); err != nil {
 			if lastAttempt(job.JobRow) {
 				return errors.Join(err, p.fail(ctx, r.ID, "deliver", err))

@@ -97,41 +97,6 @@ func SaveCodeAttempt(ctx context.Context, tx pgx.Tx, c *Code) error {
 	return nil
 }
 
-// Export is the archive built for a request.
-type Export struct {
-	RequestID string
-	Location  string
-	Bytes     int64
-	SHA256    string
-	CreatedAt time.Time
-}
-
-// PutExport records a request's archive.
-func PutExport(ctx context.Context, tx pgx.Tx, e Export) error {
-	_, err := tx.Exec(ctx, `INSERT INTO exports (request_id, location, bytes, sha256, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (request_id) DO UPDATE SET location = excluded.location, bytes = excluded.bytes,
-			sha256 = excluded.sha256, created_at = excluded.created_at`,
-		e.RequestID, e.Location, e.Bytes, e.SHA256, e.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("put export %s: %w", e.RequestID, err)
-	}
-	return nil
-}
-
-// GetExport returns a request's archive, or nil.
-func GetExport(ctx context.Context, q Querier, requestID string) (*Export, error) {
-	var e Export
-	err := q.QueryRow(ctx, `SELECT request_id, location, bytes, sha256, created_at FROM exports WHERE request_id = $1`, requestID).
-		Scan(&e.RequestID, &e.Location, &e.Bytes, &e.SHA256, &e.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get export %s: %w", requestID, err)
-	}
-	return &e, nil
-}
-
 // Delivery records that a message was sent.
 type Delivery struct {
 	RequestID string

@@ -1,0 +1,225 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/rights"
+)
+
+// Export is the archive built for a request, and how it reaches the
+// requester.
+type Export struct {
+	RequestID string
+	Location  string // the destination's location of the archive
+	FileName  string // what the requester's file is called
+	Bytes     int64
+	SHA256    string
+	CreatedAt time.Time
+	// Encryption is "aes" (a zip whose entries are AES-256 encrypted with
+	// Password), "age" (the whole file encrypted to the requester's key),
+	// or "none".
+	Encryption string
+	// Password opens an aes archive. It is kept until it has been shown
+	// once (PasswordShownAt, PasswordShownVia: "status_page" or "staff"),
+	// then erased.
+	Password         string
+	PasswordShownAt  *time.Time
+	PasswordShownVia string
+	// Delivery is "attachment" or "link". A link is LinkURL: the service's
+	// download page for LinkToken, or a presigned URL; it works until
+	// ExpiresAt.
+	Delivery  string
+	LinkToken string
+	LinkURL   string
+	ExpiresAt *time.Time
+	// PurgedAt is when the archive was deleted, and PurgeReason why
+	// ("delivered", "link_expired", "request_closed").
+	PurgedAt    *time.Time
+	PurgeReason string
+}
+
+const exportColumns = `request_id, location, file_name, bytes, sha256, created_at, encryption, coalesce(password, ''),
+	password_shown_at, password_shown_via, delivery, coalesce(link_token, ''), link_url, expires_at, purged_at, purge_reason`
+
+func scanExport(row pgx.Row) (*Export, error) {
+	var e Export
+	err := row.Scan(&e.RequestID, &e.Location, &e.FileName, &e.Bytes, &e.SHA256, &e.CreatedAt, &e.Encryption, &e.Password,
+		&e.PasswordShownAt, &e.PasswordShownVia, &e.Delivery, &e.LinkToken, &e.LinkURL, &e.ExpiresAt, &e.PurgedAt, &e.PurgeReason)
+	return &e, err
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// PutExport records a request's archive; a rebuilt archive replaces the
+// record.
+func PutExport(ctx context.Context, tx pgx.Tx, e Export) error {
+	_, err := tx.Exec(ctx, `INSERT INTO exports (request_id, location, file_name, bytes, sha256, created_at, encryption, password,
+			delivery, link_token, link_url, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (request_id) DO UPDATE SET location = excluded.location, file_name = excluded.file_name,
+			bytes = excluded.bytes, sha256 = excluded.sha256, created_at = excluded.created_at,
+			encryption = excluded.encryption, password = excluded.password, password_shown_at = NULL,
+			password_shown_via = '', delivery = excluded.delivery, link_token = excluded.link_token,
+			link_url = excluded.link_url, expires_at = excluded.expires_at, purged_at = NULL, purge_reason = ''`,
+		e.RequestID, e.Location, e.FileName, e.Bytes, e.SHA256, e.CreatedAt, e.Encryption, nullable(e.Password),
+		e.Delivery, nullable(e.LinkToken), e.LinkURL, e.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("put export %s: %w", e.RequestID, err)
+	}
+	return nil
+}
+
+// GetExport returns a request's archive, or nil; with lock, locked for the
+// rest of q's transaction.
+func GetExport(ctx context.Context, q Querier, requestID string) (*Export, error) {
+	return getExport(ctx, q, `SELECT `+exportColumns+` FROM exports WHERE request_id = $1`, requestID)
+}
+
+// LockExport is GetExport, locked for the rest of tx.
+func LockExport(ctx context.Context, tx pgx.Tx, requestID string) (*Export, error) {
+	return getExport(ctx, tx, `SELECT `+exportColumns+` FROM exports WHERE request_id = $1 FOR UPDATE`, requestID)
+}
+
+// ExportByToken returns the export whose download link carries token, or
+// nil.
+func ExportByToken(ctx context.Context, q Querier, token string) (*Export, error) {
+	return getExport(ctx, q, `SELECT `+exportColumns+` FROM exports WHERE link_token = $1`, token)
+}
+
+func getExport(ctx context.Context, q Querier, query, arg string) (*Export, error) {
+	e, err := scanExport(q.QueryRow(ctx, query, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get export: %w", err)
+	}
+	return e, nil
+}
+
+// PasswordShown erases an export's password, recording when and how it was
+// shown.
+func PasswordShown(ctx context.Context, tx pgx.Tx, requestID, via string, at time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE exports SET password = NULL, password_shown_at = $2, password_shown_via = $3
+		WHERE request_id = $1`, requestID, at, via)
+	if err != nil {
+		return fmt.Errorf("password of export %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// PurgeExport records that an export's archive was deleted, and erases its
+// password: without the file it opens nothing.
+func PurgeExport(ctx context.Context, tx pgx.Tx, requestID, reason string, at time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE exports SET purged_at = $2, purge_reason = $3, password = NULL
+		WHERE request_id = $1 AND purged_at IS NULL`, requestID, at, reason)
+	if err != nil {
+		return fmt.Errorf("purge export %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// Purgeable returns up to limit unpurged exports whose link expired by now,
+// or whose archive was delivered attached, or whose request is closed
+// without a link still running; each with why.
+func Purgeable(ctx context.Context, q Querier, now time.Time, limit int) ([]*Export, []string, error) {
+	rows, err := q.Query(ctx, `SELECT `+exportColumns+`, CASE
+			WHEN e.delivery = 'link' AND e.expires_at <= $1 THEN 'link_expired'
+			WHEN e.delivery = 'attachment' AND r.status = 'completed' THEN 'delivered'
+			ELSE 'request_closed' END
+		FROM exports e JOIN requests r ON r.id = e.request_id
+		WHERE e.purged_at IS NULL AND (
+			(e.delivery = 'link' AND e.expires_at <= $1)
+			OR (e.delivery = 'attachment' AND r.status = 'completed')
+			OR (r.status IN ('refused', 'cancelled') AND (e.delivery <> 'link' OR e.expires_at <= $1)))
+		ORDER BY e.created_at LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("purgeable exports: %w", err)
+	}
+	defer rows.Close()
+	var (
+		exports []*Export
+		reasons []string
+	)
+	for rows.Next() {
+		var e Export
+		var reason string
+		if err := rows.Scan(&e.RequestID, &e.Location, &e.FileName, &e.Bytes, &e.SHA256, &e.CreatedAt, &e.Encryption, &e.Password,
+			&e.PasswordShownAt, &e.PasswordShownVia, &e.Delivery, &e.LinkToken, &e.LinkURL, &e.ExpiresAt, &e.PurgedAt, &e.PurgeReason,
+			&reason); err != nil {
+			return nil, nil, fmt.Errorf("purgeable exports: %w", err)
+		}
+		exports, reasons = append(exports, &e), append(reasons, reason)
+	}
+	return exports, reasons, rows.Err()
+}
+
+// Download is one download of an export through the service's link.
+type Download struct {
+	At       time.Time `json:"at"`
+	Bytes    int64     `json:"bytes"`
+	Complete bool      `json:"complete"`
+}
+
+// RecordDownload records a download and audits it, in one transaction.
+func RecordDownload(ctx context.Context, tx pgx.Tx, requestID string, d Download) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO downloads (request_id, at, bytes, complete) VALUES ($1, $2, $3, $4)`,
+		requestID, d.At, d.Bytes, d.Complete); err != nil {
+		return fmt.Errorf("record download of %s: %w", requestID, err)
+	}
+	return AppendAudit(ctx, tx, rights.AuditEvent{RequestID: requestID, At: d.At, Actor: "requester", Action: "export.downloaded",
+		Detail: map[string]any{"bytes": d.Bytes, "complete": d.Complete}})
+}
+
+// ListDownloads returns an export's downloads, oldest first.
+func ListDownloads(ctx context.Context, q Querier, requestID string) ([]Download, error) {
+	rows, err := q.Query(ctx, `SELECT at, bytes, complete FROM downloads WHERE request_id = $1 ORDER BY at, id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list downloads of %s: %w", requestID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Download, error) {
+		var d Download
+		err := row.Scan(&d.At, &d.Bytes, &d.Complete)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list downloads of %s: %w", requestID, err)
+	}
+	return out, nil
+}
+
+// SetAccessToken records the hash of a self-service requester's status
+// page key.
+func SetAccessToken(ctx context.Context, tx pgx.Tx, requestID, hash string) error {
+	if _, err := tx.Exec(ctx, `UPDATE requests SET access_token_hash = $2 WHERE id = $1`, requestID, hash); err != nil {
+		return fmt.Errorf("access token of %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// AccessTokenHash returns the hash of a request's status page key, "" when
+// it has none.
+func AccessTokenHash(ctx context.Context, q Querier, requestID string) (string, error) {
+	if !ValidID(requestID) {
+		return "", nil
+	}
+	var hash *string
+	err := q.QueryRow(ctx, `SELECT access_token_hash FROM requests WHERE id = $1`, requestID).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) || hash == nil {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("access token of %s: %w", requestID, err)
+	}
+	return *hash, nil
+}
