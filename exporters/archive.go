@@ -1,7 +1,8 @@
 package exporters
 
 import (
-	"archive/zip"
+	"bufio"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,8 +13,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/datarights/datarights/exporters/aeszip"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -57,6 +60,7 @@ type ManifestFile struct {
 	Store    string `json:"store,omitempty"`
 	Dataset  string `json:"dataset,omitempty"`
 	Category string `json:"category,omitempty"`
+	Format   string `json:"format,omitempty"` // json or csv
 	Rows     int64  `json:"rows"`
 	Bytes    int64  `json:"bytes"`
 	SHA256   string `json:"sha256"`
@@ -105,14 +109,23 @@ func BuildArchive(ctx context.Context, in ArchiveInput, outPath string) (result 
 		}
 	}()
 
-	sum := sha256.New()
-	var size byteCounter
-	zw := zip.NewWriter(io.MultiWriter(tmp, sum, &size))
+	// Written to the file directly (aeszip patches each local header in
+	// place, which every unzip tool accepts); the archive's hash is taken
+	// once it is complete.
+	zw := aeszip.NewWriter(tmp, in.Password)
 	files, err := writeArchive(ctx, zw, in)
 	if err != nil {
 		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
 	}
 	if err := zw.Close(); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	sum := sha256.New()
+	var size byteCounter
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
+	}
+	if _, err := io.Copy(io.MultiWriter(sum, &size), ctxReader{ctx, tmp}); err != nil {
 		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -135,10 +148,10 @@ func BuildArchive(ctx context.Context, in ArchiveInput, outPath string) (result 
 	}, nil
 }
 
-func writeArchive(ctx context.Context, zw *zip.Writer, in ArchiveInput) ([]ManifestFile, error) {
+func writeArchive(ctx context.Context, zw *aeszip.Writer, in ArchiveInput) ([]ManifestFile, error) {
 	var files []ManifestFile
 	create := func(name string) (io.Writer, error) {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: in.GeneratedAt})
+		w, err := zw.Create(name, in.GeneratedAt)
 		if err != nil {
 			return nil, fmt.Errorf("adding %s: %w", name, err)
 		}
@@ -164,28 +177,32 @@ func writeArchive(ctx context.Context, zw *zip.Writer, in ArchiveInput) ([]Manif
 			if ds.File == "" {
 				continue // nothing was staged; normalized checked it has no rows
 			}
-			name := archiveDataPath(part.Store, ds)
-			if seen[name] {
-				return nil, fmt.Errorf("store %s: two datasets are staged as %s", part.Store, name)
+			staged := []rights.StagedFile{{File: ds.File, SHA256: ds.SHA256, Bytes: ds.Bytes, Deflated: ds.Deflated,
+				DeflatedSHA256: ds.DeflatedSHA256, CRC32: ds.CRC32}}
+			if ds.CSV != nil {
+				staged = append(staged, *ds.CSV)
 			}
-			seen[name] = true
-			w, err := create(name)
-			if err != nil {
-				return nil, err
+			for _, sf := range staged {
+				name := path.Join("data", part.Store, path.Base(sf.File))
+				if seen[name] {
+					return nil, fmt.Errorf("store %s: two datasets are staged as %s", part.Store, name)
+				}
+				seen[name] = true
+				n, err := addStaged(ctx, zw, name, in.GeneratedAt, in.StagingDir, part.Store, ds.Name, sf)
+				if err != nil {
+					return nil, err
+				}
+				files = append(files, ManifestFile{
+					Path:     name,
+					Store:    part.Store,
+					Dataset:  ds.Name,
+					Category: ds.Category,
+					Format:   strings.TrimPrefix(path.Ext(name), "."),
+					Rows:     ds.Rows,
+					Bytes:    n,
+					SHA256:   sf.SHA256,
+				})
 			}
-			n, err := copyStaged(ctx, w, in.StagingDir, part.Store, ds)
-			if err != nil {
-				return nil, err
-			}
-			files = append(files, ManifestFile{
-				Path:     name,
-				Store:    part.Store,
-				Dataset:  ds.Name,
-				Category: ds.Category,
-				Rows:     ds.Rows,
-				Bytes:    n,
-				SHA256:   ds.SHA256,
-			})
 		}
 	}
 
@@ -210,41 +227,80 @@ func writeArchive(ctx context.Context, zw *zip.Writer, in ArchiveInput) ([]Manif
 	return files, nil
 }
 
-// copyStaged copies one staged dataset into w, checking it against its
-// report on the way, and returns its size.
-func copyStaged(ctx context.Context, w io.Writer, stagingDir, store string, ds rights.DatasetReport) (int64, error) {
-	f, err := openStaged(stagingDir, store, ds)
+// addStaged adds one staged file to the archive as name and returns its
+// content's size. A deflated staging file is copied as it is (encrypted,
+// not compressed again), checked against the hash recorded when it was
+// written; a plain one is compressed and checked against its content hash.
+// A file that changed after it was staged fails the build rather than
+// reaching the requester.
+func addStaged(ctx context.Context, zw *aeszip.Writer, name string, modified time.Time, stagingDir, store, dataset string, sf rights.StagedFile) (int64, error) {
+	if sf.Deflated == "" {
+		f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(sf.File))
+		if err != nil {
+			return 0, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, dataset, err)
+		}
+		defer f.Close()
+		w, err := zw.Create(name, modified)
+		if err != nil {
+			return 0, fmt.Errorf("adding %s: %w", name, err)
+		}
+		check := &stagedCheck{store: store, dataset: dataset, want: sf.SHA256, size: sf.Bytes, hash: sha256.New()}
+		if _, err := io.Copy(w, io.TeeReader(ctxReader{ctx, f}, check)); err != nil {
+			return 0, fmt.Errorf("store %s: copying dataset %s: %w", store, dataset, err)
+		}
+		return check.n, check.verify()
+	}
+	f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(sf.Deflated))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, dataset, err)
 	}
 	defer f.Close()
-	check := newStagedCheck(store, ds)
-	if _, err := io.Copy(w, io.TeeReader(ctxReader{ctx, f}, check)); err != nil {
-		return 0, fmt.Errorf("store %s: copying dataset %s: %w", store, ds.Name, err)
+	check := &stagedCheck{store: store, dataset: dataset, want: sf.DeflatedSHA256, hash: sha256.New()}
+	if err := zw.AddDeflated(name, modified, io.TeeReader(ctxReader{ctx, f}, check), sf.CRC32, sf.Bytes); err != nil {
+		return 0, fmt.Errorf("store %s: copying dataset %s: %w", store, dataset, err)
 	}
-	return check.n, check.verify()
+	return sf.Bytes, check.verify()
 }
 
-// openStaged opens a dataset's staged file. os.OpenInRoot keeps a report
-// naming "../x" or a symbolic link from reading outside the staging dir.
-func openStaged(stagingDir, store string, ds rights.DatasetReport) (*os.File, error) {
-	f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(ds.File))
+// OpenStaged opens a dataset's staged JSON, inflating it when it was staged
+// deflated. os.OpenInRoot keeps a report naming "../x" or a symbolic link
+// from reading outside the staging dir.
+func OpenStaged(stagingDir, store string, ds rights.DatasetReport) (io.ReadCloser, error) {
+	name := ds.File
+	if ds.Deflated != "" {
+		name = ds.Deflated
+	}
+	f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(name))
 	if err != nil {
 		return nil, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, ds.Name, err)
 	}
-	return f, nil
+	if ds.Deflated == "" {
+		return f, nil
+	}
+	return inflated{flate.NewReader(bufio.NewReaderSize(f, 64<<10)), f}, nil
+}
+
+type inflated struct {
+	io.ReadCloser
+	file *os.File
+}
+
+func (i inflated) Close() error {
+	i.ReadCloser.Close()
+	return i.file.Close()
 }
 
 // stagedCheck hashes a staged file as it is read.
 type stagedCheck struct {
-	store string
-	ds    rights.DatasetReport
-	hash  hash.Hash
-	n     int64
+	store, dataset string
+	want           string // hex SHA-256
+	size           int64  // expected bytes, 0 for unknown
+	hash           hash.Hash
+	n              int64
 }
 
 func newStagedCheck(store string, ds rights.DatasetReport) *stagedCheck {
-	return &stagedCheck{store: store, ds: ds, hash: sha256.New()}
+	return &stagedCheck{store: store, dataset: ds.Name, want: ds.SHA256, size: ds.Bytes, hash: sha256.New()}
 }
 
 func (c *stagedCheck) Write(p []byte) (int, error) {
@@ -254,8 +310,8 @@ func (c *stagedCheck) Write(p []byte) (int, error) {
 
 // verify reports whether what was read is what was staged.
 func (c *stagedCheck) verify() error {
-	if hex.EncodeToString(c.hash.Sum(nil)) != c.ds.SHA256 || (c.ds.Bytes != 0 && c.n != c.ds.Bytes) {
-		return fmt.Errorf("store %s: the staged file of dataset %s does not match the checksum recorded when it was written", c.store, c.ds.Name)
+	if hex.EncodeToString(c.hash.Sum(nil)) != c.want || (c.size != 0 && c.n != c.size) {
+		return fmt.Errorf("store %s: the staged file of dataset %s does not match the checksum recorded when it was written", c.store, c.dataset)
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ func renderDataset(ctx context.Context, w io.Writer, stagingDir string, l *label
 		return reportTemplates.ExecuteTemplate(w, "no_rows", view)
 	}
 
-	f, err := openStaged(stagingDir, store, ds)
+	f, err := OpenStaged(stagingDir, store, ds)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"database/sql/driver"
+	"encoding/base64"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,18 +28,36 @@ import (
 	"sync"
 	"time"
 
+	"github.com/datarights/datarights/exporters/aeszip"
 	"github.com/datarights/datarights/rights"
 )
 
 // Staging keeps the datasets exported for each request on disk until the
-// archive is built: <root>/staging/<request id>/<store>/<dataset>.json.
+// archive is built: <root>/staging/<request id>/<store>/<dataset>.json.df
+// (and .csv.df), deflated as they are written.
 type Staging struct {
 	root string
+	opts StagingOptions
 }
 
-// NewStaging returns the staging area under root (the data directory).
+// StagingOptions say which formats are staged.
+type StagingOptions struct {
+	// CSV also stages every dataset as CSV.
+	CSV bool
+	// BOM starts each CSV file with a UTF-8 byte order mark, which Excel
+	// needs to read UTF-8 correctly.
+	BOM bool
+}
+
+// NewStaging returns the staging area under root (the data directory),
+// staging JSON only.
 func NewStaging(root string) *Staging {
 	return &Staging{root: root}
+}
+
+// NewStagingWith returns the staging area under root with options.
+func NewStagingWith(root string, opts StagingOptions) *Staging {
+	return &Staging{root: root, opts: opts}
 }
 
 // Dir returns the directory holding a request's staged datasets. Dataset
@@ -59,7 +79,7 @@ func (s *Staging) Sink(requestID, store string) (rights.Sink, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging store %s: %w", store, err)
 	}
-	return &stagingSink{dir: dir, store: store, started: map[string]bool{}}, nil
+	return &stagingSink{dir: dir, store: store, opts: s.opts, started: map[string]bool{}}, nil
 }
 
 // Requests lists the requests that have something staged.
@@ -126,6 +146,7 @@ func datasetFileName(dataset string) (string, error) {
 type stagingSink struct {
 	dir   string
 	store string
+	opts  StagingOptions
 
 	mu      sync.Mutex
 	started map[string]bool
@@ -151,18 +172,29 @@ func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, 
 		return nil, rights.Errorf(rights.EConflict, "dataset %s was already started in store %s", name, s.store)
 	}
 
-	tmp, err := os.CreateTemp(s.dir, "."+file+".*.tmp")
-	if err != nil {
+	w := &datasetWriter{name: name}
+	if w.json, err = newStagedOut(s.dir, s.store, file); err != nil {
 		return nil, fmt.Errorf("staging %s: %w", name, err)
 	}
-	w := &datasetWriter{
-		name:   name,
-		file:   tmp,
-		final:  filepath.Join(s.dir, file),
-		report: path.Join(s.store, file),
-		hash:   sha256.New(),
+	if s.opts.CSV {
+		if w.csv, err = newStagedOut(s.dir, s.store, strings.TrimSuffix(file, ".json")+".csv"); err != nil {
+			w.abort()
+			return nil, fmt.Errorf("staging %s: %w", name, err)
+		}
+		if s.opts.BOM {
+			if _, err := w.csv.buf.WriteString("\uFEFF"); err != nil {
+				w.abort()
+				return nil, fmt.Errorf("staging %s: %w", name, err)
+			}
+		}
+		w.csvw = csv.NewWriter(w.csv.buf)
+		w.csvw.UseCRLF = true // what Excel and Notepad expect
+		if err := w.csvw.Write(columns); err != nil {
+			w.abort()
+			return nil, fmt.Errorf("staging %s: %w", name, err)
+		}
+		w.cells = make([]string, len(columns))
 	}
-	w.buf = bufio.NewWriterSize(io.MultiWriter(tmp, w.hash, &w.counter), 64<<10)
 	// Keys are encoded once: every row repeats them.
 	w.keys = make([][]byte, len(columns))
 	for i, col := range columns {
@@ -176,29 +208,92 @@ func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, 
 	w.enc = json.NewEncoder(&w.scratch)
 	// The files are read by people too: keep <, > and & as they are.
 	w.enc.SetEscapeHTML(false)
-	if _, err := w.buf.WriteString("["); err != nil {
+	if _, err := w.json.buf.WriteString("["); err != nil {
 		w.abort()
 		return nil, fmt.Errorf("staging %s: %w", name, err)
 	}
 	return w, nil
 }
 
+// stagedOut is one staged file being written: content goes through a
+// buffer, is hashed and deflated, and the deflated bytes are hashed and
+// written to a temporary file that finish renames into place. Until then a
+// reader (or a crashed run) never sees a half-written file.
+type stagedOut struct {
+	tmp     *os.File
+	final   string // where finish renames tmp to
+	file    string // the content's name, relative to the request's staging dir
+	staged  string // the deflated file's, likewise
+	buf     *bufio.Writer
+	content hash.Hash // of the content
+	counter byteCounter
+	deflate *aeszip.Deflater
+	fileBuf *bufio.Writer
+	disk    hash.Hash // of the deflated bytes
+}
+
+func newStagedOut(dir, store, file string) (*stagedOut, error) {
+	tmp, err := os.CreateTemp(dir, "."+file+".*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	o := &stagedOut{tmp: tmp, final: filepath.Join(dir, file+".df"), file: path.Join(store, file), staged: path.Join(store, file+".df"),
+		content: sha256.New(), disk: sha256.New()}
+	o.fileBuf = bufio.NewWriterSize(io.MultiWriter(tmp, o.disk), 64<<10)
+	o.deflate = aeszip.NewDeflater(o.fileBuf)
+	o.buf = bufio.NewWriterSize(io.MultiWriter(o.content, &o.counter, o.deflate), 64<<10)
+	return o, nil
+}
+
+// finish completes the file and renames it into place.
+func (o *stagedOut) finish() error {
+	if err := o.buf.Flush(); err != nil {
+		return err
+	}
+	if err := o.deflate.Close(); err != nil {
+		return err
+	}
+	if err := o.fileBuf.Flush(); err != nil {
+		return err
+	}
+	// Synced before the rename, so that after a crash the final name holds
+	// either the previous complete file or this one, never a torn one.
+	if err := o.tmp.Sync(); err != nil {
+		return err
+	}
+	if err := o.tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(o.tmp.Name(), o.final); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(o.final))
+}
+
+func (o *stagedOut) stagedFile() rights.StagedFile {
+	return rights.StagedFile{File: o.file, SHA256: hex.EncodeToString(o.content.Sum(nil)), Bytes: o.counter.n,
+		Deflated: o.staged, DeflatedSHA256: hex.EncodeToString(o.disk.Sum(nil)), CRC32: o.deflate.CRC32()}
+}
+
+func (o *stagedOut) abort() {
+	_ = o.tmp.Close()
+	_ = os.Remove(o.tmp.Name())
+}
+
 // datasetWriter streams one dataset as a JSON array of objects, one row per
 // line, to a temporary file that Close renames into place. Until then a
 // reader (or a crashed run) never sees a half-written dataset.
 type datasetWriter struct {
-	name   string
-	file   *os.File
-	final  string // where Close renames file to
-	report string // final file relative to the request's staging dir
+	name string
+	json *stagedOut
+	csv  *stagedOut // nil unless CSV is staged too
 
-	buf     *bufio.Writer
-	hash    hash.Hash
-	counter byteCounter
 	keys    [][]byte
 	enc     *json.Encoder
 	scratch bytes.Buffer // one value's JSON at a time
 	line    []byte       // one row's JSON at a time
+	csvw    *csv.Writer
+	cells   []string // one row's CSV at a time
 
 	rows int64
 	err  error // sticky: a writer that failed once stays failed
@@ -236,9 +331,18 @@ func (w *datasetWriter) WriteRow(values []any) error {
 	}
 	line = append(line, '}')
 	w.line = line
-	if _, err := w.buf.Write(line); err != nil {
+	if _, err := w.json.buf.Write(line); err != nil {
 		w.err = fmt.Errorf("staging %s: %w", w.name, err)
 		return w.err
+	}
+	if w.csv != nil {
+		for i, v := range values {
+			w.cells[i] = csvCell(v)
+		}
+		if err := w.csvw.Write(w.cells); err != nil {
+			w.err = fmt.Errorf("staging %s: %w", w.name, err)
+			return w.err
+		}
 	}
 	// A huge row (a large bytea, say) must not pin its buffer for the rest
 	// of the dataset.
@@ -265,13 +369,14 @@ func (w *datasetWriter) Close() (rights.DatasetReport, error) {
 		w.abort()
 		return rights.DatasetReport{}, fmt.Errorf("staging %s: %w", w.name, err)
 	}
-	return rights.DatasetReport{
-		Name:   w.name,
-		Rows:   w.rows,
-		File:   w.report,
-		SHA256: hex.EncodeToString(w.hash.Sum(nil)),
-		Bytes:  w.counter.n,
-	}, nil
+	js := w.json.stagedFile()
+	report := rights.DatasetReport{Name: w.name, Rows: w.rows, File: js.File, SHA256: js.SHA256, Bytes: js.Bytes,
+		Deflated: js.Deflated, DeflatedSHA256: js.DeflatedSHA256, CRC32: js.CRC32}
+	if w.csv != nil {
+		cs := w.csv.stagedFile()
+		report.CSV = &cs
+	}
+	return report, nil
 }
 
 func (w *datasetWriter) finish() error {
@@ -279,30 +384,27 @@ func (w *datasetWriter) finish() error {
 	if w.rows == 0 {
 		end = "]\n"
 	}
-	if _, err := w.buf.WriteString(end); err != nil {
+	if _, err := w.json.buf.WriteString(end); err != nil {
 		return err
 	}
-	if err := w.buf.Flush(); err != nil {
+	if err := w.json.finish(); err != nil {
 		return err
 	}
-	// Synced before the rename, so that after a crash the final name holds
-	// either the previous complete file or this one, never a torn one.
-	if err := w.file.Sync(); err != nil {
-		return err
+	if w.csv == nil {
+		return nil
 	}
-	if err := w.file.Close(); err != nil {
-		return err
+	if w.csvw.Flush(); w.csvw.Error() != nil {
+		return w.csvw.Error()
 	}
-	if err := os.Rename(w.file.Name(), w.final); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(w.final))
+	return w.csv.finish()
 }
 
-// abort throws the temporary file away.
+// abort throws the temporary files away.
 func (w *datasetWriter) abort() {
-	_ = w.file.Close()
-	_ = os.Remove(w.file.Name())
+	w.json.abort()
+	if w.csv != nil {
+		w.csv.abort()
+	}
 }
 
 // appendValue appends v, as pgx's rows.Values returns it, as JSON.
@@ -459,4 +561,69 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// csvCell writes a value as CSV text: as in the JSON file, but a nested
+// value (an array, an object) is its JSON, bytes are base64, and a text that
+// a spreadsheet would run as a formula (=, +, -, @ first, and not a number)
+// starts with an apostrophe, which spreadsheets show as text. The JSON file
+// keeps every value exactly.
+func csvCell(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return defuseFormula(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case int:
+		return strconv.FormatInt(int64(v), 10)
+	case int16:
+		return strconv.FormatInt(int64(v), 10)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 32)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	case []byte:
+		return base64.StdEncoding.EncodeToString(v)
+	case [16]byte:
+		return formatUUID(v)
+	case json.Marshaler:
+		if b, err := v.MarshalJSON(); err == nil {
+			s := string(b)
+			if unquoted, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
+				return defuseFormula(unquoted)
+			}
+			if s == "null" {
+				return ""
+			}
+			return s
+		}
+	case driver.Valuer:
+		if dv, err := v.Value(); err == nil {
+			if _, again := dv.(driver.Valuer); !again {
+				return csvCell(dv)
+			}
+		}
+	}
+	if b, err := json.Marshal(v); err == nil {
+		return defuseFormula(string(b))
+	}
+	return defuseFormula(fmt.Sprint(v))
+}
+
+func defuseFormula(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return s
+	}
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return s // a negative number, say
+	}
+	return "'" + s
 }

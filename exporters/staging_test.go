@@ -2,10 +2,12 @@ package exporters_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math"
 	"math/big"
 	"net"
@@ -96,7 +98,7 @@ func TestStagingWritesEveryValueKind(t *testing.T) {
 	if report.Name != "public.users" || report.Rows != 3 || report.File != "bank_core/public.users.json" {
 		t.Errorf("report = %+v", report)
 	}
-	data, err := os.ReadFile(filepath.Join(staging.Dir("req-1"), filepath.FromSlash(report.File)))
+	data, err := readStaged(staging.Dir("req-1"), report.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,7 @@ func TestStagingEmptyDataset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(staging.Dir("req-1"), report.File))
+	data, err := readStaged(staging.Dir("req-1"), report.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +259,7 @@ func TestStagingRerunOverwrites(t *testing.T) {
 	if first.File != second.File || first.SHA256 == second.SHA256 {
 		t.Fatalf("reports %+v and %+v", first, second)
 	}
-	data, err := os.ReadFile(filepath.Join(staging.Dir("req-1"), second.File))
+	data, err := readStaged(staging.Dir("req-1"), second.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +345,7 @@ func TestStagingPostgresValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(staging.Dir("req-pg"), report.File))
+	data, err := readStaged(staging.Dir("req-pg"), report.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,5 +384,28 @@ func TestStagingPostgresValues(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(got[0]["day"]), `"2024-03-05T00:00:00`) {
 		t.Errorf("day = %s", got[0]["day"])
+	}
+}
+
+// readStaged returns the content of a staged file (rel as a dataset report
+// names it), inflated from its .df file.
+func readStaged(dir, rel string) ([]byte, error) {
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)) + ".df")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(flate.NewReader(f))
+}
+
+// writeStaged replaces a staged file's content, deflated as staging does.
+func writeStaged(t *testing.T, dir, rel string, content []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+	fw.Write(content)
+	fw.Close()
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel))+".df", b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -362,23 +362,16 @@ func (p *Pipeline) SweepExports(ctx context.Context) (PurgeResult, error) {
 		return res, err
 	}
 	for i, e := range exports {
-		if err := p.dest.Delete(ctx, e.Location); err != nil {
-			res.Failed++
-			p.logger.WarnContext(ctx, "purge export", "request_id", e.RequestID, "err", err)
-			continue
-		}
+		marked := false
 		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 			current, err := storage.LockExport(ctx, tx, e.RequestID)
 			if err != nil || current == nil || current.PurgedAt != nil || current.Location != e.Location {
 				return err // purged already, or rebuilt since
 			}
-			if err := storage.PurgeExport(ctx, tx, e.RequestID, reasons[i], now); err != nil {
+			if err := p.markPurged(ctx, tx, e.RequestID, reasons[i], now); err != nil {
 				return err
 			}
-			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: e.RequestID, At: now, Actor: "system",
-				Action: "export.purged", Detail: map[string]any{"reason": reasons[i]}}); err != nil {
-				return err
-			}
+			marked = true
 			if reasons[i] != "link_expired" {
 				return nil
 			}
@@ -391,11 +384,64 @@ func (p *Pipeline) SweepExports(ctx context.Context) (PurgeResult, error) {
 		if err != nil {
 			return res, err
 		}
-		res.Purged++
+		if marked {
+			res.Purged++
+		}
+	}
+	// Delete the files of every purged export not yet gone: those just
+	// marked, and any whose deletion a crash or a store outage interrupted.
+	undeleted, err := storage.Undeleted(ctx, p.db.Pool, 500)
+	if err != nil {
+		return res, err
+	}
+	for _, e := range undeleted {
+		if err := p.deleteArchive(ctx, e); err != nil {
+			res.Failed++
+			p.logger.WarnContext(ctx, "delete purged export", "request_id", e.RequestID, "err", err)
+		}
+	}
+	if err := p.expirePasswords(ctx, now); err != nil {
+		return res, err
 	}
 	n, err := p.purgeStaging(ctx, now)
 	res.Staging = n
 	return res, err
+}
+
+// markPurged records, in tx, that an export is purged, with its audit
+// event; the file is deleted after the transaction commits.
+func (p *Pipeline) markPurged(ctx context.Context, tx pgx.Tx, requestID, reason string, now time.Time) error {
+	if err := storage.PurgeExport(ctx, tx, requestID, reason, now); err != nil {
+		return err
+	}
+	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: requestID, At: now, Actor: "system",
+		Action: "export.purged", Detail: map[string]any{"reason": reason}})
+}
+
+// deleteArchive deletes a purged export's file and records that it is gone.
+func (p *Pipeline) deleteArchive(ctx context.Context, e *storage.Export) error {
+	if err := p.dest.Delete(ctx, e.Location); err != nil {
+		return err
+	}
+	return storage.FileDeleted(ctx, p.db.Pool, e.RequestID)
+}
+
+// expirePasswords erases the passwords of attached copies never asked for
+// within the link lifetime, each audited.
+func (p *Pipeline) expirePasswords(ctx context.Context, now time.Time) error {
+	return p.db.InTx(ctx, func(tx pgx.Tx) error {
+		ids, err := storage.ExpirePasswords(ctx, tx, now.Add(-p.settings.Exports.LinkTTL))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: id, At: now, Actor: "system",
+				Action: "export.password_expired"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // purgeStaging removes the staged parts of closed requests: a refused or

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,14 +80,15 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{
-		db:            cfg.DB,
-		settings:      cfg.Settings,
-		policies:      cfg.Settings.Policies(),
-		mailer:        cfg.Mailer,
-		logger:        cfg.Logger,
-		metrics:       cfg.Metrics,
-		now:           cfg.Now,
-		staging:       exporters.NewStaging(cfg.Settings.DataDir),
+		db:       cfg.DB,
+		settings: cfg.Settings,
+		policies: cfg.Settings.Policies(),
+		mailer:   cfg.Mailer,
+		logger:   cfg.Logger,
+		metrics:  cfg.Metrics,
+		now:      cfg.Now,
+		staging: exporters.NewStagingWith(cfg.Settings.DataDir, exporters.StagingOptions{
+			CSV: slices.Contains(cfg.Settings.Exports.Formats, config.FormatCSV), BOM: cfg.Settings.Exports.BOM()}),
 		exports:       cfg.Settings.DataDir + "/exports",
 		openConnector: cfg.OpenConnector,
 		connectors:    map[string]rights.Connector{},

@@ -428,13 +428,13 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err != nil {
 		return err
 	}
+	var export *storage.Export
 	if delivery == nil {
 		tasks, err := storage.ListTasks(ctx, p.db.Pool, r.ID)
 		if err != nil {
 			return err
 		}
-		export, err := storage.GetExport(ctx, p.db.Pool, r.ID)
-		if err != nil {
+		if export, err = storage.GetExport(ctx, p.db.Pool, r.ID); err != nil {
 			return err
 		}
 		msg, err := p.completionMessage(r, tasks, export)
@@ -462,11 +462,24 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			return err
 		}
 		completed = true
-		return storage.Transition(ctx, tx, r, rights.StatusCompleted, p.now().UTC(), storage.Change{Actor: "system",
-			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}})
+		now := p.now().UTC()
+		if err := storage.Transition(ctx, tx, r, rights.StatusCompleted, now, storage.Change{Actor: "system",
+			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}}); err != nil {
+			return err
+		}
+		// An attached copy is in the requester's mailbox now: ours goes.
+		if export, err = storage.LockExport(ctx, tx, r.ID); err != nil || export == nil || export.Delivery != "attachment" {
+			return err
+		}
+		return p.markPurged(ctx, tx, r.ID, "delivered", now)
 	})
 	if err == nil && completed {
 		p.metrics.RequestCompleted(r.Product, r.Type, r.Channel, p.workingDaysTaken(r))
+		if export != nil && export.Delivery == "attachment" {
+			if err := p.deleteArchive(ctx, export); err != nil {
+				p.logger.WarnContext(ctx, "delete delivered export", "request_id", r.ID, "err", err) // the sweep retries
+			}
+		}
 	}
 	return err
 }

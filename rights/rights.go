@@ -245,9 +245,19 @@ type DatasetReport struct {
 	Name     string `json:"name"`
 	Category string `json:"category,omitempty"`
 	Rows     int64  `json:"rows"`
-	File     string `json:"file,omitempty"`   // staging file, relative to the request's staging dir
-	SHA256   string `json:"sha256,omitempty"` // of File
-	Bytes    int64  `json:"bytes,omitempty"`
+	File     string `json:"file,omitempty"`   // staged JSON, relative to the request's staging dir; its name in the archive
+	SHA256   string `json:"sha256,omitempty"` // of the JSON
+	Bytes    int64  `json:"bytes,omitempty"`  // of the JSON
+	// Staged files are deflated as they are written, so that the archive is
+	// built without compressing anything again: Deflated is the file on disk
+	// (relative to the staging dir), CRC32 the checksum the zip format wants
+	// of the content, DeflatedSHA256 the hash of the file on disk, checked
+	// when it is copied. Deflated is empty when File holds the plain content.
+	Deflated       string `json:"deflated,omitempty"`
+	DeflatedSHA256 string `json:"deflated_sha256,omitempty"`
+	CRC32          uint32 `json:"crc32,omitempty"`
+	// CSV is the same rows as CSV, staged the same way.
+	CSV *StagedFile `json:"csv,omitempty"`
 
 	// What an erasure did with the rows (Rows is their total): deleted,
 	// anonymized, or kept restricted.
@@ -259,6 +269,16 @@ type DatasetReport struct {
 	// for rows restricted with no end.
 	Retention       string     `json:"retention,omitempty"`
 	RestrictedUntil *time.Time `json:"restricted_until,omitempty"`
+}
+
+// StagedFile is one more staged file of a dataset, in another format.
+type StagedFile struct {
+	File           string `json:"file"` // its name in the archive, relative to the store's folder
+	SHA256         string `json:"sha256"`
+	Bytes          int64  `json:"bytes"`
+	Deflated       string `json:"deflated"`
+	DeflatedSHA256 string `json:"deflated_sha256"`
+	CRC32          uint32 `json:"crc32"`
 }
 
 // AuditEvent is one entry in a request's append-only audit trail. Detail

@@ -118,15 +118,56 @@ func PasswordShown(ctx context.Context, tx pgx.Tx, requestID, via string, at tim
 	return nil
 }
 
-// PurgeExport records that an export's archive was deleted, and erases its
-// password: without the file it opens nothing.
+// PurgeExport records that an export's archive is to be deleted (the file
+// goes right after, see FileDeleted). A linked archive's password is erased
+// with it: without the file it opens nothing. An attached one's stays until
+// it is shown or expires: the file lives on in the requester's mailbox.
 func PurgeExport(ctx context.Context, tx pgx.Tx, requestID, reason string, at time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE exports SET purged_at = $2, purge_reason = $3, password = NULL
+	_, err := tx.Exec(ctx, `UPDATE exports SET purged_at = $2, purge_reason = $3,
+			password = CASE WHEN delivery = 'link' THEN NULL ELSE password END
 		WHERE request_id = $1 AND purged_at IS NULL`, requestID, at, reason)
 	if err != nil {
 		return fmt.Errorf("purge export %s: %w", requestID, err)
 	}
 	return nil
+}
+
+// FileDeleted records that a purged export's archive is gone.
+func FileDeleted(ctx context.Context, q Querier, requestID string) error {
+	if _, err := q.Exec(ctx, `UPDATE exports SET file_deleted = true WHERE request_id = $1`, requestID); err != nil {
+		return fmt.Errorf("export %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// Undeleted returns purged exports whose archive may still exist.
+func Undeleted(ctx context.Context, q Querier, limit int) ([]*Export, error) {
+	rows, err := q.Query(ctx, `SELECT `+exportColumns+` FROM exports WHERE purged_at IS NOT NULL AND NOT file_deleted
+		ORDER BY purged_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("undeleted exports: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Export, error) { return scanExport(row) })
+	if err != nil {
+		return nil, fmt.Errorf("undeleted exports: %w", err)
+	}
+	return out, nil
+}
+
+// ExpirePasswords erases, and returns the requests of, the passwords of
+// attached archives created before cutoff that were never shown: a
+// password is not kept for ever for someone who never asked for it.
+func ExpirePasswords(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]string, error) {
+	rows, err := tx.Query(ctx, `UPDATE exports SET password = NULL
+		WHERE password IS NOT NULL AND password_shown_at IS NULL AND created_at < $1 RETURNING request_id`, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("expire passwords: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("expire passwords: %w", err)
+	}
+	return ids, nil
 }
 
 // Purgeable returns up to limit unpurged exports whose link expired by now,

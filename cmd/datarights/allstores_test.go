@@ -1,13 +1,11 @@
 package main
 
 import (
-	"archive/zip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -173,22 +171,19 @@ func prepareAllStores(t *testing.T) (*e2e, *allStores) {
 }
 
 // checkBankOnly checks the bank's four tables hold only userID's rows.
-func (e *e2e) checkBankOnly(zr *zip.Reader, userID string) {
+func (e *e2e) checkBankOnly(files map[string][]byte, userID string) {
 	e.t.Helper()
-	for _, f := range zr.File {
-		if !strings.HasPrefix(f.Name, "data/demo_bank/") {
+	for name, raw := range files {
+		if !strings.HasPrefix(name, "data/demo_bank/") || !strings.HasSuffix(name, ".json") {
 			continue
 		}
-		rc, _ := f.Open()
-		raw, _ := io.ReadAll(rc)
-		rc.Close()
 		var rows []map[string]any
 		if err := json.Unmarshal(raw, &rows); err != nil {
 			e.t.Fatal(err)
 		}
 		for _, row := range rows {
 			if row["user_id"] != userID {
-				e.t.Errorf("%s: row of %v leaked", f.Name, row["user_id"])
+				e.t.Errorf("%s: row of %v leaked", name, row["user_id"])
 			}
 		}
 	}

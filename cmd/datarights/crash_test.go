@@ -165,7 +165,7 @@ func TestKilledWorkerResumesAndCompletesOnce(t *testing.T) {
 	if n := len(e.smtp.Messages()); n != 1 {
 		t.Fatalf("%d emails after the restart, want 1", n)
 	}
-	e.checkExport(msgs[0].Attachments[0].Data, "demo-user-7")
+	e.checkExport(msgs[0], "demo-user-7")
 }
 
 // TestRerunStepsAfterCompletionDoNothing runs every pipeline step again for

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -207,18 +208,20 @@ func auditActions(body map[string]any) []string {
 	return out
 }
 
+// wantCopyTrail is a staff copy's audit trail; the attached copy is purged
+// in the transaction that completes the request.
 var wantCopyTrail = []string{
 	"request.received", "request.verified", "request.planned", "task.succeeded",
-	"request.assembling", "export.assembled", "request.completed",
+	"request.assembling", "export.assembled", "request.completed", "export.purged",
 }
 
 // checkExport opens the emailed archive and checks it holds exactly userID's
 // rows of every demo table, nothing of anyone else, and a manifest that
 // matches the files.
-func (e *e2e) checkExport(data []byte, userID string) {
+func (e *e2e) checkExport(msg smtptest.Message, userID string) {
 	t := e.t
 	t.Helper()
-	files := archiveFiles(t, data)
+	files := e.archive(t, msg)
 	var manifest struct {
 		Files []struct {
 			Path   string `json:"path"`
@@ -262,17 +265,37 @@ func (e *e2e) checkExport(data []byte, userID string) {
 			}
 		}
 		for _, mf := range manifest.Files {
-			if mf.Path == "data/demo_bank/"+table+".json" && mf.Rows != count {
-				t.Errorf("manifest says %d rows for %s, want %d", mf.Rows, table, count)
+			if (mf.Path == "data/demo_bank/"+table+".json" || mf.Path == "data/demo_bank/"+table+".csv") && mf.Rows != count {
+				t.Errorf("manifest says %d rows for %s, want %d", mf.Rows, mf.Path, count)
+			}
+		}
+		// The same rows as CSV, for Excel: a byte order mark, a header,
+		// then one record per row, every one userID's.
+		csvData, ok := files["data/demo_bank/"+table+".csv"]
+		if !ok {
+			t.Errorf("archive has no data/demo_bank/%s.csv", table)
+			continue
+		}
+		body, bom := bytes.CutPrefix(csvData, []byte("\uFEFF"))
+		records, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+		if !bom || err != nil || int64(len(records)) != count+1 {
+			t.Errorf("%s.csv: BOM %v, %d records (%v), want a header and %d rows", table, bom, len(records), err, count)
+			continue
+		}
+		col := slices.Index(records[0], "user_id")
+		for _, rec := range records[1:] {
+			if col < 0 || rec[col] != userID {
+				t.Errorf("%s.csv: a row of another person: %v", table, rec)
 			}
 		}
 	}
 	if len(want) != 4 {
 		t.Fatalf("demo bank has %d tables, want 4", len(want))
 	}
-	// Nothing but the four tables, the summary and the manifest.
-	if len(files) != 6 {
-		t.Errorf("archive holds %d files, want 6: %v", len(files), keys(files))
+	// Nothing but the four tables (as JSON and CSV), the summary and the
+	// manifest.
+	if len(files) != 10 {
+		t.Errorf("archive holds %d files, want 10: %v", len(files), keys(files))
 	}
 }
 
@@ -331,7 +354,7 @@ func TestStaffCopyEndToEnd(t *testing.T) {
 	if len(msg.Attachments) != 1 {
 		t.Fatalf("email has %d attachments, want 1", len(msg.Attachments))
 	}
-	e.checkExport(msg.Attachments[0].Data, "demo-user-3")
+	e.checkExport(msg, "demo-user-3")
 
 	// The list endpoint shows it, filtered.
 	code, list := e.call("GET", "/api/v1/requests?status=completed&product=webank&type=copy", testToken, nil)
@@ -392,7 +415,7 @@ func TestSelfServiceCopyEndToEnd(t *testing.T) {
 
 	done := e.waitStatus(id, "completed", 60*time.Second)
 	want := []string{"request.received", "verification.code_sent", "verification.failed", "request.verified", "identity.resolved",
-		"request.planned", "task.succeeded", "request.assembling", "export.assembled", "request.completed"}
+		"request.planned", "task.succeeded", "request.assembling", "export.assembled", "request.completed", "export.purged"}
 	if got := auditActions(done); !slices.Equal(got, want) {
 		t.Errorf("audit trail = %v, want %v", got, want)
 	}
@@ -406,7 +429,7 @@ func TestSelfServiceCopyEndToEnd(t *testing.T) {
 	if len(completion) != 1 || len(completion[0].Attachments) != 1 {
 		t.Fatalf("completion emails = %d, want 1 with the archive", len(completion))
 	}
-	e.checkExport(completion[0].Attachments[0].Data, "demo-user-3")
+	e.checkExport(completion[0], "demo-user-3")
 }
 
 func TestSelfServiceCodeLocksAfterWrongAttempts(t *testing.T) {

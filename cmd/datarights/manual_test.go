@@ -110,5 +110,5 @@ func TestManualStoreInACopy(t *testing.T) {
 	}
 	e.waitStatus(id, "completed", 30*time.Second)
 	msg := e.smtp.WaitForMessages(t, 1, 30*time.Second)[0]
-	e.checkExport(msg.Attachments[0].Data, "demo-user-14")
+	e.checkExport(msg, "demo-user-14")
 }

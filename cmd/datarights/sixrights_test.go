@@ -1,14 +1,15 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/exporters/smtptest"
 	"github.com/datarights/datarights/storage/mysqltest"
 )
 
@@ -151,21 +153,50 @@ func anonRows(s snapshot, dataset string) []string {
 	return out
 }
 
-// archiveFiles returns the files of a zip attachment by name.
-func archiveFiles(t *testing.T, data []byte) map[string][]byte {
+// archive opens the copy a completion email carries as a requester
+// would: the password from customer service (the staff API, which shows it
+// once), the archive with the real 7-Zip. It returns the files by name.
+func (e *e2e) archive(t *testing.T, msg smtptest.Message) map[string][]byte {
 	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if len(msg.Attachments) != 1 {
+		t.Fatalf("the email has %d attachments, want 1", len(msg.Attachments))
+	}
+	id, _, _ := strings.Cut(msg.MessageID, ".")
+	code, pw := e.call("POST", "/api/v1/requests/"+id+"/export/password", testToken, nil)
+	if code != http.StatusOK || pw["password"] == nil {
+		t.Fatalf("the archive password = %d %v", code, pw)
+	}
+	return open7z(t, msg.Attachments[0].Data, pw["password"].(string))
+}
+
+// open7z extracts an encrypted zip with the 7z binary and returns its
+// files by name.
+func open7z(t *testing.T, data []byte, password string) map[string][]byte {
+	t.Helper()
+	sevenZip, err := exec.LookPath("7z")
 	if err != nil {
-		t.Fatalf("attachment is not a zip: %v", err)
+		t.Fatal("7z is not installed (Debian: apt-get install p7zip-full); .ci/run installs it")
+	}
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "copy.zip")
+	if err := os.WriteFile(zipPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if b, err := exec.Command(sevenZip, "x", "-y", "-p"+password, "-o"+out, zipPath).CombinedOutput(); err != nil {
+		t.Fatalf("7z x: %v\n%s", err, b)
 	}
 	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		files[f.Name], _ = io.ReadAll(rc)
-		rc.Close()
+		rel, _ := filepath.Rel(out, p)
+		files[filepath.ToSlash(rel)], err = os.ReadFile(p)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return files
 }
@@ -203,7 +234,7 @@ func TestSixRightsAccess(t *testing.T) {
 	checkOnly(t, before, a.snapshot(t, e), "") // access changes nothing anywhere
 
 	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
-	files := archiveFiles(t, msg.Attachments[0].Data)
+	files := e.archive(t, msg)
 	report := string(files["summary.html"])
 	// A person can read what is held, by store and category.
 	for _, want := range []string{"demo_bank", "loyalty", "sessions", "documents", "profile", "transactions", "loyalty", "recommendations", "consents"} {
@@ -233,7 +264,7 @@ func TestSixRightsCopy(t *testing.T) {
 	}
 	checkOnly(t, before, a.snapshot(t, e), "")
 	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
-	checkArchiveRows(t, archiveFiles(t, msg.Attachments[0].Data), before, user)
+	checkArchiveRows(t, e.archive(t, msg), before, user)
 }
 
 // checkArchiveRows checks an export holds, for every dataset of every
@@ -268,7 +299,7 @@ func checkArchiveRows(t *testing.T, files map[string][]byte, stores snapshot, us
 	}
 	sessions := 0
 	for name, data := range files {
-		if !strings.HasPrefix(name, "data/sessions/") {
+		if !strings.HasPrefix(name, "data/sessions/") || !strings.HasSuffix(name, ".json") {
 			continue
 		}
 		var rows []map[string]any

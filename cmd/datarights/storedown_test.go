@@ -123,7 +123,7 @@ func TestStoreDownRetriesThenCompletes(t *testing.T) {
 	if len(e.smtp.Messages()) != 1 {
 		t.Fatalf("%d emails, want 1", len(e.smtp.Messages()))
 	}
-	e.checkExport(msgs[0].Attachments[0].Data, "demo-user-4")
+	e.checkExport(msgs[0], "demo-user-4")
 }
 
 // TestStaffRetriesAFailedTask: the task runs out of attempts while the bank
@@ -156,9 +156,9 @@ func TestStaffRetriesAFailedTask(t *testing.T) {
 	}
 	done := e.waitStatus(id, "completed", 60*time.Second)
 	want := []string{"request.received", "request.verified", "request.planned", "task.retrying", "task.failed",
-		"request.failed", "task.retry_requested", "task.succeeded", "request.assembling", "export.assembled", "request.completed"}
+		"request.failed", "task.retry_requested", "task.succeeded", "request.assembling", "export.assembled", "request.completed", "export.purged"}
 	if got := auditActions(done); !slices.Equal(got, want) {
 		t.Errorf("audit = %v, want %v", got, want)
 	}
-	e.checkExport(e.smtp.WaitForMessages(t, 1, 30*time.Second)[0].Attachments[0].Data, "demo-user-8")
+	e.checkExport(e.smtp.WaitForMessages(t, 1, 30*time.Second)[0], "demo-user-8")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -175,20 +174,7 @@ func (e *e2e) checkLoyaltyArchive(userID string) {
 	if len(msg.Attachments) != 1 {
 		t.Fatalf("%d attachments", len(msg.Attachments))
 	}
-	data := msg.Attachments[0].Data
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f.Name], _ = io.ReadAll(rc)
-		rc.Close()
-	}
+	files := e.archive(t, msg)
 	want, err := demo.Counts(context.Background(), e.bankURL, userID)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +185,7 @@ func (e *e2e) checkLoyaltyArchive(userID string) {
 			t.Errorf("bank %s: %d rows (%v), want %d; files %v", table, len(rows), err, n, keys(files))
 		}
 	}
-	e.checkBankOnly(zr, userID)
+	e.checkBankOnly(files, userID)
 
 	var points, coupons []map[string]any
 	if err := json.Unmarshal(files["data/loyalty/points.json"], &points); err != nil {

@@ -12,9 +12,14 @@ ALTER TABLE exports
     ADD COLUMN link_url           text NOT NULL DEFAULT '',
     ADD COLUMN expires_at         timestamptz,
     ADD COLUMN purged_at          timestamptz,
-    ADD COLUMN purge_reason       text NOT NULL DEFAULT '';
+    ADD COLUMN purge_reason       text NOT NULL DEFAULT '',
+    -- Set once the archive is gone from its destination: a purge is
+    -- recorded first, and the file deleted after (again by the sweep, if
+    -- the process died in between).
+    ADD COLUMN file_deleted       boolean NOT NULL DEFAULT false;
 
 CREATE INDEX exports_unpurged ON exports (expires_at) WHERE purged_at IS NULL;
+CREATE INDEX exports_undeleted ON exports (purged_at) WHERE purged_at IS NOT NULL AND NOT file_deleted;
 
 -- Every download of an export through the service's link.
 CREATE TABLE downloads (

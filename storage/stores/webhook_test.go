@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,10 +227,20 @@ func TestWebhookSyncExportIntoStaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(staging.Dir(webhookTask.RequestID), report.Datasets[0].File))
-	if err != nil {
-		t.Fatal(err)
+	readStaged := func(ds rights.DatasetReport) []byte {
+		t.Helper()
+		rc, err := exporters.OpenStaged(staging.Dir(webhookTask.RequestID), "loyalty", ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		raw, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
 	}
+	raw := readStaged(report.Datasets[0])
 	var rows []map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber()
@@ -242,7 +250,7 @@ func TestWebhookSyncExportIntoStaging(t *testing.T) {
 	if len(rows) != 2 || rows[0]["reason"] != "消费积分 张三" || rows[1]["points"] != json.Number("12345678901234567890") || rows[1]["earned_at"] != nil {
 		t.Errorf("staged points = %v", rows)
 	}
-	raw, _ = os.ReadFile(filepath.Join(staging.Dir(webhookTask.RequestID), report.Datasets[1].File))
+	raw = readStaged(report.Datasets[1])
 	if !strings.Contains(string(raw), `"tags":{"labels":["家","work"],"primary":true}`) {
 		t.Errorf("staged addresses = %s", raw)
 	}

@@ -1,0 +1,66 @@
+package aeszip
+
+import (
+	"errors"
+	"hash"
+	"hash/crc32"
+	"io"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// Deflater deflates what is written to it into dst at [Level], as a raw
+// DEFLATE stream, and keeps the CRC-32 and length of the content: exactly
+// the three things [Writer.AddDeflated] takes. It lets a producer stage an
+// entry (to a temporary file, say) while it reads rows, then add it without
+// compressing twice.
+type Deflater struct {
+	fw     *flate.Writer
+	crc    hash.Hash32
+	size   int64
+	closed bool
+}
+
+// NewDeflater returns a Deflater writing to dst.
+func NewDeflater(dst io.Writer) *Deflater {
+	fw, err := flate.NewWriter(dst, Level)
+	if err != nil {
+		// Unreachable: Level is valid. Fail at Write rather than panic.
+		return &Deflater{closed: true}
+	}
+	return &Deflater{fw: fw, crc: crc32.NewIEEE()}
+}
+
+// Write deflates p.
+func (d *Deflater) Write(p []byte) (int, error) {
+	if d.closed {
+		return 0, errors.New("aeszip: write to a closed Deflater")
+	}
+	n, err := d.fw.Write(p)
+	d.crc.Write(p[:n])
+	d.size += int64(n)
+	return n, err
+}
+
+// Close writes the end of the stream. It does not close dst.
+func (d *Deflater) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if d.fw == nil {
+		return errors.New("aeszip: Deflater has no compressor")
+	}
+	return d.fw.Close()
+}
+
+// CRC32 returns the CRC-32 (IEEE) of the content written so far.
+func (d *Deflater) CRC32() uint32 {
+	if d.crc == nil {
+		return 0
+	}
+	return d.crc.Sum32()
+}
+
+// Size returns the number of content bytes written so far.
+func (d *Deflater) Size() int64 { return d.size }
