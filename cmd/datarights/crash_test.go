@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/datarights/datarights/exporters/smtptest"
 	"github.com/datarights/datarights/jobs"
 )
 
@@ -259,5 +260,117 @@ func TestUnreachableStoreFailsVisibly(t *testing.T) {
 	}
 	if n := len(e.smtp.Messages()); n != 0 {
 		t.Errorf("%d emails for a failed request", n)
+	}
+}
+
+// completions returns the completion emails of a request the server
+// accepted.
+func (e *e2e) completions(id string) []smtptest.Message {
+	var out []smtptest.Message
+	for _, m := range e.smtp.Messages() {
+		if m.MessageID == id+".completion@datarights" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestDeliveryRerunAfterRecordSendsNothing: once the completion email is
+// recorded, running the delivery job again sends nothing.
+func TestDeliveryRerunAfterRecordSendsNothing(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-15"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	e.waitStatus(id, "completed", 60*time.Second)
+	e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
+
+	ctx := context.Background()
+	client, err := river.NewClient[pgx.Tx](riverpgxv5.New(e.db), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh job (not a duplicate of the completed one): the worker must
+	// find the delivery recorded and send nothing.
+	if _, err := client.Insert(ctx, jobs.DeliverArgs{RequestID: id}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the re-run delivery job to finish", func() bool {
+		var n int
+		err := e.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'deliver' AND args->>'request_id' = $1 AND state = 'completed'`, id).Scan(&n)
+		return err == nil && n == 2
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(e.completions(id)); n != 1 {
+		t.Errorf("%d completion emails after a re-run, want 1", n)
+	}
+}
+
+// TestCrashBetweenSendAndRecordResendsTheSameMessage: the SMTP server takes
+// the completion email and the connection then fails before the sender
+// hears back, the window no transaction can close. The delivery is retried
+// and the same message (same Message-ID, same content) goes out again; the
+// request completes once.
+func TestCrashBetweenSendAndRecordResendsTheSameMessage(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	e.smtp.DropAfterAccept(1)
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-16"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	done := e.waitStatus(id, "completed", 90*time.Second)
+	sent := e.completions(id)
+	if len(sent) != 2 {
+		t.Fatalf("%d completion emails, want 2 (the dropped one and its resend)", len(sent))
+	}
+	if sent[0].MessageID != sent[1].MessageID || sent[0].Text != sent[1].Text {
+		t.Errorf("the resend is a different message: %q vs %q", sent[0].MessageID, sent[1].MessageID)
+	}
+	completed := 0
+	for _, a := range auditActions(done) {
+		if a == "request.completed" {
+			completed++
+		}
+	}
+	if completed != 1 {
+		t.Errorf("request.completed %d times", completed)
+	}
+}
+
+// TestKillBetweenSendAndRecordResendsTheSameMessage: the same window with a
+// real crash. The SMTP server takes the email and never answers; the
+// process, waiting, is killed with SIGKILL; the next process delivers
+// again, with the same Message-ID.
+func TestKillBetweenSendAndRecordResendsTheSameMessage(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "worker:\n  job_timeout: 3s\n  rescue_after: 4s\n")
+	e.smtp.HoldAfterAccept(1)
+	addr := freePort(t)
+	first := e.startProcess(addr)
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-17"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	e.smtp.WaitForMessage(t, id+".completion@datarights", 60*time.Second)
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	var status string
+	if err := e.db.QueryRow(context.Background(), "SELECT status FROM requests WHERE id = $1", id).Scan(&status); err != nil || status != "delivering" {
+		t.Fatalf("after the kill the request is %s (%v), want delivering: the send was not recorded", status, err)
+	}
+
+	e.startProcess(addr)
+	e.waitStatus(id, "completed", 90*time.Second)
+	sent := e.completions(id)
+	if len(sent) != 2 || sent[0].MessageID != sent[1].MessageID {
+		t.Fatalf("completion emails = %d, want the first and its resend with the same Message-ID", len(sent))
 	}
 }

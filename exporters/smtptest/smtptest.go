@@ -90,6 +90,9 @@ type Server struct {
 	messages []Message
 	changed  chan struct{} // closed and replaced whenever a message arrives
 	failNext int
+	dropNext int           // accept, then hang up before answering
+	holdNext int           // accept, then never answer
+	hold     chan struct{} // closed when the test ends, releasing held sessions
 	badParse []string
 }
 
@@ -97,7 +100,7 @@ type Server struct {
 // test ends.
 func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{})}
+	s := &Server{changed: make(chan struct{}), hold: make(chan struct{})}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -138,6 +141,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 		_ = srv.Serve(l)
 	}()
 	t.Cleanup(func() {
+		close(s.hold)
 		_ = srv.Close()
 		<-done
 		s.mu.Lock()
@@ -176,6 +180,23 @@ func (s *Server) FailNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = n
+}
+
+// DropAfterAccept makes the server accept the next n messages and then
+// close the connection without answering, so their senders believe the
+// send failed.
+func (s *Server) DropAfterAccept(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropNext = n
+}
+
+// HoldAfterAccept makes the server accept the next n messages and then
+// never answer (until the test ends), so their senders hang in the send.
+func (s *Server) HoldAfterAccept(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdNext = n
 }
 
 // Messages returns the messages accepted so far.
@@ -315,6 +336,26 @@ func (ss *session) Data(r io.Reader) error {
 		s.mu.Unlock()
 	}
 	s.record(m)
+	s.mu.Lock()
+	drop := s.dropNext > 0
+	hold := !drop && s.holdNext > 0
+	if drop {
+		s.dropNext--
+	} else if hold {
+		s.holdNext--
+	}
+	s.mu.Unlock()
+	switch {
+	case drop:
+		// The message is accepted (recorded above) but the client never
+		// hears so: what a sender sees when it crashes, or the network
+		// fails, between the server taking a message and its own record.
+		_ = ss.conn.Close()
+		return errors.New("smtptest: connection dropped after accepting the message")
+	case hold:
+		<-s.hold // the client waits for an answer until it is killed
+		return errors.New("smtptest: held")
+	}
 	return nil
 }
 
