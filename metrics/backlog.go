@@ -70,4 +70,3 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.notices, prometheus.GaugeValue, float64(n), recipient)
 	}
 }
-
