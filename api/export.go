@@ -102,8 +102,9 @@ input{font-size:1rem;padding:.3rem;width:100%;box-sizing:border-box}button{font-
 {{if .Password}}<p>压缩包密码（仅显示这一次，请立即记下）· The archive password — shown only this once, write it down now:</p>
 <p class="password" id="password">{{.Password}}</p>
 {{else if .PasswordShownAt}}<p>密码已于 {{when .PasswordShownAt}} 显示过。如已遗失，请重新提交请求。· The password was shown on {{when .PasswordShownAt}}; if it is lost, make a new request.</p>
-{{else if not .PurgedAt}}<form method="post"><input type="hidden" name="access_key" value="{{$.Key}}"><input type="hidden" name="reveal" value="1">
-<button type="submit" id="reveal">显示密码（仅一次）· Show the password (once)</button></form>{{end}}
+{{else if .PasswordAvailable}}<form method="post"><input type="hidden" name="access_key" value="{{$.Key}}"><input type="hidden" name="reveal" value="1">
+<button type="submit" id="reveal">显示密码（仅一次）· Show the password (once)</button></form>
+{{else}}<p>密码已不再保存。如需副本，请重新提交请求。· The password is no longer kept; for a copy, make a new request.</p>{{end}}
 {{end}}
 {{else}}
 <form method="post"><p><label>访问密钥 · Access key<br><input name="access_key" autocomplete="off" required></label></p>

@@ -171,11 +171,13 @@ type ExportView struct {
 	URL       string     `json:"download_url,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Password is set once, in the answer that reveals it.
-	Password         string             `json:"password,omitempty"`
-	PasswordShownAt  *time.Time         `json:"password_shown_at,omitempty"`
-	PasswordShownVia string             `json:"password_shown_via,omitempty"`
-	PurgedAt         *time.Time         `json:"purged_at,omitempty"`
-	Downloads        []storage.Download `json:"downloads"`
+	Password         string     `json:"password,omitempty"`
+	PasswordShownAt  *time.Time `json:"password_shown_at,omitempty"`
+	PasswordShownVia string     `json:"password_shown_via,omitempty"`
+	// PasswordAvailable says the password can still be shown (once).
+	PasswordAvailable bool               `json:"password_available"`
+	PurgedAt          *time.Time         `json:"purged_at,omitempty"`
+	Downloads         []storage.Download `json:"downloads"`
 }
 
 func exportView(e *storage.Export, downloads []storage.Download) *ExportView {
@@ -184,7 +186,7 @@ func exportView(e *storage.Export, downloads []storage.Download) *ExportView {
 	}
 	return &ExportView{Delivery: e.Delivery, FileName: e.FileName, Bytes: e.Bytes, SHA256: e.SHA256, URL: e.LinkURL,
 		ExpiresAt: e.ExpiresAt, PasswordShownAt: e.PasswordShownAt, PasswordShownVia: e.PasswordShownVia,
-		PurgedAt: e.PurgedAt, Downloads: downloads}
+		PasswordAvailable: e.Password != "" && e.PasswordShownAt == nil, PurgedAt: e.PurgedAt, Downloads: downloads}
 }
 
 // Export returns what staff see of a request's export, password excepted;
@@ -231,7 +233,7 @@ func (p *Pipeline) RevealPassword(ctx context.Context, requestID, via, actor str
 			return err
 		}
 		view = exportView(e, nil)
-		view.Password, view.PasswordShownAt, view.PasswordShownVia = e.Password, &now, via
+		view.Password, view.PasswordShownAt, view.PasswordShownVia, view.PasswordAvailable = e.Password, &now, via, false
 		return nil
 	})
 	return view, err
