@@ -8,8 +8,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"database/sql/driver"
-	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -187,14 +185,20 @@ func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, 
 				return nil, fmt.Errorf("staging %s: %w", name, err)
 			}
 		}
-		w.csvw = csv.NewWriter(w.csv.buf)
-		w.csvw.UseCRLF = true // what Excel and Notepad expect
-		if err := w.csvw.Write(columns); err != nil {
+		// CRLF line ends: what Excel and Notepad expect.
+		var header []byte
+		for i, col := range columns {
+			if i > 0 {
+				header = append(header, ',')
+			}
+			header = appendCSVField(header, []byte(col), false)
+		}
+		if _, err := w.csv.buf.Write(append(header, '\r', '\n')); err != nil {
 			w.abort()
 			return nil, fmt.Errorf("staging %s: %w", name, err)
 		}
-		w.cells = make([]string, len(columns))
 	}
+	w.spans = make([][2]int, len(columns))
 	// Keys are encoded once: every row repeats them.
 	w.keys = make([][]byte, len(columns))
 	for i, col := range columns {
@@ -230,6 +234,9 @@ type stagedOut struct {
 	deflate *aeszip.Deflater
 	fileBuf *bufio.Writer
 	disk    hash.Hash // of the deflated bytes
+	pipe    *io.PipeWriter
+	done    chan error // the compressing goroutine's result
+	closed  bool
 }
 
 func newStagedOut(dir, store, file string) (*stagedOut, error) {
@@ -238,16 +245,31 @@ func newStagedOut(dir, store, file string) (*stagedOut, error) {
 		return nil, err
 	}
 	o := &stagedOut{tmp: tmp, final: filepath.Join(dir, file+".df"), file: path.Join(store, file), staged: path.Join(store, file+".df"),
-		content: sha256.New(), disk: sha256.New()}
+		content: sha256.New(), disk: sha256.New(), done: make(chan error, 1)}
 	o.fileBuf = bufio.NewWriterSize(io.MultiWriter(tmp, o.disk), 64<<10)
 	o.deflate = aeszip.NewDeflater(o.fileBuf)
-	o.buf = bufio.NewWriterSize(io.MultiWriter(o.content, &o.counter, o.deflate), 64<<10)
+	// Hashing and deflating run in a goroutine of their own, fed through a
+	// pipe: the rows of a large export are formatted on one core while they
+	// are compressed on another (and the JSON and CSV files on a third).
+	pr, pw := io.Pipe()
+	o.pipe = pw
+	o.buf = bufio.NewWriterSize(pw, 256<<10)
+	go func() {
+		_, err := io.CopyBuffer(io.MultiWriter(o.content, &o.counter, o.deflate), pr, make([]byte, 256<<10))
+		pr.CloseWithError(err) // a failed write fails the producer's next one
+		o.done <- err
+	}()
 	return o, nil
 }
 
 // finish completes the file and renames it into place.
 func (o *stagedOut) finish() error {
 	if err := o.buf.Flush(); err != nil {
+		return err
+	}
+	o.pipe.Close()
+	o.closed = true
+	if err := <-o.done; err != nil {
 		return err
 	}
 	if err := o.deflate.Close(); err != nil {
@@ -276,9 +298,16 @@ func (o *stagedOut) stagedFile() rights.StagedFile {
 }
 
 func (o *stagedOut) abort() {
+	if !o.closed {
+		o.closed = true
+		o.pipe.CloseWithError(errAborted)
+		<-o.done
+	}
 	_ = o.tmp.Close()
 	_ = os.Remove(o.tmp.Name())
 }
+
+var errAborted = errors.New("staging aborted")
 
 // datasetWriter streams one dataset as a JSON array of objects, one row per
 // line, to a temporary file that Close renames into place. Until then a
@@ -290,10 +319,11 @@ type datasetWriter struct {
 
 	keys    [][]byte
 	enc     *json.Encoder
-	scratch bytes.Buffer // one value's JSON at a time
-	line    []byte       // one row's JSON at a time
-	csvw    *csv.Writer
-	cells   []string // one row's CSV at a time
+	scratch bytes.Buffer       // one value's JSON at a time
+	line    []byte             // one row's JSON at a time
+	record  []byte             // one row's CSV at a time
+	spans   [][2]int           // where each value is in line, to write it as CSV
+	kinds   []rights.ValueKind // of the columns, for rows written as text
 
 	rows int64
 	err  error // sticky: a writer that failed once stays failed
@@ -322,12 +352,14 @@ func (w *datasetWriter) WriteRow(values []any) error {
 		}
 		line = append(line, w.keys[i]...)
 		line = append(line, ':')
+		start := len(line)
 		var err error
 		line, err = w.appendValue(line, v)
 		if err != nil {
 			// The error names the column and Go type, never the value.
 			return fmt.Errorf("staging %s: column %s: %w", w.name, w.keys[i], err)
 		}
+		w.spans[i] = [2]int{start, len(line)}
 	}
 	line = append(line, '}')
 	w.line = line
@@ -336,10 +368,16 @@ func (w *datasetWriter) WriteRow(values []any) error {
 		return w.err
 	}
 	if w.csv != nil {
-		for i, v := range values {
-			w.cells[i] = csvCell(v)
+		rec := w.record[:0]
+		for i := range values {
+			if i > 0 {
+				rec = append(rec, ',')
+			}
+			rec = appendJSONAsCSV(rec, line[w.spans[i][0]:w.spans[i][1]])
 		}
-		if err := w.csvw.Write(w.cells); err != nil {
+		rec = append(rec, '\r', '\n')
+		w.record = rec
+		if _, err := w.csv.buf.Write(rec); err != nil {
 			w.err = fmt.Errorf("staging %s: %w", w.name, err)
 			return w.err
 		}
@@ -392,9 +430,6 @@ func (w *datasetWriter) finish() error {
 	}
 	if w.csv == nil {
 		return nil
-	}
-	if w.csvw.Flush(); w.csvw.Error() != nil {
-		return w.csvw.Error()
 	}
 	return w.csv.finish()
 }
@@ -561,69 +596,4 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
-}
-
-// csvCell writes a value as CSV text: as in the JSON file, but a nested
-// value (an array, an object) is its JSON, bytes are base64, and a text that
-// a spreadsheet would run as a formula (=, +, -, @ first, and not a number)
-// starts with an apostrophe, which spreadsheets show as text. The JSON file
-// keeps every value exactly.
-func csvCell(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return defuseFormula(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case int:
-		return strconv.FormatInt(int64(v), 10)
-	case int16:
-		return strconv.FormatInt(int64(v), 10)
-	case int32:
-		return strconv.FormatInt(int64(v), 10)
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case float32:
-		return strconv.FormatFloat(float64(v), 'g', -1, 32)
-	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
-	case time.Time:
-		return v.Format(time.RFC3339Nano)
-	case []byte:
-		return base64.StdEncoding.EncodeToString(v)
-	case [16]byte:
-		return formatUUID(v)
-	case json.Marshaler:
-		if b, err := v.MarshalJSON(); err == nil {
-			s := string(b)
-			if unquoted, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
-				return defuseFormula(unquoted)
-			}
-			if s == "null" {
-				return ""
-			}
-			return s
-		}
-	case driver.Valuer:
-		if dv, err := v.Value(); err == nil {
-			if _, again := dv.(driver.Valuer); !again {
-				return csvCell(dv)
-			}
-		}
-	}
-	if b, err := json.Marshal(v); err == nil {
-		return defuseFormula(string(b))
-	}
-	return defuseFormula(fmt.Sprint(v))
-}
-
-func defuseFormula(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return s
-	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
-		return s // a negative number, say
-	}
-	return "'" + s
 }

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -407,5 +409,57 @@ func writeStaged(t *testing.T, dir, rel string, content []byte) {
 	fw.Close()
 	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel))+".df", b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStagingCSV: the CSV of a dataset says what its JSON says, quoted
+// where needed, with formulas defused and numbers left alone.
+func TestStagingCSV(t *testing.T) {
+	t.Parallel()
+	staging := exporters.NewStagingWith(t.TempDir(), exporters.StagingOptions{CSV: true, BOM: true})
+	sink, err := staging.Sink("req-csv", "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sink.Dataset("notes", []string{"id", "text", "minus", "amount", "tags", "nothing", "when"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)
+	rows := [][]any{
+		{int64(1), "=1+1", "-5", int64(-5), []any{"a", "b,c"}, nil, at},
+		{int64(2), "line\nbreak, \"quoted\"", "@SUM(A1)", 1.5, map[string]any{"k": 1}, nil, at},
+	}
+	for _, r := range rows {
+		if err := w.WriteRow(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := readStaged(staging.Dir("req-csv"), report.CSV.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, bom := bytes.CutPrefix(raw, []byte("\uFEFF"))
+	if !bom || !bytes.Contains(body, []byte("\r\n")) {
+		t.Errorf("CSV lacks the BOM or CRLF line ends: %q", raw[:min(len(raw), 40)])
+	}
+	got, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"id", "text", "minus", "amount", "tags", "nothing", "when"},
+		{"1", "'=1+1", "-5", "-5", `["a","b,c"]`, "", "2024-05-01T08:00:00Z"},
+		{"2", "line\nbreak, \"quoted\"", "'@SUM(A1)", "1.5", `{"k":1}`, "", "2024-05-01T08:00:00Z"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CSV =\n%q\nwant\n%q", got, want)
+	}
+	if report.CSV.Bytes != int64(len(raw)) || report.CSV.SHA256 == "" || report.CSV.Deflated == "" {
+		t.Errorf("CSV report = %+v", report.CSV)
 	}
 }

@@ -75,3 +75,34 @@ type Attachment struct {
 type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
+
+// ValueKind says how a value a connector passes as text is written in an
+// export: a JSON string, a number, a boolean… Connectors that read values
+// off the wire as text (Postgres) hand them over without converting each to
+// a Go value, which is most of the cost of a large export.
+type ValueKind uint8
+
+const (
+	KindString      ValueKind = iota // text, written as a JSON string
+	KindNumber                       // an integer or decimal as written; NaN and infinities become strings
+	KindBool                         // "t"/"f" (or "true"/"false")
+	KindJSON                         // a JSON document, as written
+	KindTimestampTZ                  // "2006-01-02 15:04:05.999999+00" (UTC), written as RFC 3339
+	KindTimestamp                    // the same without a zone, written as RFC 3339 in UTC
+	KindBytes                        // Postgres' hex form "\x…", written as base64
+	KindValue                        // not text: the Go value in values[i], written as Sink rows are
+)
+
+// TextSink is a Sink that also takes rows as text with a kind per column.
+type TextSink interface {
+	Sink
+	TextDataset(name string, columns []string, kinds []ValueKind) (TextRowWriter, error)
+}
+
+// TextRowWriter receives the rows of one dataset as text: texts[i] is
+// column i's text (nil for NULL), except for KindValue columns, whose
+// values are in values[i]. Neither slice may be kept after the call.
+type TextRowWriter interface {
+	WriteTextRow(texts [][]byte, values []any) error
+	Close() (DatasetReport, error)
+}

@@ -57,6 +57,10 @@ func NewPostgres(ctx context.Context, cfg config.Store) (*Postgres, error) {
 	if _, ok := poolCfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		poolCfg.ConnConfig.RuntimeParams["application_name"] = "datarights"
 	}
+	// Timestamps read as text (see exportText) are in UTC.
+	if _, ok := poolCfg.ConnConfig.RuntimeParams["timezone"]; !ok {
+		poolCfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.Name, safeError(err))
@@ -95,6 +99,9 @@ func (p *Postgres) exportTable(ctx context.Context, tx pgx.Tx, table config.Tabl
 	query := "SELECT * FROM " + tableIdent(table.Name) +
 		" WHERE " + keyMatch(table.Column) +
 		" ORDER BY " + orderBy(table)
+	if ts, ok := sink.(rights.TextSink); ok {
+		return p.exportText(ctx, tx, table, query, keys, ts)
+	}
 	rows, err := tx.Query(ctx, query, keys)
 	if err != nil {
 		return rights.DatasetReport{}, p.errorf("export "+table.Name, err)
