@@ -169,6 +169,11 @@ const extrasTemplate = `  # The loan book, in the same database. A settled loan'
         retention_from: closed_at
         restrict_column: restricted_at
 
+# Tell each requester, once verified, that the request is received and by
+# when it will be answered.
+notify:
+  acknowledgement: true
+
 # Cancelling an account (注销) is irreversible: the requester must have been
 # seen (face check) or shown an identity document, and an account with a
 # loan still open cannot be cancelled.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -174,5 +176,61 @@ func TestPresignedLinkExpires(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	if code, _ := get(t, link); code != http.StatusForbidden {
 		t.Errorf("presigned download after expiry = %d, want 403", code)
+	}
+}
+
+// TestAcknowledgementAndUnusedLinkNotice: with notify.acknowledgement the
+// verified requester is told the request is in and its last day; a link
+// never used expires, its copy is purged (from the local exports
+// directory), and the requester is told.
+func TestAcknowledgementAndUnusedLinkNotice(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "")
+	e.appendConfig(t, "notify:\n  acknowledgement: true\nsmtp:\n  attachment_limit_bytes: 1024\nexports:\n  link_ttl: 2s\n")
+	e.start()
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-19"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	done := e.waitStatus(id, "completed", 60*time.Second)
+	ack := e.smtp.WaitForMessage(t, id+".acknowledgement@datarights", 30*time.Second)
+	if lastDay := done["last_day"].(string); !strings.Contains(ack.Text, "We will answer by the end of "+lastDay) ||
+		!strings.Contains(ack.Text, "15 working days") || !strings.Contains(ack.Subject, "We received your copy request") {
+		t.Errorf("acknowledgement (last day %s): %s\n%s", lastDay, ack.Subject, ack.Text)
+	}
+	e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
+
+	time.Sleep(3 * time.Second)
+	// The service's own sweep may get there first (it runs when it
+	// starts); either way the copy is purged once.
+	p, _ := e.sweeper(t)
+	if _, err := p.SweepExports(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, export := e.call("GET", "/api/v1/requests/"+id+"/export", testToken, nil)
+	if export["purged_at"] == nil {
+		t.Fatalf("the expired copy is not purged: %v", export)
+	}
+	notice := e.smtp.WaitForMessage(t, id+".link_expired@datarights", 30*time.Second)
+	if !strings.Contains(notice.Text, "expired on") || !strings.Contains(notice.Text, "without being used") {
+		t.Errorf("link-expired notice:\n%s", notice.Text)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(filepath.Dir(e.configPath), "data", "exports")); len(entries) != 0 {
+		t.Errorf("exports directory still holds %d files", len(entries))
+	}
+	// Another sweep does nothing more.
+	if res, err := p.SweepExports(context.Background()); err != nil || res.Purged != 0 {
+		t.Errorf("second sweep = %+v, %v", res, err)
+	}
+	_, body = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+	purges := 0
+	for _, a := range auditActions(body) {
+		if a == "export.purged" {
+			purges++
+		}
+	}
+	if purges != 1 {
+		t.Errorf("export.purged %d times: %v", purges, auditActions(body))
 	}
 }

@@ -84,6 +84,9 @@ func (e *e2e) sweeper(t *testing.T) (*jobs.Pipeline, *testClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := p.NewClient(false); err != nil { // sweeps enqueue notices
+		t.Fatal(err)
+	}
 	t.Cleanup(p.Close)
 	return p, clock
 }

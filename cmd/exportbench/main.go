@@ -67,7 +67,7 @@ var tables = []struct {
 }
 
 // bytesPerRow is each table's COPY text size per row, measured once.
-var bytesPerRow = map[string]float64{"transactions": 178, "logins": 86, "messages": 105}
+var bytesPerRow = map[string]float64{"transactions": 147, "logins": 71, "messages": 87}
 
 func main() {
 	if len(os.Args) > 2 && os.Args[1] == "-child" {
