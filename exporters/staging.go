@@ -228,13 +228,12 @@ type stagedOut struct {
 	final   string // where finish renames tmp to
 	file    string // the content's name, relative to the request's staging dir
 	staged  string // the deflated file's, likewise
-	buf     *bufio.Writer
+	buf     *chunkPipe
 	content hash.Hash // of the content
 	counter byteCounter
 	deflate *aeszip.Deflater
 	fileBuf *bufio.Writer
 	disk    hash.Hash // of the deflated bytes
-	pipe    *io.PipeWriter
 	done    chan error // the compressing goroutine's result
 	closed  bool
 }
@@ -248,26 +247,102 @@ func newStagedOut(dir, store, file string) (*stagedOut, error) {
 		content: sha256.New(), disk: sha256.New(), done: make(chan error, 1)}
 	o.fileBuf = bufio.NewWriterSize(io.MultiWriter(tmp, o.disk), 64<<10)
 	o.deflate = aeszip.NewDeflater(o.fileBuf)
-	// Hashing and deflating run in a goroutine of their own, fed through a
-	// pipe: the rows of a large export are formatted on one core while they
-	// are compressed on another (and the JSON and CSV files on a third).
-	pr, pw := io.Pipe()
-	o.pipe = pw
-	o.buf = bufio.NewWriterSize(pw, 256<<10)
-	go func() {
-		_, err := io.CopyBuffer(io.MultiWriter(o.content, &o.counter, o.deflate), pr, make([]byte, 256<<10))
-		pr.CloseWithError(err) // a failed write fails the producer's next one
-		o.done <- err
-	}()
+	// Hashing and deflating run in a goroutine of their own, fed whole
+	// buffers through a channel: the rows of a large export are formatted
+	// on one core while they are compressed on another (and the JSON and
+	// CSV files on a third), each row copied once, into the buffer.
+	o.buf = newChunkPipe(io.MultiWriter(o.content, &o.counter, o.deflate), o.done)
 	return o, nil
 }
+
+// chunkPipe is a buffered writer whose full buffers go to a goroutine that
+// writes them to dst while the next fills: two buffers in flight, three in
+// all.
+type chunkPipe struct {
+	full  chan []byte
+	empty chan []byte
+	fail  chan struct{} // closed when writing to dst failed
+	cur   []byte
+}
+
+const chunkSize = 256 << 10
+
+var errCompress = errors.New("staging: writing the staged file failed")
+
+func newChunkPipe(dst io.Writer, done chan error) *chunkPipe {
+	c := &chunkPipe{full: make(chan []byte, 2), empty: make(chan []byte, 3), fail: make(chan struct{})}
+	for range 3 {
+		c.empty <- make([]byte, 0, chunkSize)
+	}
+	go func() {
+		var err error
+		for b := range c.full {
+			if err == nil {
+				if _, err = dst.Write(b); err != nil {
+					close(c.fail)
+				}
+			}
+			c.empty <- b[:0]
+		}
+		done <- err
+	}()
+	return c
+}
+
+func (c *chunkPipe) take() error {
+	select {
+	case c.cur = <-c.empty:
+		return nil
+	case <-c.fail:
+		return errCompress
+	}
+}
+
+// Write appends p to the buffer, handing the buffer on when p does not fit.
+func (c *chunkPipe) Write(p []byte) (int, error) {
+	if c.cur == nil {
+		if err := c.take(); err != nil {
+			return 0, err
+		}
+	}
+	if len(c.cur) > 0 && len(c.cur)+len(p) > cap(c.cur) {
+		if err := c.Flush(); err != nil {
+			return 0, err
+		}
+		if err := c.take(); err != nil {
+			return 0, err
+		}
+	}
+	c.cur = append(c.cur, p...) // a row larger than a buffer grows it, once
+	return len(p), nil
+}
+
+// WriteString is Write for a string.
+func (c *chunkPipe) WriteString(s string) (int, error) { return c.Write([]byte(s)) }
+
+// Flush hands on what is buffered.
+func (c *chunkPipe) Flush() error {
+	select {
+	case <-c.fail:
+		return errCompress
+	default:
+	}
+	if len(c.cur) > 0 {
+		c.full <- c.cur
+		c.cur = nil
+	}
+	return nil
+}
+
+// Close ends the stream; the consumer's result arrives on done.
+func (c *chunkPipe) Close() { close(c.full) }
 
 // finish completes the file and renames it into place.
 func (o *stagedOut) finish() error {
 	if err := o.buf.Flush(); err != nil {
 		return err
 	}
-	o.pipe.Close()
+	o.buf.Close()
 	o.closed = true
 	if err := <-o.done; err != nil {
 		return err
@@ -300,14 +375,12 @@ func (o *stagedOut) stagedFile() rights.StagedFile {
 func (o *stagedOut) abort() {
 	if !o.closed {
 		o.closed = true
-		o.pipe.CloseWithError(errAborted)
+		o.buf.Close()
 		<-o.done
 	}
 	_ = o.tmp.Close()
 	_ = os.Remove(o.tmp.Name())
 }
-
-var errAborted = errors.New("staging aborted")
 
 // datasetWriter streams one dataset as a JSON array of objects, one row per
 // line, to a temporary file that Close renames into place. Until then a

@@ -211,7 +211,7 @@ func appendJSONString(dst, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}
@@ -255,6 +255,16 @@ func appendJSONString(dst, s []byte) []byte {
 	return append(dst, '"')
 }
 
+// jsonSafe and csvPlain mark the ASCII bytes a JSON string, or an unquoted
+// CSV field, holds as they are.
+var jsonSafe, csvPlain = func() (j, c [utf8.RuneSelf]bool) {
+	for b := range utf8.RuneSelf {
+		j[b] = b >= 0x20 && b != '"' && b != '\\'
+		c[b] = b != ',' && b != '"' && b != '\r' && b != '\n'
+	}
+	return j, c
+}()
+
 // appendCSVField appends one CSV field, quoted when it holds a comma, a
 // quote, a line break or leading space (the rules of encoding/csv). With
 // defuse, a text a spreadsheet would run as a formula gets an apostrophe
@@ -264,7 +274,7 @@ func appendCSVField(dst, field []byte, defuse bool) []byte {
 	needs := len(field) > 0 && (field[0] == ' ' || field[0] == '\t' || field[0] == '\r')
 	if !needs {
 		for _, c := range field {
-			if c == ',' || c == '"' || c == '\r' || c == '\n' {
+			if c < utf8.RuneSelf && !csvPlain[c] {
 				needs = true
 				break
 			}
