@@ -172,6 +172,9 @@ type Store struct {
 	// Consent is a SQL store's table of consents, which a withdrawal
 	// updates.
 	Consent *ConsentTable `yaml:"consent"`
+	// Description says, in the report of an export, what the store is and
+	// where its data comes from (zh-CN and en).
+	Description LocalText `yaml:"description"`
 }
 
 // WebhookStore is a webhook store's endpoint and signing secret.

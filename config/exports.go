@@ -30,6 +30,9 @@ type Exports struct {
 	Links string `yaml:"links"`
 	// SweepInterval is how often expired exports are purged; default 10m.
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// Categories explain, in the report, what a category holds (over the
+	// built-in explanations of common ones).
+	Categories map[string]LocalText `yaml:"categories"`
 }
 
 // S3Exports is the bucket archives are kept in.
@@ -149,6 +152,13 @@ func (c *Config) checkExports(p *rights.Problems) {
 	}
 	if e.LinkTTL < time.Second || e.LinkTTL > 90*24*time.Hour {
 		p.Add("exports.link_ttl", "must be between 1s and 90 days, not %s", e.LinkTTL)
+	}
+	for name, text := range e.Categories {
+		if !identityRE.MatchString(name) {
+			p.Add("exports.categories", "category names are lower-case words like \"profile\", not %q", name)
+		} else if strings.TrimSpace(text.ZH) == "" || strings.TrimSpace(text.EN) == "" {
+			p.Add("exports.categories."+name, "is required in zh-CN and en")
+		}
 	}
 	if e.SweepInterval < time.Second {
 		p.Add("exports.sweep_interval", "must be at least 1s, not %s", e.SweepInterval)

@@ -89,6 +89,10 @@ stores:
     # In production use dsn_env to keep the password out of this file.
     dsn: %s
     products: [webank]
+    # Told to the requester in the report of an export.
+    description:
+      zh-CN: 核心银行系统：开户资料、银行卡、交易记录和授权同意，来自您开户和使用账户时提供或产生的信息。
+      en: "The core banking system: your account details, cards, transactions and consents, from what you gave us when you opened the account and from using it."
     # Every table below is keyed by the customer's user_id ...
     key: user_id
     # ... and a requester known only by email or phone is found through users.
@@ -157,6 +161,9 @@ const extrasTemplate = `  # The loan book, in the same database. A settled loan'
     kind: postgres
     dsn: %s
     products: [webank]
+    description:
+      zh-CN: 贷款系统：您申请和使用贷款时产生的记录。
+      en: "The loan system: records made when you applied for and used loans."
     key: user_id
     tables:
       - name: loans

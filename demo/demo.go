@@ -178,6 +178,10 @@ func StoreConfig(dsn string) config.Store {
 			{Identity: "email", Table: "users", Column: "email", KeyColumn: "user_id"},
 			{Identity: "phone", Table: "users", Column: "phone", KeyColumn: "user_id"},
 		},
+		Description: config.LocalText{
+			ZH: "核心银行系统：开户资料、银行卡、交易记录和授权同意，来自您开户和使用账户时提供或产生的信息。",
+			EN: "The core banking system: your account details, cards, transactions and consents, from what you gave us when you opened the account and from using it.",
+		},
 		Consent: &config.ConsentTable{Table: "consents", Column: "user_id", PurposeColumn: "purpose",
 			GrantedColumn: "granted", UpdatedColumn: "updated_at"},
 		Tables: []config.Table{

@@ -37,6 +37,11 @@ type ArchiveInput struct {
 	// Password encrypts every entry of the archive (WinZip AES-256); empty
 	// builds a plain zip.
 	Password string
+	// Categories (over the built-in ones) and StoreDescriptions explain,
+	// in zh-CN and en, what a category holds and where a store's data comes
+	// from, in the report.
+	Categories        map[string][2]string
+	StoreDescriptions map[string][2]string
 }
 
 // StorePart is one store's export. Report.Datasets[i].File is relative to

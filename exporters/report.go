@@ -240,6 +240,7 @@ type labels struct {
 	Title, RequestID, Product, RequestType, Type, Received, Generated, TotalRows,
 	Overview, Store, Category, Dataset, Rows, File, NotFound, NoData, NoRows,
 	Explain, TimeNote, CutNote, Footer bi
+	CategoriesTitle, SourcesTitle bi
 }
 
 func newLabels(in ArchiveInput) *labels {
@@ -266,8 +267,10 @@ func newLabels(in ArchiveInput) *labels {
 		NotFound: pair(
 			"在以下数据系统中，未能根据您提供的身份信息找到您，因此这些系统中没有找到与这些身份信息相关的数据：",
 			"We could not find you in the following data stores under the identities you gave, so they hold no data found under those identities:"),
-		NoData: pair("我们没有找到关于您的个人信息。", "We found no personal information about you."),
-		NoRows: pair("无记录", "No records"),
+		NoData:          pair("我们没有找到关于您的个人信息。", "We found no personal information about you."),
+		NoRows:          pair("无记录", "No records"),
+		CategoriesTitle: pair("各类信息的含义", "What each category holds"),
+		SourcesTitle:    pair("数据来源", "Where the data comes from"),
 		TimeNote: pair(
 			"时间均为北京时间（UTC+8）。",
 			"Times are China Standard Time (UTC+8)."),
@@ -289,11 +292,13 @@ func newLabels(in ArchiveInput) *labels {
 		l.Title = pair("您的个人信息副本", "A copy of your personal information")
 		l.Type = pair("复制个人信息", "Copy of personal information")
 		l.Explain = pair(
-			"您的个人信息以 JSON 文件的形式提供，位于压缩包的 data 文件夹中：每个数据系统一个子文件夹，每个数据集一个文件。"+
-				"每个文件是一个 JSON 数组，每条记录是一个对象，键为字段名。文件采用 UTF-8 编码；时间为 RFC 3339 格式，二进制数据为 Base64 编码。"+
+			"您的个人信息位于压缩包的 data 文件夹中：每个数据系统一个子文件夹，每个数据集一个 JSON 文件（供程序读取）"+
+				"以及同名的 CSV 文件（如已提供，可用 Excel 等电子表格打开）。"+
+				"每个 JSON 文件是一个数组，每条记录是一个对象，键为字段名。文件采用 UTF-8 编码；时间为 RFC 3339 格式，二进制数据为 Base64 编码。"+
 				"manifest.json 列出了每个文件的记录数和 SHA-256 校验值。",
-			"Your personal information is provided as JSON files in the data folder of the archive: one folder per data store, one file per dataset. "+
-				"Each file is a JSON array with one object per record, keyed by field name. Files are UTF-8; times are in RFC 3339 format and binary values are Base64-encoded. "+
+			"Your personal information is in the data folder of the archive: one folder per data store, and per dataset a JSON file (for programs) "+
+				"and, where provided, a CSV file of the same name (which Excel and other spreadsheets open). "+
+				"Each JSON file is a JSON array with one object per record, keyed by field name. Files are UTF-8; times are in RFC 3339 format and binary values are Base64-encoded. "+
 				"manifest.json lists every file with its record count and SHA-256 checksum.")
 	}
 	return l
@@ -310,6 +315,16 @@ type reportPage struct {
 	TotalRows int64
 	NotFound  []string
 	Overview  []datasetView
+	// Categories and Sources explain, in both languages, the categories
+	// and stores the report names.
+	Categories []described
+	Sources    []described
+}
+
+// described is a name and what it means, in the page's two languages.
+type described struct {
+	Name string
+	Text bi
 }
 
 func newReportPage(in ArchiveInput) reportPage {
@@ -328,6 +343,31 @@ func newReportPage(in ArchiveInput) reportPage {
 	}
 	if in.ProductName != "" && in.ProductName != in.Product {
 		page.Product = in.ProductName + " (" + in.Product + ")"
+	}
+	pair := func(t [2]string) bi {
+		if page.Lang == rights.LocaleEN {
+			return bi{P: t[1], S: t[0], SLang: rights.LocaleZH}
+		}
+		return bi{P: t[0], S: t[1], SLang: rights.LocaleEN}
+	}
+	seenCategory := map[string]bool{}
+	for _, part := range in.Stores {
+		if d, ok := in.StoreDescriptions[part.Store]; ok && (part.Report.Resolved || len(part.Report.Datasets) > 0) {
+			page.Sources = append(page.Sources, described{Name: part.Store, Text: pair(d)})
+		}
+		for _, ds := range part.Report.Datasets {
+			if ds.Category == "" || seenCategory[ds.Category] {
+				continue
+			}
+			seenCategory[ds.Category] = true
+			d, ok := in.Categories[ds.Category]
+			if !ok {
+				d, ok = builtinCategories[ds.Category]
+			}
+			if ok {
+				page.Categories = append(page.Categories, described{Name: ds.Category, Text: pair(d)})
+			}
+		}
 	}
 	for _, part := range in.Stores {
 		if !part.Report.Resolved {
@@ -426,6 +466,14 @@ footer{margin-top:3rem;color:#656d76;font-size:.85rem}
 {{- end}}
 </table></div>
 {{- end}}
+{{- if .Categories}}
+<h2>{{template "bi" .L.CategoriesTitle}}</h2>
+<dl>{{range .Categories}}<dt>{{.Name}}</dt><dd>{{.Text.P}} <span class="alt" lang="{{.Text.SLang}}">{{.Text.S}}</span></dd>{{end}}</dl>
+{{- end}}
+{{- if .Sources}}
+<h2>{{template "bi" .L.SourcesTitle}}</h2>
+<dl>{{range .Sources}}<dt><code>{{.Name}}</code></dt><dd>{{.Text.P}} <span class="alt" lang="{{.Text.SLang}}">{{.Text.S}}</span></dd>{{end}}</dl>
+{{- end}}
 {{end}}
 
 {{- define "store"}}
@@ -466,3 +514,19 @@ footer{margin-top:3rem;color:#656d76;font-size:.85rem}
 </html>
 {{end}}
 `))
+
+// builtinCategories explain the categories stores commonly use (zh-CN, en);
+// exports.categories adds to and replaces them.
+var builtinCategories = map[string][2]string{
+	"profile":         {"您的基本资料，如姓名、联系方式、证件信息和所在城市。", "Your basic details, such as name, contact details, identity document and city."},
+	"cards":           {"您名下的银行卡及其状态（卡号已部分隐藏）。", "The bank cards in your name and their status (card numbers partly masked)."},
+	"transactions":    {"您的交易记录：时间、金额、币种和商户。", "Your transactions: when, how much, in which currency and with which merchant."},
+	"consents":        {"您对各项用途的同意或拒绝，以及更新时间。", "What you agreed or declined to let us use your information for, and when."},
+	"loans":           {"您的贷款记录：金额、状态、开立和结清时间。", "Your loans: amount, status, when opened and when settled."},
+	"sessions":        {"您登录的设备和会话信息。", "The devices and sessions you signed in with."},
+	"documents":       {"您上传或我们为您保存的文件（如证件影像）。", "Files you uploaded or we keep for you (such as scans of documents)."},
+	"loyalty":         {"您的积分及其来由。", "Your loyalty points and what they were for."},
+	"recommendations": {"根据您的使用情况为您生成的推荐。", "Recommendations made for you from how you use our services."},
+	"activity":        {"您使用我们服务的记录，如登录。", "Records of your use of our services, such as sign-ins."},
+	"identity":        {"核验您身份所用的信息。", "Information used to verify who you are."},
+}

@@ -99,6 +99,15 @@ func (p *Pipeline) buildExport(ctx context.Context, r *rights.Request) (*storage
 		RequestID: r.ID, Product: r.Product, ProductName: p.productName(r.Product), Type: r.Type,
 		Locale: r.Locale, ReceivedAt: r.ReceivedAt, GeneratedAt: now, StagingDir: p.staging.Dir(r.ID),
 	}
+	in.Categories, in.StoreDescriptions = map[string][2]string{}, map[string][2]string{}
+	for name, text := range p.settings.Exports.Categories {
+		in.Categories[name] = [2]string{text.ZH, text.EN}
+	}
+	for _, s := range p.settings.Stores {
+		if s.Description.ZH != "" || s.Description.EN != "" {
+			in.StoreDescriptions[s.Name] = [2]string{s.Description.In(rights.LocaleZH), s.Description.In(rights.LocaleEN)}
+		}
+	}
 	for _, t := range tasks {
 		part := exporters.StorePart{Store: t.Store}
 		if t.Report != nil {

@@ -242,6 +242,17 @@ func TestSixRightsAccess(t *testing.T) {
 			t.Errorf("summary.html does not mention %s", want)
 		}
 	}
+	// It explains each category and where the data comes from, in both
+	// languages, the request's (en) first.
+	for _, want := range []string{"What each category holds", "各类信息的含义", "Your transactions: when, how much",
+		"Where the data comes from", "The core banking system", "核心银行系统"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("summary.html lacks %q", want)
+		}
+	}
+	if strings.Index(report, "What each category holds") > strings.Index(report, "各类信息的含义") {
+		t.Error("the request's language does not come first")
+	}
 	user := "demo-user-3"
 	for _, other := range demo.Subjects() {
 		// The report holds no one else's identifiers (demo-user-3 is not a
