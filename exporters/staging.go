@@ -233,7 +233,7 @@ type stagedOut struct {
 	counter byteCounter
 	deflate *aeszip.Deflater
 	fileBuf *bufio.Writer
-	disk    hash.Hash // of the deflated bytes
+	disk    hash.Hash  // of the deflated bytes
 	done    chan error // the compressing goroutine's result
 	closed  bool
 }
