@@ -403,22 +403,59 @@ type datasetWriter struct {
 	done bool
 }
 
-func (w *datasetWriter) WriteRow(values []any) error {
+// startRow checks a row can be written and starts its JSON line.
+func (w *datasetWriter) startRow(n int) ([]byte, error) {
 	if w.err != nil {
-		return w.err
+		return nil, w.err
 	}
 	if w.done {
-		return fmt.Errorf("staging %s: write after close", w.name)
+		return nil, fmt.Errorf("staging %s: write after close", w.name)
 	}
-	if len(values) != len(w.keys) {
+	if n != len(w.keys) {
 		// Not sticky: the file is still consistent.
-		return fmt.Errorf("staging %s: row has %d values for %d columns", w.name, len(values), len(w.keys))
+		return nil, fmt.Errorf("staging %s: row has %d values for %d columns", w.name, n, len(w.keys))
 	}
 	line := w.line[:0]
 	if w.rows > 0 {
 		line = append(line, ',')
 	}
-	line = append(line, "\n{"...)
+	return append(line, "\n{"...), nil
+}
+
+// endRow writes a row's JSON line and CSV record, and lets go of buffers a
+// huge row (a large bytea, say) grew, so they are not pinned for the rest
+// of the dataset.
+func (w *datasetWriter) endRow(line, rec []byte) error {
+	w.line = line
+	if _, err := w.json.buf.Write(line); err != nil {
+		w.err = fmt.Errorf("staging %s: %w", w.name, err)
+		return w.err
+	}
+	if w.csv != nil {
+		w.record = rec
+		if _, err := w.csv.buf.Write(rec); err != nil {
+			w.err = fmt.Errorf("staging %s: %w", w.name, err)
+			return w.err
+		}
+	}
+	if cap(w.line) > 1<<20 {
+		w.line = nil
+	}
+	if cap(w.record) > 1<<20 {
+		w.record = nil
+	}
+	if w.scratch.Cap() > 1<<20 {
+		w.scratch = bytes.Buffer{}
+	}
+	w.rows++
+	return nil
+}
+
+func (w *datasetWriter) WriteRow(values []any) error {
+	line, err := w.startRow(len(values))
+	if err != nil {
+		return err
+	}
 	for i, v := range values {
 		if i > 0 {
 			line = append(line, ',')
@@ -426,7 +463,6 @@ func (w *datasetWriter) WriteRow(values []any) error {
 		line = append(line, w.keys[i]...)
 		line = append(line, ':')
 		start := len(line)
-		var err error
 		line, err = w.appendValue(line, v)
 		if err != nil {
 			// The error names the column and Go type, never the value.
@@ -435,13 +471,9 @@ func (w *datasetWriter) WriteRow(values []any) error {
 		w.spans[i] = [2]int{start, len(line)}
 	}
 	line = append(line, '}')
-	w.line = line
-	if _, err := w.json.buf.Write(line); err != nil {
-		w.err = fmt.Errorf("staging %s: %w", w.name, err)
-		return w.err
-	}
+	var rec []byte
 	if w.csv != nil {
-		rec := w.record[:0]
+		rec = w.record[:0]
 		for i := range values {
 			if i > 0 {
 				rec = append(rec, ',')
@@ -449,22 +481,8 @@ func (w *datasetWriter) WriteRow(values []any) error {
 			rec = appendJSONAsCSV(rec, line[w.spans[i][0]:w.spans[i][1]])
 		}
 		rec = append(rec, '\r', '\n')
-		w.record = rec
-		if _, err := w.csv.buf.Write(rec); err != nil {
-			w.err = fmt.Errorf("staging %s: %w", w.name, err)
-			return w.err
-		}
 	}
-	// A huge row (a large bytea, say) must not pin its buffer for the rest
-	// of the dataset.
-	if cap(w.line) > 1<<20 {
-		w.line = nil
-	}
-	if w.scratch.Cap() > 1<<20 {
-		w.scratch = bytes.Buffer{}
-	}
-	w.rows++
-	return nil
+	return w.endRow(line, rec)
 }
 
 func (w *datasetWriter) Close() (rights.DatasetReport, error) {

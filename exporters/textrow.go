@@ -32,20 +32,13 @@ func (s *stagingSink) TextDataset(name string, columns []string, kinds []rights.
 
 // WriteTextRow writes one row given as text (see rights.TextRowWriter).
 func (w *datasetWriter) WriteTextRow(texts [][]byte, values []any) error {
-	if w.err != nil {
-		return w.err
+	if len(values) != len(texts) {
+		return fmt.Errorf("staging %s: %d texts and %d values", w.name, len(texts), len(values))
 	}
-	if w.done {
-		return fmt.Errorf("staging %s: write after close", w.name)
+	line, err := w.startRow(len(texts))
+	if err != nil {
+		return err
 	}
-	if len(texts) != len(w.keys) || len(values) != len(w.keys) {
-		return fmt.Errorf("staging %s: row has %d values for %d columns", w.name, len(texts), len(w.keys))
-	}
-	line := w.line[:0]
-	if w.rows > 0 {
-		line = append(line, ',')
-	}
-	line = append(line, "\n{"...)
 	for i, text := range texts {
 		if i > 0 {
 			line = append(line, ',')
@@ -54,7 +47,6 @@ func (w *datasetWriter) WriteTextRow(texts [][]byte, values []any) error {
 		line = append(line, ':')
 		if w.kinds[i] == rights.KindValue {
 			start := len(line)
-			var err error
 			if line, err = w.appendValue(line, values[i]); err != nil {
 				return fmt.Errorf("staging %s: column %s: %w", w.name, w.keys[i], err)
 			}
@@ -64,38 +56,22 @@ func (w *datasetWriter) WriteTextRow(texts [][]byte, values []any) error {
 		line = appendTextJSON(line, w.kinds[i], text)
 	}
 	line = append(line, '}')
-	w.line = line
-	if _, err := w.json.buf.Write(line); err != nil {
-		w.err = fmt.Errorf("staging %s: %w", w.name, err)
-		return w.err
-	}
+	var rec []byte
 	if w.csv != nil {
-		rec := w.record[:0]
+		rec = w.record[:0]
 		for i, text := range texts {
 			if i > 0 {
 				rec = append(rec, ',')
 			}
 			if w.kinds[i] == rights.KindValue {
-				rec = appendJSONAsCSV(rec, w.line[w.spans[i][0]:w.spans[i][1]])
+				rec = appendJSONAsCSV(rec, line[w.spans[i][0]:w.spans[i][1]])
 				continue
 			}
 			rec = appendTextCSV(rec, w.kinds[i], text)
 		}
 		rec = append(rec, '\r', '\n')
-		w.record = rec
-		if _, err := w.csv.buf.Write(rec); err != nil {
-			w.err = fmt.Errorf("staging %s: %w", w.name, err)
-			return w.err
-		}
 	}
-	if cap(w.line) > 1<<20 {
-		w.line = nil
-	}
-	if cap(w.record) > 1<<20 {
-		w.record = nil
-	}
-	w.rows++
-	return nil
+	return w.endRow(line, rec)
 }
 
 // appendTextJSON appends a text value of kind as JSON.

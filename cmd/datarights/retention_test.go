@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters"
@@ -21,28 +19,7 @@ import (
 // loanRows returns every row of the demo loan book as text, by user_id.
 func (e *e2e) loanRows(t *testing.T) map[string][]string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, e.bankURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT user_id, l::text FROM loans l ORDER BY loan_id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]string{}
-	for rows.Next() {
-		var user, row string
-		if err := rows.Scan(&user, &row); err != nil {
-			t.Fatal(err)
-		}
-		out[user] = append(out[user], row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return e.bankRows(t)["loans"]
 }
 
 type testClock struct {

@@ -128,10 +128,16 @@ func (p *Postgres) exportTable(ctx context.Context, tx pgx.Tx, table config.Tabl
 			return rights.DatasetReport{}, fmt.Errorf("store %s: write dataset %s: %w", p.cfg.Name, table.Name, err)
 		}
 	}
+	return p.finishDataset(table, rows, w.Close)
+}
+
+// finishDataset ends an exported table: the rows' error, if any, else the
+// dataset closed and named for the table.
+func (p *Postgres) finishDataset(table config.Table, rows pgx.Rows, closeDataset func() (rights.DatasetReport, error)) (rights.DatasetReport, error) {
 	if err := rows.Err(); err != nil {
 		return rights.DatasetReport{}, p.errorf("export "+table.Name, err)
 	}
-	dataset, err := w.Close()
+	dataset, err := closeDataset()
 	if err != nil {
 		return rights.DatasetReport{}, fmt.Errorf("store %s: finish dataset %s: %w", p.cfg.Name, table.Name, err)
 	}

@@ -88,16 +88,5 @@ func (p *Postgres) exportText(ctx context.Context, tx pgx.Tx, table config.Table
 			return rights.DatasetReport{}, fmt.Errorf("store %s: write dataset %s: %w", p.cfg.Name, table.Name, err)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return rights.DatasetReport{}, p.errorf("export "+table.Name, err)
-	}
-	dataset, err := w.Close()
-	if err != nil {
-		return rights.DatasetReport{}, fmt.Errorf("store %s: finish dataset %s: %w", p.cfg.Name, table.Name, err)
-	}
-	if dataset.Name == "" {
-		dataset.Name = table.Name
-	}
-	dataset.Category = table.Category
-	return dataset, nil
+	return p.finishDataset(table, rows, w.Close)
 }
