@@ -338,7 +338,10 @@ func (p *Pipeline) OpenDownload(ctx context.Context, token string) (*Download, *
 		return nil, e, err
 	}
 	return &Download{Body: body, Size: size, FileName: e.FileName, finish: func(sent int64, complete bool) {
-		err := p.db.InTx(context.WithoutCancel(ctx), func(tx pgx.Tx) error {
+		// Recorded even when the requester hung up: an interrupted download
+		// is a download.
+		ctx := context.WithoutCancel(ctx)
+		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 			return storage.RecordDownload(ctx, tx, e.RequestID, storage.Download{At: p.now().UTC(), Bytes: sent, Complete: complete})
 		})
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -346,9 +345,6 @@ func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCall
 		}
 		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "recipient", Note: body.Note})
 	})
-	if errors.Is(err, context.Canceled) {
-		return nil, err
-	}
 	return n, err
 }
 
