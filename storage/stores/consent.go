@@ -2,7 +2,7 @@ package stores
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -48,10 +48,9 @@ func consentDataset(c *config.ConsentTable) rights.DatasetReport {
 func (p *Postgres) WithdrawConsent(ctx context.Context, subject rights.Subject, purposes []string, opts rights.EraseOptions) (rights.StoreReport, error) {
 	opts = eraseDefaults(opts)
 	var report rights.StoreReport
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		keys, err := p.resolve(ctx, tx, subject)
-		if err != nil || len(keys) == 0 {
-			return err
+	err := p.change(ctx, "withdraw consent", subject, func(tx pgx.Tx, keys []string) error {
+		if len(keys) == 0 {
+			return nil
 		}
 		report = rights.StoreReport{Resolved: true}
 		if c := p.cfg.Consent; c != nil {
@@ -84,10 +83,6 @@ func (p *Postgres) WithdrawConsent(ctx context.Context, subject rights.Subject, 
 		return nil
 	})
 	if err != nil {
-		var storeErr *storeError
-		if !errors.As(err, &storeErr) {
-			err = p.errorf("withdraw consent", err)
-		}
 		return rights.StoreReport{}, err
 	}
 	return report, nil
@@ -97,58 +92,61 @@ func (p *Postgres) WithdrawConsent(ctx context.Context, subject rights.Subject, 
 // tables kept for them, in one transaction.
 func (m *MySQL) WithdrawConsent(ctx context.Context, subject rights.Subject, purposes []string, opts rights.EraseOptions) (rights.StoreReport, error) {
 	opts = eraseDefaults(opts)
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		return rights.StoreReport{}, m.errorf("begin withdrawal", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	s := m.session(tx)
-	keys, err := s.resolve(ctx, subject)
-	if err != nil {
-		return rights.StoreReport{}, err
-	}
 	var report rights.StoreReport
-	if len(keys) > 0 {
+	err := m.change(ctx, "withdrawal", subject, func(tx *sql.Tx, s *mysqlSession, keys []string) error {
+		if len(keys) == 0 {
+			return nil
+		}
 		report.Resolved = true
 		if c := m.cfg.Consent; c != nil {
-			keyCond, keyArgs, err := s.match(ctx, c.Table, c.Column, keys)
+			ds, err := m.withdrawConsentRows(ctx, tx, s, c, keys, purposes, opts)
 			if err != nil {
-				return rights.StoreReport{}, m.errorf("withdraw consent in "+c.Table, err)
-			}
-			cond := keyCond + " AND CAST(" + mysqlIdent(c.PurposeColumn) + " AS BINARY) IN (" + mysqlParams(len(purposes)) + ")"
-			args := slices.Clone(keyArgs)
-			for _, purpose := range purposes {
-				args = append(args, purpose)
-			}
-			// MySQL counts changed rows: count the subject's consents to the
-			// purposes first, so a repeated withdrawal reports the same.
-			ds := consentDataset(c)
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+mysqlTable(c.Table)+" WHERE "+cond, args...).Scan(&ds.Rows); err != nil {
-				return rights.StoreReport{}, m.errorf("withdraw consent in "+c.Table, err)
-			}
-			set, setArgs := mysqlIdent(c.GrantedColumn)+" = FALSE", []any{}
-			if c.UpdatedColumn != "" {
-				set += ", " + mysqlIdent(c.UpdatedColumn) + " = ?"
-				setArgs = append(setArgs, opts.Now)
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE "+mysqlTable(c.Table)+" SET "+set+" WHERE "+cond, append(setArgs, args...)...); err != nil {
-				return rights.StoreReport{}, m.errorf("withdraw consent in "+c.Table, err)
+				return err
 			}
 			report.Datasets = append(report.Datasets, ds)
 		}
 		for _, i := range purposeTables(m.cfg, purposes) {
 			ds, err := m.eraseTable(ctx, tx, s, m.cfg.Tables[i], keys, opts)
 			if err != nil {
-				return rights.StoreReport{}, err
+				return err
 			}
 			report.Datasets = append(report.Datasets, ds)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return rights.StoreReport{}, m.errorf("finish withdrawal", err)
+		return nil
+	})
+	if err != nil {
+		return rights.StoreReport{}, err
 	}
 	return report, nil
+}
+
+// withdrawConsentRows sets the subject's consents to purposes to not
+// granted in the consent table.
+func (m *MySQL) withdrawConsentRows(ctx context.Context, tx *sql.Tx, s *mysqlSession, c *config.ConsentTable, keys, purposes []string, opts rights.EraseOptions) (rights.DatasetReport, error) {
+	ds := consentDataset(c)
+	keyCond, keyArgs, err := s.match(ctx, c.Table, c.Column, keys)
+	if err != nil {
+		return ds, m.errorf("withdraw consent in "+c.Table, err)
+	}
+	cond := keyCond + " AND CAST(" + mysqlIdent(c.PurposeColumn) + " AS BINARY) IN (" + mysqlParams(len(purposes)) + ")"
+	args := slices.Clone(keyArgs)
+	for _, purpose := range purposes {
+		args = append(args, purpose)
+	}
+	// MySQL counts changed rows: count the subject's consents to the
+	// purposes first, so a repeated withdrawal reports the same.
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+mysqlTable(c.Table)+" WHERE "+cond, args...).Scan(&ds.Rows); err != nil {
+		return ds, m.errorf("withdraw consent in "+c.Table, err)
+	}
+	set, setArgs := mysqlIdent(c.GrantedColumn)+" = FALSE", []any{}
+	if c.UpdatedColumn != "" {
+		set += ", " + mysqlIdent(c.UpdatedColumn) + " = ?"
+		setArgs = append(setArgs, opts.Now)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE "+mysqlTable(c.Table)+" SET "+set+" WHERE "+cond, append(setArgs, args...)...); err != nil {
+		return ds, m.errorf("withdraw consent in "+c.Table, err)
+	}
+	return ds, nil
 }
 
 // WithdrawConsent deletes the subject's keys of the patterns kept for one

@@ -277,6 +277,29 @@ func (m *MySQL) Delete(ctx context.Context, subject rights.Subject) (rights.Stor
 	return m.Erase(ctx, subject, rights.EraseOptions{})
 }
 
+// change runs fn in one read-write transaction with the subject's keys
+// resolved in it (none when the subject is not in the store), and commits.
+// op names the change in errors.
+func (m *MySQL) change(ctx context.Context, op string, subject rights.Subject, fn func(tx *sql.Tx, s *mysqlSession, keys []string) error) error {
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return m.errorf("begin "+op, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	s := m.session(tx)
+	keys, err := s.resolve(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx, s, keys); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return m.errorf("finish "+op, err)
+	}
+	return nil
+}
+
 // Close closes the pool, waiting for connections in use to be returned.
 func (m *MySQL) Close() error {
 	return m.db.Close()

@@ -2,6 +2,7 @@ package stores
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"github.com/datarights/datarights/rights"
@@ -26,30 +27,22 @@ var _ rights.Corrector = (*MySQL)(nil)
 // second time.
 func (m *MySQL) Correct(ctx context.Context, subject rights.Subject, changes map[string]string) (rights.StoreReport, error) {
 	plan := correctionPlan(m.cfg, changes)
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		return rights.StoreReport{}, m.errorf("begin correct", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	s := m.session(tx)
-	keys, err := s.resolve(ctx, subject)
-	if err != nil {
-		return rights.StoreReport{}, err
-	}
 	var report rights.StoreReport
-	if len(keys) == 1 {
+	err := m.change(ctx, "correct", subject, func(tx *sql.Tx, s *mysqlSession, keys []string) error {
+		if len(keys) != 1 {
+			return nil
+		}
 		report.Resolved = true
 		for _, tc := range plan {
 			op := "correct " + strings.Join(tc.fields(), ", ") + " in " + tc.table.Name
 			cond, keyArgs, err := s.match(ctx, tc.table.Name, tc.table.Column, keys)
 			if err != nil {
-				return rights.StoreReport{}, m.errorf(op, err)
+				return m.errorf(op, err)
 			}
 			var rows int64
 			count := "SELECT COUNT(*) FROM (SELECT 1 FROM " + mysqlTable(tc.table.Name) + " WHERE " + cond + " FOR UPDATE) AS subject_rows"
 			if err := tx.QueryRowContext(ctx, count, keyArgs...).Scan(&rows); err != nil {
-				return rights.StoreReport{}, m.errorf(op, err)
+				return m.errorf(op, err)
 			}
 			sets := make([]string, len(tc.rules))
 			args := make([]any, 0, len(tc.rules)+len(keyArgs))
@@ -60,16 +53,17 @@ func (m *MySQL) Correct(ctx context.Context, subject rights.Subject, changes map
 			args = append(args, keyArgs...)
 			query := "UPDATE " + mysqlTable(tc.table.Name) + " SET " + strings.Join(sets, ", ") + " WHERE " + cond
 			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-				return rights.StoreReport{}, m.errorf(op, err)
+				return m.errorf(op, err)
 			}
 			report.Datasets = append(report.Datasets, rights.DatasetReport{
 				Name: tc.table.Name, Category: tc.table.Category, Rows: rows,
 			})
 			report.AddCorrectedFields(rows, tc.fields()...)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return rights.StoreReport{}, m.errorf("finish correct", err)
+		return nil
+	})
+	if err != nil {
+		return rights.StoreReport{}, err
 	}
 	return report, nil
 }

@@ -26,32 +26,25 @@ var mysqlDialect = sqlDialect{
 // default).
 func (m *MySQL) Erase(ctx context.Context, subject rights.Subject, opts rights.EraseOptions) (rights.StoreReport, error) {
 	opts = eraseDefaults(opts)
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		return rights.StoreReport{}, m.errorf("begin erase", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	s := m.session(tx)
-	keys, err := s.resolve(ctx, subject)
-	if err != nil {
-		return rights.StoreReport{}, err
-	}
 	var report rights.StoreReport
-	if len(keys) > 0 {
+	err := m.change(ctx, "erase", subject, func(tx *sql.Tx, s *mysqlSession, keys []string) error {
+		if len(keys) == 0 {
+			return nil
+		}
 		order := eraseTables(m.cfg, opts)
 		datasets := make([]rights.DatasetReport, len(order))
 		for j, i := range order {
 			ds, err := m.eraseTable(ctx, tx, s, m.cfg.Tables[i], keys, opts)
 			if err != nil {
-				return rights.StoreReport{}, err
+				return err
 			}
 			datasets[len(order)-1-j] = ds
 		}
 		report = rights.StoreReport{Resolved: true, Datasets: datasets}
-	}
-	if err := tx.Commit(); err != nil {
-		return rights.StoreReport{}, m.errorf("finish erase", err)
+		return nil
+	})
+	if err != nil {
+		return rights.StoreReport{}, err
 	}
 	return report, nil
 }

@@ -131,6 +131,24 @@ func (p *Postgres) exportTable(ctx context.Context, tx pgx.Tx, table config.Tabl
 	return p.finishDataset(table, rows, w.Close)
 }
 
+// change runs fn in one transaction with the subject's keys resolved in it
+// (none when the subject is not in the store), and commits. A failure to
+// begin or commit is named op; the store's own errors are already named.
+func (p *Postgres) change(ctx context.Context, op string, subject rights.Subject, fn func(tx pgx.Tx, keys []string) error) error {
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		keys, err := p.resolve(ctx, tx, subject)
+		if err != nil {
+			return err
+		}
+		return fn(tx, keys)
+	})
+	var storeErr *storeError
+	if err != nil && !errors.As(err, &storeErr) {
+		err = p.errorf(op, err)
+	}
+	return err
+}
+
 // finishDataset ends an exported table: the rows' error, if any, else the
 // dataset closed and named for the table.
 func (p *Postgres) finishDataset(table config.Table, rows pgx.Rows, closeDataset func() (rights.DatasetReport, error)) (rights.DatasetReport, error) {

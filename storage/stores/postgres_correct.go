@@ -2,7 +2,6 @@ package stores
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -64,10 +63,9 @@ func correctionPlan(cfg config.Store, changes map[string]string) []tableCorrecti
 func (p *Postgres) Correct(ctx context.Context, subject rights.Subject, changes map[string]string) (rights.StoreReport, error) {
 	plan := correctionPlan(p.cfg, changes)
 	var report rights.StoreReport
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		keys, err := p.resolve(ctx, tx, subject)
-		if err != nil || len(keys) != 1 {
-			return err
+	err := p.change(ctx, "correct", subject, func(tx pgx.Tx, keys []string) error {
+		if len(keys) != 1 {
+			return nil
 		}
 		report = rights.StoreReport{Resolved: true}
 		for _, tc := range plan {
@@ -91,10 +89,6 @@ func (p *Postgres) Correct(ctx context.Context, subject rights.Subject, changes 
 		return nil
 	})
 	if err != nil {
-		var storeErr *storeError
-		if !errors.As(err, &storeErr) {
-			err = p.errorf("correct", err) // begin or commit failed
-		}
 		return rights.StoreReport{}, err
 	}
 	return report, nil

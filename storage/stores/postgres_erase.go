@@ -2,7 +2,6 @@ package stores
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
@@ -26,10 +25,9 @@ var pgDialect = sqlDialect{
 func (p *Postgres) Erase(ctx context.Context, subject rights.Subject, opts rights.EraseOptions) (rights.StoreReport, error) {
 	opts = eraseDefaults(opts)
 	var report rights.StoreReport
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		keys, err := p.resolve(ctx, tx, subject)
-		if err != nil || len(keys) == 0 {
-			return err
+	err := p.change(ctx, "erase", subject, func(tx pgx.Tx, keys []string) error {
+		if len(keys) == 0 {
+			return nil
 		}
 		order := eraseTables(p.cfg, opts)
 		datasets := make([]rights.DatasetReport, len(order))
@@ -44,10 +42,6 @@ func (p *Postgres) Erase(ctx context.Context, subject rights.Subject, opts right
 		return nil
 	})
 	if err != nil {
-		var storeErr *storeError
-		if !errors.As(err, &storeErr) {
-			err = p.errorf("erase", err) // begin or commit failed
-		}
 		return rights.StoreReport{}, err
 	}
 	return report, nil
