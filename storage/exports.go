@@ -171,17 +171,16 @@ func ExpirePasswords(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]string
 }
 
 // Purgeable returns up to limit unpurged exports whose link expired by now,
-// or whose archive was delivered attached, or whose request is closed
-// without a link still running; each with why.
+// or whose request was refused or cancelled (without a link still running);
+// each with why. An attached archive is purged by the transaction that
+// records its email, not here.
 func Purgeable(ctx context.Context, q Querier, now time.Time, limit int) ([]*Export, []string, error) {
 	rows, err := q.Query(ctx, `SELECT `+exportColumns+`, CASE
 			WHEN e.delivery = 'link' AND e.expires_at <= $1 THEN 'link_expired'
-			WHEN e.delivery = 'attachment' AND r.status = 'completed' THEN 'delivered'
 			ELSE 'request_closed' END
 		FROM exports e JOIN requests r ON r.id = e.request_id
 		WHERE e.purged_at IS NULL AND (
 			(e.delivery = 'link' AND e.expires_at <= $1)
-			OR (e.delivery = 'attachment' AND r.status = 'completed')
 			OR (r.status IN ('refused', 'cancelled') AND (e.delivery <> 'link' OR e.expires_at <= $1)))
 		ORDER BY e.created_at LIMIT $2`, now, limit)
 	if err != nil {
