@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/datarights/datarights/calendars"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -60,6 +61,11 @@ type Config struct {
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
 	EnvStaffToken string `yaml:"-"`
+	// Keys are the secret keys from DATARIGHTS_SECRET_KEY: they encrypt
+	// secrets kept at rest and key the MACs a database dump cannot forge.
+	// Nil when the variable is unset (commands that need them say so).
+	Keys    *keyring.Keyring `yaml:"-"`
+	keysErr error
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
 }
@@ -323,6 +329,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("DATARIGHTS_STAFF_TOKEN"); v != "" {
 		c.EnvStaffToken = v
 	}
+	if v := getenv(keyring.EnvVar); v != "" {
+		c.Keys, c.keysErr = keyring.Parse(v)
+	}
 	if v := getenv("DATARIGHTS_DATA_DIR"); v != "" {
 		c.DataDir = v
 	}
@@ -431,6 +440,9 @@ func (c *Config) validate() rights.Problems {
 		p.Add("database_url", "is required (or set DATABASE_URL)")
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		p.Add("database_url", "must be a postgres:// URL")
+	}
+	if c.keysErr != nil {
+		p.Add(keyring.EnvVar, "%v", c.keysErr)
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		p.Add("http.max_body_bytes", "must be at least 1024, not %d", c.HTTP.MaxBodyBytes)

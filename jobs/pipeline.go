@@ -16,6 +16,7 @@ import (
 
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/metrics"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
@@ -47,6 +48,8 @@ func (c *Config) validate() error {
 		return errors.New("jobs: Config.Settings is required")
 	case c.Mailer == nil:
 		return errors.New("jobs: Config.Mailer is required")
+	case c.Settings.Keys == nil:
+		return errors.New("jobs: Config.Settings.Keys is required: set DATARIGHTS_SECRET_KEY (generate one with `datarights key new`)")
 	}
 	return nil
 }
@@ -57,6 +60,7 @@ type Pipeline struct {
 	db       *storage.DB
 	settings *config.Config
 	policies map[string]rights.DeadlinePolicy
+	keys     *keyring.Keyring
 	mailer   rights.Mailer
 	logger   *slog.Logger
 	metrics  *metrics.Metrics
@@ -83,6 +87,7 @@ func New(cfg Config) (*Pipeline, error) {
 		db:       cfg.DB,
 		settings: cfg.Settings,
 		policies: cfg.Settings.Policies(),
+		keys:     cfg.Settings.Keys,
 		mailer:   cfg.Mailer,
 		logger:   cfg.Logger,
 		metrics:  cfg.Metrics,

@@ -15,6 +15,7 @@ import (
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/storagetest"
@@ -44,6 +45,7 @@ func BenchmarkPipeline(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cfg.Keys = keyring.ForTest()
 
 			p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
 			if err != nil {

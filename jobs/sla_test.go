@@ -14,6 +14,7 @@ import (
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/exporters/smtptest"
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/storagetest"
@@ -54,6 +55,7 @@ func setupSLA(t *testing.T, extraYAML string) slaBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Keys = keyring.ForTest()
 	srv := smtptest.NewServer(t)
 	mailer, err := exporters.NewMailer(srv.URL(), cfg.SMTP.From, "")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/storage"
 )
 
@@ -104,4 +105,22 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		return nil
 	}
 	return usageError(fmt.Sprintf("datarights token: unknown verb %q", verb))
+}
+
+// runKey prints a new secret key entry. Rotation: put the new entry first
+// in DATARIGHTS_SECRET_KEY and keep the old ones after it (docs/security.md).
+func runKey(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "new" || len(args) > 2 {
+		return usageError("datarights key: say `key new [ID]` (ID defaults to today's date, e.g. 2026-12-02)")
+	}
+	id := time.Now().UTC().Format("2006-01-02")
+	if len(args) == 2 {
+		id = args[1]
+	}
+	entry, err := keyring.New(id)
+	if err != nil {
+		return usageError("datarights key new: " + err.Error())
+	}
+	fmt.Fprintln(stdout, entry)
+	return nil
 }

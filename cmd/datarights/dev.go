@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/storage/localpg"
 )
 
@@ -80,12 +82,18 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if token == "" {
 		token = devStaffToken
 	}
+	secretKey, err := devSecretKey(absDir, getenv)
+	if err != nil {
+		return err
+	}
 	devenv := func(k string) string {
 		switch k {
 		case "DATABASE_URL":
 			return "" // the demo config names the service database
 		case "DATARIGHTS_STAFF_TOKEN":
 			return token
+		case keyring.EnvVar:
+			return secretKey
 		}
 		return getenv(k)
 	}
@@ -122,6 +130,28 @@ Then follow it (use the id from the answer):
 
 Press Ctrl-C to stop.
 `, addr, token, path, mail)
+}
+
+// devSecretKey is DATARIGHTS_SECRET_KEY, or a key kept in dir/secret.key,
+// made on the first run: export passwords sealed by one run open in the next.
+func devSecretKey(dir string, getenv func(string) string) (string, error) {
+	if v := getenv(keyring.EnvVar); v != "" {
+		return v, nil
+	}
+	path := filepath.Join(dir, "secret.key")
+	if data, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(data)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	entry, err := keyring.New("dev")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(entry+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return entry, nil
 }
 
 func ping(ctx context.Context, url string) error {

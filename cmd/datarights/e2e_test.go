@@ -24,10 +24,14 @@ import (
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters/smtptest"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/storage/storagetest"
 )
 
 const testToken = "test-staff-token"
+
+// testSecretKey is the tests' DATARIGHTS_SECRET_KEY.
+const testSecretKey = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 // e2e is a running datarights against real Postgres databases (its own and
 // the demo bank) and a real SMTP server on loopback.
@@ -61,6 +65,7 @@ func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
 		"DATARIGHTS_SMTP_URL":    e.smtp.URL(),
 		"DATARIGHTS_HTTP_ADDR":   "127.0.0.1:0",
 		"DATARIGHTS_STAFF_TOKEN": testToken,
+		keyring.EnvVar:           testSecretKey,
 	}
 	e.getenv = func(k string) string { return env[k] }
 	pool, err := pgxpool.New(ctx, e.serviceURL)

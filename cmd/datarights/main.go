@@ -42,6 +42,7 @@ commands:
   token add NAME [-config F]     create a staff token, print it once, store its hash
   token revoke NAME [-config F]  revoke a staff token
   token hash TOKEN    print the SHA-256 to put in staff_tokens[].sha256
+  key new [ID]        print a new secret key entry for DATARIGHTS_SECRET_KEY
   sla due --policy P --days N --calendar cn --start T [--roll-forward]
                       print the last day of a period (YYYY-MM-DD), then details
 
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "sla":
 		return runSLA(ctx, rest, getenv, stdout, stderr)
+	case "key":
+		return runKey(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/metrics"
 	"github.com/datarights/datarights/storage"
 )
@@ -56,6 +57,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg, err := config.Load(*path, getenv)
 	if err != nil {
 		return err
+	}
+	if cfg.Keys == nil {
+		return fmt.Errorf("%s is not set: the service encrypts export passwords and signs its audit anchors with it; generate one with `datarights key new` and keep it in your secret store (docs/security.md)", keyring.EnvVar)
 	}
 	return serve(ctx, cfg, newLogger(stdout), withAPI, nil)
 }
