@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -294,7 +295,7 @@ func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request)
 	if body.Email != "" {
 		in.Identities = map[string]string{"email": body.Email}
 	}
-	req, err := s.Pipeline.SubmitSelfService(r.Context(), in)
+	req, err := s.Pipeline.SubmitSelfService(r.Context(), in, s.client(r))
 	if err != nil {
 		if re, ok := err.(*rights.Error); ok {
 			renameField(re, "subject.identities.email", "email")
@@ -338,12 +339,12 @@ func (s *server) handleSelfServiceVerify(w http.ResponseWriter, r *http.Request)
 		s.error(w, r, err)
 		return
 	}
-	if len(body.Code) != 6 || strings.Trim(body.Code, "0123456789") != "" {
+	if !jobs.WellFormedCode(body.Code) {
 		s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "the code is malformed",
-			Fields: []rights.FieldProblem{{Field: "code", Reason: "must be the 6 digits from the email"}}})
+			Fields: []rights.FieldProblem{{Field: "code", Reason: fmt.Sprintf("must be the %d digits from the email", jobs.CodeDigits)}}})
 		return
 	}
-	req, key, err := s.Pipeline.VerifyCode(r.Context(), r.PathValue("id"), body.Code)
+	req, key, err := s.Pipeline.VerifyCode(r.Context(), r.PathValue("id"), body.Code, s.client(r))
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,9 @@ type Deps struct {
 	// OpsOnly serves only /healthz, /readyz and /metrics: a worker process
 	// has no API but must be probed and scraped.
 	OpsOnly bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed about the client's address (http.trusted_proxies).
+	TrustedProxies []netip.Prefix
 }
 
 type server struct {
@@ -207,6 +212,7 @@ var statusFor = map[string]int{
 	rights.ETooLarge:       http.StatusRequestEntityTooLarge,
 	rights.EExpired:        http.StatusGone,
 	rights.ELocked:         http.StatusLocked,
+	rights.ETooMany:        http.StatusTooManyRequests,
 	rights.ENotImplemented: http.StatusNotImplemented,
 	rights.EUnavailable:    http.StatusServiceUnavailable,
 	rights.EInternal:       http.StatusInternalServerError,
@@ -234,6 +240,10 @@ func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
 	var re *rights.Error
 	if errors.As(err, &re) {
 		body.Error.Fields = re.Fields
+		if re.RetryAfter > 0 {
+			// Whole seconds, rounded up: a client that waits this long gets in.
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((re.RetryAfter+time.Second-1)/time.Second), 10))
+		}
 	}
 	body.Error.RequestID, _ = r.Context().Value(ctxRequestID).(string)
 	if status >= 500 {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -76,6 +77,10 @@ type HTTP struct {
 	MaxBodyBytes int64  `yaml:"max_body_bytes"`
 	// PublicURL is how requesters reach the service (for links in emails).
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the networks (CIDR) of the reverse proxies in
+	// front of the service: only a peer in one of them is believed about
+	// the client's address in X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // SMTP configures outgoing mail. An empty URL selects the file outbox.
@@ -101,10 +106,33 @@ type Intake struct {
 	RepeatWindow *time.Duration `yaml:"repeat_window"`
 }
 
-// SelfService configures one-time codes.
+// SelfService configures one-time codes and the limits that keep them from
+// being guessed.
 type SelfService struct {
-	CodeTTL     time.Duration `yaml:"code_ttl"`
-	MaxAttempts int           `yaml:"max_attempts"`
+	CodeTTL time.Duration `yaml:"code_ttl"`
+	// MaxAttempts is the wrong codes one request takes before its code locks.
+	MaxAttempts int `yaml:"max_attempts"`
+	// ExpiryGrace is how long after its code expired an unverified request
+	// waits before it expires and its personal data is purged.
+	ExpiryGrace time.Duration `yaml:"expiry_grace"`
+	Limits      Limits        `yaml:"limits"`
+}
+
+// Limits bound what one address or one network can do to the self-service
+// door. They are counted in Postgres, so they hold across every replica.
+type Limits struct {
+	// CodeEmailsPerHour and CodeEmailsPerDay bound the codes emailed about
+	// one mailbox (its +tag variants count as one) and about one subject.
+	CodeEmailsPerHour int `yaml:"code_emails_per_hour"`
+	CodeEmailsPerDay  int `yaml:"code_emails_per_day"`
+	// WrongCodesPerDay bounds the wrong codes entered for one mailbox across
+	// all its requests in any 24 hours; then the mailbox is locked until the
+	// window has room again, and its owner is told.
+	WrongCodesPerDay int `yaml:"wrong_codes_per_day"`
+	// RequestsPerIPPerHour and VerificationsPerIPPerHour bound one client
+	// network (an IPv4 address, an IPv6 /64).
+	RequestsPerIPPerHour      int `yaml:"requests_per_ip_per_hour"`
+	VerificationsPerIPPerHour int `yaml:"verifications_per_ip_per_hour"`
 }
 
 // Worker configures the River workers.
@@ -273,6 +301,7 @@ const (
 	DefaultAttachmentLimitBytes = 20 << 20
 	DefaultCodeTTL              = 15 * time.Minute
 	DefaultCodeMaxAttempts      = 5
+	DefaultExpiryGrace          = time.Hour
 	DefaultWorkerConcurrency    = 20
 	DefaultJobTimeout           = 10 * time.Minute
 	DefaultRescueAfter          = 30 * time.Minute
@@ -383,6 +412,19 @@ func (c *Config) applyDefaults() {
 	if c.SelfService.MaxAttempts == 0 {
 		c.SelfService.MaxAttempts = DefaultCodeMaxAttempts
 	}
+	if c.SelfService.ExpiryGrace == 0 {
+		c.SelfService.ExpiryGrace = DefaultExpiryGrace
+	}
+	l := &c.SelfService.Limits
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&l.CodeEmailsPerHour, 5}, {&l.CodeEmailsPerDay, 10}, {&l.WrongCodesPerDay, 10},
+		{&l.RequestsPerIPPerHour, 30}, {&l.VerificationsPerIPPerHour, 60}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
 	if c.Worker.Concurrency == 0 {
 		c.Worker.Concurrency = DefaultWorkerConcurrency
 	}
@@ -476,6 +518,28 @@ func (c *Config) validate() rights.Problems {
 	}
 	if c.SelfService.MaxAttempts < 1 || c.SelfService.MaxAttempts > 20 {
 		p.Add("self_service.max_attempts", "must be between 1 and 20, not %d", c.SelfService.MaxAttempts)
+	}
+	if c.SelfService.ExpiryGrace < 0 || c.SelfService.ExpiryGrace > 7*24*time.Hour {
+		p.Add("self_service.expiry_grace", "must be between 0s and 168h, not %s", c.SelfService.ExpiryGrace)
+	}
+	l := c.SelfService.Limits
+	for _, lim := range []struct {
+		field    string
+		v, upper int
+	}{{"code_emails_per_hour", l.CodeEmailsPerHour, 100}, {"code_emails_per_day", l.CodeEmailsPerDay, 1000},
+		{"wrong_codes_per_day", l.WrongCodesPerDay, 1000}, {"requests_per_ip_per_hour", l.RequestsPerIPPerHour, 1_000_000},
+		{"verifications_per_ip_per_hour", l.VerificationsPerIPPerHour, 1_000_000}} {
+		if lim.v < 1 || lim.v > lim.upper {
+			p.Add("self_service.limits."+lim.field, "must be between 1 and %d, not %d", lim.upper, lim.v)
+		}
+	}
+	if l.CodeEmailsPerDay < l.CodeEmailsPerHour {
+		p.Add("self_service.limits.code_emails_per_day", "must be at least code_emails_per_hour (%d), not %d", l.CodeEmailsPerHour, l.CodeEmailsPerDay)
+	}
+	for i, cidr := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			p.Add(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a network in CIDR form, e.g. 10.0.0.0/8 or 127.0.0.1/32, not %q", cidr)
+		}
 	}
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 1000 {
 		p.Add("worker.concurrency", "must be between 1 and 1000, not %d", c.Worker.Concurrency)
@@ -857,4 +921,15 @@ func (c *Config) Catalog() rights.Catalog {
 		products[p.Name] = true
 	}
 	return rights.Catalog{Products: products, IdentityTypes: c.IdentityTypes()}
+}
+
+// TrustedProxyPrefixes returns http.trusted_proxies parsed (validated by Parse).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, cidr := range c.HTTP.TrustedProxies {
+		if p, err := netip.ParsePrefix(cidr); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }

@@ -66,7 +66,7 @@ func (p *Pipeline) recordWithdrawal(ctx context.Context, tx pgx.Tx, r *rights.Re
 	}
 	for _, purpose := range purposes {
 		if err := storage.AppendConsent(ctx, tx, p.settings.Consent.Identity, subject, rights.ConsentEvent{
-			Product: r.Product, Purpose: purpose, Granted: false, At: now, Source: source, RequestID: r.ID, Actor: "subject",
+			Product: r.Product, Purpose: purpose, Granted: false, At: now, Source: source, RequestID: r.ID, Actor: rights.ActorRequester,
 		}); err != nil {
 			return err
 		}

@@ -290,7 +290,7 @@ func (p *Pipeline) Status(ctx context.Context, requestID, key string, reveal boo
 		st.Refusal = string(r.Refusal.Reason)
 	}
 	if reveal {
-		st.Export, err = p.RevealPassword(ctx, r.ID, "status_page", "subject")
+		st.Export, err = p.RevealPassword(ctx, r.ID, "status_page", rights.ActorRequester)
 		return st, err
 	}
 	st.Export, err = p.Export(ctx, r.ID)

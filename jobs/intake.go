@@ -2,13 +2,10 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"sort"
 	"strings"
 	"time"
@@ -78,32 +75,52 @@ func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.I
 // SubmitSelfService takes a request from the person themselves, identified by
 // email. It stores the request and enqueues the email with a one-time code;
 // processing starts only when the code comes back. The caller learns nothing
-// about whether the email belongs to anyone: the answer is the same.
-func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake) (*rights.Request, error) {
+// about whether the email belongs to anyone: the answer is the same, and so
+// are the limits (per network, per mailbox), which are counted before
+// anything is stored.
+func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake, client Client) (*rights.Request, error) {
 	email := in.Identities["email"]
 	in.DeliveryEmail = email
 	if err := p.validateIntake(&in, rights.ChannelSelfService); err != nil {
 		return nil, err
 	}
+	if err := p.takeNetwork(ctx, storage.ThrottleIPRequest, client, p.settings.SelfService.Limits.RequestsPerIPPerHour); err != nil {
+		return nil, err
+	}
 	now := p.now().UTC()
 	r := p.newRequest(ctx, in, rights.ChannelSelfService, rights.StatusAwaitingVerification, "self-service", now)
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		// Each request sends one code: the mailbox's code limit is its
+		// request limit.
+		if err := p.takeCodeEmail(ctx, tx, now, email); err != nil {
+			return err
+		}
 		if err := storage.InsertRequest(ctx, tx, r, nil); err != nil {
 			return err
 		}
 		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{
-			RequestID: r.ID, At: now, Actor: "subject", Action: "request.received", ToStatus: r.Status,
+			RequestID: r.ID, At: now, Actor: rights.ActorRequester, Action: "request.received", ToStatus: r.Status,
 			Detail: intakeDetail(r),
 		}); err != nil {
 			return err
 		}
-		return p.insertTx(ctx, tx, SendCodeArgs{RequestID: r.ID})
+		if err := p.insertTx(ctx, tx, SendCodeArgs{RequestID: r.ID}); err != nil {
+			return err
+		}
+		// Unless verified in time, the request expires and is purged.
+		return p.insertAt(ctx, tx, ExpireArgs{RequestID: r.ID}, p.expiresAt(r.ReceivedAt))
 	})
 	if err != nil {
 		return nil, err
 	}
 	p.metrics.RequestReceived(r.Product, r.Type, r.Channel)
 	return r, nil
+}
+
+// expiresAt is when an unverified request whose code was sent at sent
+// expires.
+func (p *Pipeline) expiresAt(sent time.Time) time.Time {
+	return sent.Add(p.settings.SelfService.CodeTTL + p.settings.SelfService.ExpiryGrace)
 }
 
 func (p *Pipeline) newRequest(ctx context.Context, in rights.Intake, ch rights.Channel, status rights.Status, createdBy string, now time.Time) *rights.Request {
@@ -138,35 +155,59 @@ func intakeDetail(r *rights.Request) map[string]any {
 }
 
 // VerifyCode checks a self-service code. The right code verifies the request
-// and starts processing; a wrong one counts against the limit, after which
-// the code is locked; an expired one must be requested again.
+// and starts processing; a wrong one counts against the request (then its
+// code locks) and against the mailbox across all its requests (then every
+// code for it is refused for the window and the owner is told); an expired
+// one must be requested again. Calls are limited per network too.
+//
+// No guess is evaluated once a limit is reached, not even the right one:
+// the limits bound how many guesses an attacker gets at a person's codes,
+// whatever they spread them over.
 //
 // The right code also gives the requester an access key (returned once,
 // kept only as a hash) to their request's status page, where the password
 // of an exported copy is shown.
-func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rights.Request, string, error) {
+func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string, client Client) (*rights.Request, string, error) {
+	if err := p.takeNetwork(ctx, storage.ThrottleIPVerify, client, p.settings.SelfService.Limits.VerificationsPerIPPerHour); err != nil {
+		return nil, "", err
+	}
 	var (
 		r       *rights.Request
 		outcome error
 		key     string
 	)
+	notWaiting := rights.Errorf(rights.ENotFound, "no request %s awaits verification", requestID)
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		r, err = storage.LockRequest(ctx, tx, requestID)
+		if rights.ErrorCode(err) == rights.ENotFound {
+			return notWaiting
+		}
 		if err != nil {
 			return err
 		}
-		if r.Channel != rights.ChannelSelfService {
-			return rights.Errorf(rights.ENotFound, "request %s not found", requestID)
+		if r.Channel != rights.ChannelSelfService || r.Status != rights.StatusAwaitingVerification {
+			return notWaiting
 		}
-		if r.Status != rights.StatusAwaitingVerification {
-			return rights.Errorf(rights.EConflict, "request is %s, not awaiting verification", r.Status)
+		now := p.now().UTC()
+		limit := p.settings.SelfService.Limits.WrongCodesPerDay
+		mailboxKey, err := p.limitKey("mailbox", mailbox(r.DeliveryEmail))
+		if err != nil {
+			return err
+		}
+		// Locks the mailbox's count until commit: concurrent guesses at
+		// its requests, on any replica, are evaluated one at a time.
+		wait, err := storage.CheckThrottle(ctx, tx, storage.ThrottleWrongCode, mailboxKey, now, storage.Window{Limit: limit, Per: wrongCodeWindow})
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			return tooMany(wait)
 		}
 		c, err := storage.LockCode(ctx, tx, requestID)
 		if err != nil {
 			return err
 		}
-		now := p.now().UTC()
 		switch {
 		case c == nil:
 			return rights.Errorf(rights.EConflict, "the code has not been sent yet; try again in a minute")
@@ -176,16 +217,33 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 			return rights.Errorf(rights.EExpired, "the code has expired; submit the request again")
 		}
 		c.Attempts++
-		if subtle.ConstantTimeCompare([]byte(hashCode(requestID, code)), []byte(c.Hash)) != 1 {
+		if !p.codeMatches(c.Hash, "verify", requestID, code) {
+			if err := storage.RecordThrottle(ctx, tx, storage.ThrottleWrongCode, mailboxKey, now); err != nil {
+				return err
+			}
+			wrong, err := storage.CountThrottle(ctx, tx, storage.ThrottleWrongCode, mailboxKey, now.Add(-wrongCodeWindow))
+			if err != nil {
+				return err
+			}
+			left := min(p.settings.SelfService.MaxAttempts-c.Attempts, limit-wrong)
 			// The failed attempt must be recorded even though the caller gets
 			// an error, so the outcome travels outside the transaction.
 			outcome = &rights.Error{Code: rights.EInvalid, Message: "the code is not correct",
-				Fields: []rights.FieldProblem{{Field: "code", Reason: fmt.Sprintf("wrong code; %d attempts left", max(0, p.settings.SelfService.MaxAttempts-c.Attempts))}}}
+				Fields: []rights.FieldProblem{{Field: "code", Reason: fmt.Sprintf("wrong code; %d attempts left", max(0, left))}}}
 			if err := storage.SaveCodeAttempt(ctx, tx, c); err != nil {
 				return err
 			}
-			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "subject",
-				Action: "verification.failed", Detail: map[string]any{"attempt": c.Attempts}})
+			detail := map[string]any{"attempt": c.Attempts}
+			if wrong == limit {
+				// This guess filled the window: the mailbox is locked, and
+				// its owner hears of it (once per lock).
+				detail["mailbox_locked"] = true
+				if err := p.insertTx(ctx, tx, NoticeArgs{RequestID: r.ID, Notice: noticeLockout}); err != nil {
+					return err
+				}
+			}
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorRequester,
+				Action: "verification.failed", Detail: detail})
 		}
 		c.ConsumedAt = &now
 		if err := storage.SaveCodeAttempt(ctx, tx, c); err != nil {
@@ -197,11 +255,11 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 		if err := storage.SetAccessToken(ctx, tx, r.ID, hashCode(r.ID, key)); err != nil {
 			return err
 		}
-		r.Verification = &rights.Verification{Method: "email_code", By: "subject", At: now}
+		r.Verification = &rights.Verification{Method: "email_code", By: rights.ActorRequester, At: now}
 		r.VerifiedAt = &now
 		p.refreshDeadline(ctx, r, now)
 		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
-			Actor: "subject", Action: "request.verified", Detail: map[string]any{"method": "email_code", "attempt": c.Attempts},
+			Actor: rights.ActorRequester, Action: "request.verified", Detail: map[string]any{"method": "email_code", "attempt": c.Attempts},
 		}); err != nil {
 			return err
 		}
@@ -216,19 +274,10 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string) (*rig
 	return r, key, nil
 }
 
-// newCode returns a random six-digit code.
-func newCode() (string, error) {
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%06d", n.Int64()), nil
-}
-
-// hashCode binds a code to its request, so one request's hash says nothing
-// about another's code.
-func hashCode(requestID, code string) string {
-	sum := sha256.Sum256([]byte(requestID + ":" + code))
+// hashCode binds a high-entropy secret (an access key) to its request, so
+// one request's hash says nothing about another's key.
+func hashCode(requestID, secret string) string {
+	sum := sha256.Sum256([]byte(requestID + ":" + secret))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -121,6 +121,18 @@ func (p *Pipeline) codeMessage(r *rights.Request, code string, expires time.Time
 	return rights.Message{ID: messageID, To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }
 
+// lockoutMessage tells the owner of a mailbox that too many wrong codes
+// were entered for requests naming it, and that codes for it are refused
+// for a day. It says nothing about whether the address is a customer's.
+func (p *Pipeline) lockoutMessage(r *rights.Request) (rights.Message, error) {
+	until := p.now().Add(wrongCodeWindow)
+	subject, body, err := p.tmpl.render(tmplLockout, r.Locale, func(l string) any {
+		return map[string]any{"Product": p.productName(r.Product), "ID": r.ID,
+			"Limit": p.settings.SelfService.Limits.WrongCodesPerDay, "Until": localTime(&until)}
+	})
+	return rights.Message{ID: r.ID + ".lockout@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
+}
+
 // acknowledgementMessage tells a verified requester the request is
 // received and by when it will be answered.
 func (p *Pipeline) acknowledgementMessage(r *rights.Request) (rights.Message, error) {

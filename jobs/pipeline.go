@@ -152,6 +152,8 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &retentionSweepWorker{p: p})
 		river.AddWorker(workers, &recipientNoticeWorker{p: p})
 		river.AddWorker(workers, &exportSweepWorker{p: p})
+		river.AddWorker(workers, &expireWorker{p: p})
+		river.AddWorker(workers, &limitsSweepWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
@@ -164,6 +166,11 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 				river.PeriodicInterval(p.settings.Exports.SweepInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return ExportSweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "export_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return LimitsSweepArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "limits_sweep"},
 			),
 			river.NewPeriodicJob(
 				river.PeriodicInterval(p.settings.Retention.SweepInterval),
@@ -235,6 +242,23 @@ func (p *Pipeline) insertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) 
 		return errors.New("jobs: no River client (call NewClient first)")
 	}
 	if _, err := client.InsertTx(ctx, tx, args, uniqueByArgs); err != nil {
+		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// insertAt enqueues a job in tx to run at at.
+func (p *Pipeline) insertAt(ctx context.Context, tx pgx.Tx, args river.JobArgs, at time.Time) error {
+	client := p.client
+	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+		client = c
+	}
+	if client == nil {
+		return errors.New("jobs: no River client (call NewClient first)")
+	}
+	opts := *uniqueByArgs
+	opts.ScheduledAt = at
+	if _, err := client.InsertTx(ctx, tx, args, &opts); err != nil {
 		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
 	}
 	return nil

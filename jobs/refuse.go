@@ -18,6 +18,8 @@ const (
 	noticeRefusal         = "refusal"
 	noticeAcknowledgement = "acknowledgement"
 	noticeLinkExpired     = "link_expired"
+	// noticeLockout tells a mailbox's owner that wrong codes locked it.
+	noticeLockout = "lockout"
 )
 
 // Refuse refuses a request on one of the stated grounds, with staff's
@@ -106,6 +108,13 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 			return fmt.Errorf("request %s has no export whose link expired", r.ID)
 		}
 		if msg, err = p.linkExpiredMessage(r, export); err != nil {
+			return err
+		}
+	case noticeLockout:
+		if r.DeliveryEmail == "" {
+			return nil // the request expired and was purged first: nobody to tell
+		}
+		if msg, err = p.lockoutMessage(r); err != nil {
 			return err
 		}
 	default:

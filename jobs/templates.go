@@ -31,9 +31,10 @@ const (
 	tmplRefusal         = "refusal"
 	tmplLinkExpired     = "link_expired"
 	tmplRecipientNotice = "recipient_notice"
+	tmplLockout         = "lockout"
 )
 
-var templateKinds = []string{tmplCode, tmplAcknowledgement, tmplCompletion, tmplRefusal, tmplLinkExpired, tmplRecipientNotice}
+var templateKinds = []string{tmplCode, tmplAcknowledgement, tmplCompletion, tmplRefusal, tmplLinkExpired, tmplRecipientNotice, tmplLockout}
 
 type mailTemplate struct {
 	subject, body *template.Template
@@ -66,6 +67,10 @@ func loadTemplates(dir string) (mailTemplates, error) {
 			t, err := parseMailTemplate(source, string(text))
 			if err != nil {
 				return nil, err
+			}
+			if kind == tmplCode && strings.Contains(t.subject.Root.String(), ".Code") {
+				// Subjects show in notifications, lock screens and mail logs.
+				return nil, fmt.Errorf("email template %s: the subject must not contain the code", source)
 			}
 			out[kind+"."+locale] = t
 		}

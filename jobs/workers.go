@@ -78,8 +78,12 @@ func (w *sendCodeWorker) Work(ctx context.Context, job *river.Job[SendCodeArgs])
 	}
 	now := p.now().UTC()
 	expires := now.Add(p.settings.SelfService.CodeTTL)
+	hash, err := p.codeMAC("", "verify", r.ID, code)
+	if err != nil {
+		return err
+	}
 	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.PutCode(ctx, tx, storage.Code{RequestID: r.ID, Hash: hashCode(r.ID, code), ExpiresAt: expires, SentAt: &now}); err != nil {
+		if err := storage.PutCode(ctx, tx, storage.Code{RequestID: r.ID, Hash: hash, ExpiresAt: expires, SentAt: &now}); err != nil {
 			return err
 		}
 		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",

@@ -171,8 +171,14 @@ func (p DeadlinePolicy) Due(start time.Time) time.Time {
 
 // ClockStartFor returns when r's clock started under the policy, and false
 // while it has not (a verified-clock policy before verification).
+//
+// A self-service request's clock starts at verification whatever the
+// policy says: until the code comes back nobody knows who asked (anyone can
+// type anyone's address), and PIPL lets the handler verify the requester's
+// identity before answering. The policy's clock_start governs staff
+// tickets, whose requester staff verified at intake.
 func (p DeadlinePolicy) ClockStartFor(r *Request) (time.Time, bool) {
-	if p.ClockStart == ClockVerified {
+	if p.ClockStart == ClockVerified || r.Channel == ChannelSelfService {
 		if r.VerifiedAt == nil {
 			return time.Time{}, false
 		}

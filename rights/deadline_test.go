@@ -428,3 +428,22 @@ func TestDeadlineProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestSelfServiceClockStartsAtVerificationWhateverThePolicy(t *testing.T) {
+	t.Parallel()
+	policy := rights.DeadlinePolicy{Kind: rights.CalendarDays, Days: 15, ClockStart: rights.ClockReceived, Location: time.UTC}
+	received := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	r := &rights.Request{Channel: rights.ChannelSelfService, ReceivedAt: received}
+	if _, started := policy.ClockStartFor(r); started {
+		t.Fatal("an unverified self-service request's clock started")
+	}
+	verified := received.Add(2 * time.Hour)
+	r.VerifiedAt = &verified
+	if start, started := policy.ClockStartFor(r); !started || !start.Equal(verified) {
+		t.Fatalf("clock start = %v, %v; want verification at %v", start, started, verified)
+	}
+	staff := &rights.Request{Channel: rights.ChannelStaff, ReceivedAt: received}
+	if start, started := policy.ClockStartFor(staff); !started || !start.Equal(received) {
+		t.Fatalf("staff ticket clock start = %v, %v; want receipt", start, started)
+	}
+}

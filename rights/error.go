@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Error codes. The HTTP layer maps each to one status code; the CLI prints
@@ -17,6 +18,7 @@ const (
 	ETooLarge       = "too_large"       // the body is over the limit
 	EExpired        = "expired"         // a code or link is past its time
 	ELocked         = "locked"          // too many wrong attempts
+	ETooMany        = "too_many"        // over a rate limit; RetryAfter says when to try again
 	ENotImplemented = "not_implemented" // valid, but this deployment cannot do it yet
 	EUnavailable    = "unavailable"     // a dependency is down; try again
 	EInternal       = "internal"        // a bug or an unexpected failure
@@ -34,6 +36,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldProblem
+	// RetryAfter says, for ETooMany, when the limit lets the caller in again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -16,19 +16,22 @@ const (
 	StatusFailed               Status = "failed"            // a store task gave up; staff must act
 	StatusPaused               Status = "paused"            // waiting for the requester; the deadline clock stands still
 	StatusAwaitingApproval     Status = "awaiting_approval" // staff must decide before work starts (e.g. a repeated request)
+	// StatusExpired: a self-service request whose code was never entered
+	// in time. Its personal data is purged; it never had a deadline.
+	StatusExpired Status = "expired"
 )
 
 // Statuses lists every status in lifecycle order.
 var Statuses = []Status{
 	StatusAwaitingVerification, StatusReceived, StatusVerified, StatusInProgress,
 	StatusAssembling, StatusDelivering, StatusCompleted, StatusRefused,
-	StatusCancelled, StatusFailed, StatusPaused, StatusAwaitingApproval,
+	StatusCancelled, StatusFailed, StatusPaused, StatusAwaitingApproval, StatusExpired,
 }
 
 // transitions is the whole lifecycle: a status may move only to the statuses
 // listed for it. Terminal statuses have no entry.
 var transitions = map[Status][]Status{
-	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled},
+	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled, StatusExpired},
 	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
 	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval},
 	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled},

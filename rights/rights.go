@@ -102,7 +102,7 @@ func (s Subject) All() Subject {
 type Verification struct {
 	Method    string    `json:"method"`              // e.g. "email_code", "face_check", "id_document"
 	Reference string    `json:"reference,omitempty"` // ticket or check id in another system
-	By        string    `json:"by,omitempty"`        // staff member or "subject"
+	By        string    `json:"by,omitempty"`        // staff member or "requester"
 	At        time.Time `json:"at,omitzero"`
 }
 
@@ -280,6 +280,17 @@ type StagedFile struct {
 	DeflatedSHA256 string `json:"deflated_sha256"`
 	CRC32          uint32 `json:"crc32"`
 }
+
+// Actors of audit events: who made a change. Staff are named
+// ("staff:<name>"), third parties by their configured name ("store:<name>",
+// "recipient:<name>").
+const (
+	ActorRequester = "requester" // the person who asked, proving it with a code or key
+	ActorSystem    = "system"    // the service itself
+)
+
+// ActorStaff is the actor of a staff member's action.
+func ActorStaff(name string) string { return "staff:" + name }
 
 // AuditEvent is one entry in a request's append-only audit trail. Detail
 // holds ids, counts and reasons, never personal data.

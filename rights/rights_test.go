@@ -15,6 +15,7 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusAwaitingVerification, rights.StatusVerified},
 		{rights.StatusAwaitingVerification, rights.StatusRefused},
 		{rights.StatusAwaitingVerification, rights.StatusCancelled},
+		{rights.StatusAwaitingVerification, rights.StatusExpired},
 		{rights.StatusReceived, rights.StatusVerified},
 		{rights.StatusReceived, rights.StatusRefused},
 		{rights.StatusReceived, rights.StatusCancelled},
@@ -63,7 +64,7 @@ func TestLifecycleTransitions(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []rights.Status{rights.StatusCompleted, rights.StatusRefused, rights.StatusCancelled} {
+	for _, s := range []rights.Status{rights.StatusCompleted, rights.StatusRefused, rights.StatusCancelled, rights.StatusExpired} {
 		if !s.Terminal() {
 			t.Errorf("%s should be terminal", s)
 		}

@@ -123,7 +123,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 
 // Change describes one state change of a request for its audit event.
 type Change struct {
-	Actor  string         // "system", "subject", "staff:<name>"
+	Actor  string         // rights.ActorSystem, rights.ActorRequester, rights.ActorStaff(name), "store:<name>", "recipient:<name>"
 	Action string         // e.g. "request.verified"
 	Detail map[string]any // ids, counts, reasons; never personal data
 }
@@ -142,7 +142,7 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 		if r.VerifiedAt == nil {
 			r.VerifiedAt = &at
 		}
-	case rights.StatusCompleted, rights.StatusRefused, rights.StatusCancelled:
+	case rights.StatusCompleted, rights.StatusRefused, rights.StatusCancelled, rights.StatusExpired:
 		r.CompletedAt = &at
 	}
 	if err := SaveRequest(ctx, tx, r); err != nil {
@@ -244,7 +244,7 @@ type RequestFilter struct {
 
 // bandSQL is rights.BandOf in SQL ($1 now, $2 the due-soon fraction).
 const bandSQL = `CASE
-	WHEN status IN ('completed', 'refused', 'cancelled') THEN 'closed'
+	WHEN status IN ('completed', 'refused', 'cancelled', 'expired') THEN 'closed'
 	WHEN status = 'paused' THEN 'paused'
 	WHEN due_at IS NULL THEN 'no_deadline'
 	WHEN $1::timestamptz >= due_at THEN 'overdue'
@@ -440,11 +440,11 @@ type OpenCount struct {
 	Count   int
 }
 
-// CountOpen counts open (not completed, refused or cancelled) requests by
-// product, status and SLA band at now.
+// CountOpen counts open (not completed, refused, cancelled or expired)
+// requests by product, status and SLA band at now.
 func CountOpen(ctx context.Context, q Querier, now time.Time, dueSoonAt float64) ([]OpenCount, error) {
 	rows, err := q.Query(ctx, `SELECT product, status, `+bandSQL+` AS band, count(*) FROM requests
-		WHERE status NOT IN ('completed', 'refused', 'cancelled')
+		WHERE status NOT IN ('completed', 'refused', 'cancelled', 'expired')
 		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, now, dueSoonAt)
 	if err != nil {
 		return nil, fmt.Errorf("count open requests: %w", err)
@@ -491,7 +491,7 @@ func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Ti
 	var id string
 	err := q.QueryRow(ctx, `SELECT id FROM requests
 		WHERE product = $1 AND type = $2 AND id <> $3 AND received_at >= $4 AND received_at <= $6
-		  AND status NOT IN ('refused', 'cancelled', 'awaiting_verification')
+		  AND status NOT IN ('refused', 'cancelled', 'awaiting_verification', 'expired')
 		  AND EXISTS (SELECT 1 FROM jsonb_each_text(subject->'identities') AS mine(k, v)
 		              JOIN jsonb_each_text($5::jsonb) AS theirs(k, v) ON mine.k = theirs.k AND mine.v = theirs.v)
 		ORDER BY received_at DESC LIMIT 1`, r.Product, r.Type, r.ID, since, r.Subject.Identities, r.ReceivedAt).Scan(&id)

@@ -77,7 +77,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"self-service unknown field", "POST", ssPath, "", map[string]any{"product": "webank", "type": "copy", "email": "a@example.com", "user_id": "demo-user-1"}, nil, 400, "user_id"},
 		{"self-service oversized", "POST", ssPath, "", huge, nil, 413, "larger than"},
 		{"verify malformed code", "POST", ssPath + "/01a20857-8088-7b8a-b989-77ec1bfc9ec5/verify", "", map[string]string{"code": "12ab"}, nil, 400, "code"},
-		{"verify unknown request", "POST", ssPath + "/01a20857-8088-7b8a-b989-77ec1bfc9ec5/verify", "", map[string]string{"code": "123456"}, nil, 404, "not found"},
+		{"verify unknown request", "POST", ssPath + "/01a20857-8088-7b8a-b989-77ec1bfc9ec5/verify", "", map[string]string{"code": "12345678"}, nil, 404, "awaits verification"},
 		{"unknown endpoint", "GET", "/api/v1/nothing", testToken, nil, nil, 404, "no such endpoint"},
 	}
 	for _, tc := range cases {
@@ -107,7 +107,13 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	for _, table := range []string{"requests", "audit_events", "tasks", "verification_codes", "river_job"} {
 		var n int
-		if err := e.db.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		// Periodic sweeps insert their own jobs whenever they like: they
+		// are not writes of the bad input.
+		query := "SELECT count(*) FROM " + table
+		if table == "river_job" {
+			query += " WHERE kind NOT LIKE '%_sweep'"
+		}
+		if err := e.db.QueryRow(ctx, query).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {

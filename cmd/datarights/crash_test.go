@@ -22,6 +22,7 @@ import (
 
 	"github.com/datarights/datarights/exporters/smtptest"
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/keyring"
 )
 
 var (
@@ -69,6 +70,7 @@ func (e *e2e) startProcess(addr string) *exec.Cmd {
 	cmd.Env = append(os.Environ(),
 		"DATARIGHTS_SMTP_URL="+e.getenv("DATARIGHTS_SMTP_URL"),
 		"DATARIGHTS_STAFF_TOKEN="+testToken,
+		keyring.EnvVar+"="+testSecretKey,
 		"DATARIGHTS_HTTP_ADDR="+addr,
 		"DATABASE_URL=",
 	)

@@ -368,7 +368,7 @@ func TestStaffCopyEndToEnd(t *testing.T) {
 	}
 }
 
-var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+var codeRE = regexp.MustCompile(`\b(\d{8})\b`)
 
 func TestSelfServiceCopyEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -402,9 +402,9 @@ func TestSelfServiceCopyEndToEnd(t *testing.T) {
 	if match == nil {
 		t.Fatalf("no code in the email: %q", codeMsg.Text)
 	}
-	wrong := "000000"
+	wrong := "00000000"
 	if match[1] == wrong {
-		wrong = "111111"
+		wrong = "11111111"
 	}
 	if code, body := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": wrong}); code != http.StatusBadRequest {
 		t.Fatalf("wrong code = %d %v, want 400", code, body)
@@ -413,9 +413,9 @@ func TestSelfServiceCopyEndToEnd(t *testing.T) {
 	if code != http.StatusOK || body["status"] != "verified" {
 		t.Fatalf("verify = %d %v", code, body)
 	}
-	// The code is used up.
-	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusConflict {
-		t.Fatalf("second verify = %d, want 409", code)
+	// The code is used up: no request awaits verification under this id.
+	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusNotFound {
+		t.Fatalf("second verify = %d, want 404", code)
 	}
 
 	done := e.waitStatus(id, "completed", 60*time.Second)
@@ -444,7 +444,7 @@ func TestSelfServiceCodeLocksAfterWrongAttempts(t *testing.T) {
 	id := body["id"].(string)
 	msg := e.smtp.WaitForMessages(t, 1, 30*time.Second)[0]
 	right := codeRE.FindStringSubmatch(msg.Text)[1]
-	wrong := fmt.Sprintf("%06d", (atoi(right)+1)%1_000_000)
+	wrong := fmt.Sprintf("%08d", (atoi(right)+1)%100_000_000)
 	for i := range 3 {
 		if code, body := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": wrong}); code != http.StatusBadRequest {
 			t.Fatalf("wrong attempt %d = %d %v", i+1, code, body)

@@ -134,7 +134,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals}),
+		Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals, TrustedProxies: cfg.TrustedProxyPrefixes()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
