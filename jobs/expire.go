@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
@@ -30,36 +31,60 @@ type expireWorker struct {
 }
 
 func (w *expireWorker) Work(ctx context.Context, job *river.Job[ExpireArgs]) error {
-	p := w.p
-	r, err := storage.GetRequest(ctx, p.db.Pool, job.Args.RequestID)
+	wait, err := w.p.expireUnverified(ctx, job.Args.RequestID, func(tx pgx.Tx) error {
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if r.Status != rights.StatusAwaitingVerification {
-		return nil // verified, refused or expired already
+	if wait > 0 {
+		return river.JobSnooze(wait)
 	}
-	// The code may have gone out late (the mail server was down): the
-	// requester always has its whole life plus the grace.
-	due := p.expiresAt(r.ReceivedAt)
-	code, err := storage.GetCode(ctx, p.db.Pool, r.ID)
+	return nil
+}
+
+// ExpireUnverified expires the self-service request if it is still
+// unverified and its time has passed; otherwise it returns how long until
+// it has. The expiry job does this; tests call it on an injected clock.
+func (p *Pipeline) ExpireUnverified(ctx context.Context, requestID string) (time.Duration, error) {
+	return p.expireUnverified(ctx, requestID, nil)
+}
+
+func (p *Pipeline) expireUnverified(ctx context.Context, requestID string, complete func(pgx.Tx) error) (time.Duration, error) {
+	r, err := storage.GetRequest(ctx, p.db.Pool, requestID)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if code != nil && code.SentAt != nil {
-		if later := p.expiresAt(*code.SentAt); later.After(due) {
-			due = later
+	if r.Status == rights.StatusAwaitingVerification {
+		// The code may have gone out late (the mail server was down): the
+		// requester always has its whole life plus the grace.
+		due := p.expiresAt(r.ReceivedAt)
+		code, err := storage.GetCode(ctx, p.db.Pool, r.ID)
+		if err != nil {
+			return 0, err
+		}
+		if code != nil && code.SentAt != nil {
+			if later := p.expiresAt(*code.SentAt); later.After(due) {
+				due = later
+			}
+		}
+		if now := p.now(); now.Before(due) {
+			return due.Sub(now), nil
 		}
 	}
-	if now := p.now(); now.Before(due) {
-		return river.JobSnooze(due.Sub(now))
-	}
-	return step(ctx, p, job, func(tx pgx.Tx) error {
-		r, err := storage.LockRequest(ctx, tx, job.Args.RequestID)
+	return 0, p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if complete != nil {
+			if err := complete(tx); err != nil {
+				return err
+			}
+		}
+		r, err := storage.LockRequest(ctx, tx, requestID)
 		if err != nil {
 			return err
 		}
 		if r.Status != rights.StatusAwaitingVerification {
-			return nil
+			return nil // verified, refused or expired already
 		}
 		now := p.now().UTC()
 		if err := storage.Transition(ctx, tx, r, rights.StatusExpired, now, storage.Change{
