@@ -186,13 +186,8 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string, clien
 		if err != nil {
 			return err
 		}
-		if r.Channel != rights.ChannelSelfService {
+		if r.Channel != rights.ChannelSelfService || r.Status != rights.StatusAwaitingVerification {
 			return notWaiting
-		}
-		if r.Status != rights.StatusAwaitingVerification {
-			// Only its requester knows a request's random id, so saying
-			// what became of it tells nobody else anything.
-			return rights.Errorf(rights.EConflict, "request %s is %s; it no longer awaits a code", requestID, r.Status)
 		}
 		now := p.now().UTC()
 		limit := p.settings.SelfService.Limits.WrongCodesPerDay

@@ -413,9 +413,9 @@ func TestSelfServiceCopyEndToEnd(t *testing.T) {
 	if code != http.StatusOK || body["status"] != "verified" {
 		t.Fatalf("verify = %d %v", code, body)
 	}
-	// The code is used up: the request no longer awaits one.
-	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusConflict {
-		t.Fatalf("second verify = %d, want 409", code)
+	// The code is used up: no request awaits verification under this id.
+	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusNotFound {
+		t.Fatalf("second verify = %d, want 404", code)
 	}
 
 	done := e.waitStatus(id, "completed", 60*time.Second)

@@ -34,10 +34,10 @@ func TestRefusalStatesItsReason(t *testing.T) {
 	if code, _ := e.call("POST", "/api/v1/requests/"+id+"/refuse", testToken, map[string]string{"reason": "trade_secrets", "message": "x"}); code != http.StatusConflict {
 		t.Errorf("second refusal = %d, want 409", code)
 	}
-	// The code no longer starts anything.
+	// The code no longer starts anything: no request awaits it.
 	match := codeRE.FindStringSubmatch(codeMsg.Text)
-	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusConflict {
-		t.Errorf("verify after refusal = %d, want 409", code)
+	if code, _ := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": match[1]}); code != http.StatusNotFound {
+		t.Errorf("verify after refusal = %d, want 404", code)
 	}
 
 	waitFor(t, 30*time.Second, "refusal notice", func() bool { return len(e.smtp.Messages()) >= 2 })
