@@ -133,21 +133,26 @@ func (p *Pipeline) buildExport(ctx context.Context, r *rights.Request) (*storage
 		_ = os.Remove(res.Path)
 		return nil, res, err
 	}
+	sealed, err := p.keys.Seal(purposeExportPassword, []byte(password), []byte(r.ID))
+	if err != nil {
+		return nil, res, err
+	}
 	e := &storage.Export{RequestID: r.ID, Location: location, FileName: name, Bytes: res.Bytes, SHA256: res.SHA256,
-		CreatedAt: now, Encryption: "aes", Password: password, Delivery: "attachment"}
+		CreatedAt: now, Encryption: "aes", PasswordSealed: sealed, Delivery: "attachment"}
 	if res.Bytes > p.settings.SMTP.AttachmentLimitBytes {
 		expires := now.Add(p.settings.Exports.LinkTTL)
 		e.Delivery, e.ExpiresAt = "link", &expires
 		if p.settings.Exports.Links == "presigned" {
 			// Presigned once, here: a resent email carries the same link.
-			if e.LinkURL, err = p.dest.Presign(ctx, location, name, p.settings.Exports.LinkTTL); err != nil {
+			u, err := p.dest.Presign(ctx, location, name, p.settings.Exports.LinkTTL)
+			if err != nil {
 				return nil, res, err
 			}
-		} else {
-			if e.LinkToken, err = newLinkToken(); err != nil {
+			if e.LinkURLSealed, err = p.keys.Seal(purposePresignedURL, []byte(u), []byte(r.ID)); err != nil {
 				return nil, res, err
 			}
-			e.LinkURL = p.DownloadURL(e.LinkToken)
+		} else if e.LinkSecret, e.LinkTokenHash, err = p.newToken(purposeDownloadLink, r.ID); err != nil {
+			return nil, res, err
 		}
 	}
 	return e, res, nil
@@ -189,13 +194,17 @@ type ExportView struct {
 	Downloads         []storage.Download `json:"downloads"`
 }
 
-func exportView(e *storage.Export, downloads []storage.Download) *ExportView {
+func (p *Pipeline) exportView(e *storage.Export, downloads []storage.Download) (*ExportView, error) {
 	if downloads == nil {
 		downloads = []storage.Download{}
 	}
-	return &ExportView{Delivery: e.Delivery, FileName: e.FileName, Bytes: e.Bytes, SHA256: e.SHA256, URL: e.LinkURL,
+	u, err := p.linkURL(e)
+	if err != nil {
+		return nil, err
+	}
+	return &ExportView{Delivery: e.Delivery, FileName: e.FileName, Bytes: e.Bytes, SHA256: e.SHA256, URL: u,
 		ExpiresAt: e.ExpiresAt, PasswordShownAt: e.PasswordShownAt, PasswordShownVia: e.PasswordShownVia,
-		PasswordAvailable: e.Password != "" && e.PasswordShownAt == nil, PurgedAt: e.PurgedAt, Downloads: downloads}
+		PasswordAvailable: e.PasswordSealed != "" && e.PasswordShownAt == nil, PurgedAt: e.PurgedAt, Downloads: downloads}, nil
 }
 
 // Export returns what staff see of a request's export, password excepted;
@@ -209,7 +218,7 @@ func (p *Pipeline) Export(ctx context.Context, requestID string) (*ExportView, e
 	if err != nil {
 		return nil, err
 	}
-	return exportView(e, downloads), nil
+	return p.exportView(e, downloads)
 }
 
 // RevealPassword returns the password of a request's archive and erases
@@ -230,8 +239,12 @@ func (p *Pipeline) RevealPassword(ctx context.Context, requestID, via, actor str
 		case e.PasswordShownAt != nil:
 			return rights.Errorf(rights.EConflict, "the password was already shown on %s (%s); it is shown only once — if it is lost, ask for a new copy",
 				localTime(e.PasswordShownAt), e.PasswordShownVia)
-		case e.Password == "":
+		case e.PasswordSealed == "":
 			return rights.Errorf(rights.EConflict, "the copy was deleted (%s); ask for a new copy", e.PurgeReason)
+		}
+		password, err := p.keys.Open(purposeExportPassword, e.PasswordSealed, []byte(requestID))
+		if err != nil {
+			return fmt.Errorf("password of %s: %w", requestID, err)
 		}
 		now := p.now().UTC()
 		if err := storage.PasswordShown(ctx, tx, requestID, via, now); err != nil {
@@ -241,8 +254,10 @@ func (p *Pipeline) RevealPassword(ctx context.Context, requestID, via, actor str
 			Action: "export.password_shown", Detail: map[string]any{"via": via}}); err != nil {
 			return err
 		}
-		view = exportView(e, nil)
-		view.Password, view.PasswordShownAt, view.PasswordShownVia, view.PasswordAvailable = e.Password, &now, via, false
+		if view, err = p.exportView(e, nil); err != nil {
+			return err
+		}
+		view.Password, view.PasswordShownAt, view.PasswordShownVia, view.PasswordAvailable = string(password), &now, via, false
 		return nil
 	})
 	return view, err
@@ -315,11 +330,13 @@ func (d *Download) Finish(sent int64, complete bool) {
 // not found; a link past its expiry (or whose copy was deleted) is expired,
 // and the refusal is audited.
 func (p *Pipeline) OpenDownload(ctx context.Context, token string) (*Download, *storage.Export, error) {
-	e, err := storage.ExportByToken(ctx, p.db.Pool, token)
+	// Looked up by the token's hash: the database holds no token to
+	// compare with, and a hash of a 256-bit token leaks nothing by timing.
+	e, err := storage.ExportByTokenHash(ctx, p.db.Pool, tokenHash(token))
 	if err != nil {
 		return nil, nil, err
 	}
-	if e == nil || subtle.ConstantTimeCompare([]byte(e.LinkToken), []byte(token)) != 1 {
+	if e == nil {
 		return nil, nil, rights.Errorf(rights.ENotFound, "this download link is not valid")
 	}
 	now := p.now().UTC()
@@ -497,6 +514,12 @@ type exportSweepWorker struct {
 }
 
 func (w *exportSweepWorker) Work(ctx context.Context, job *river.Job[ExportSweepArgs]) error {
+	// Runs on start: what an upgrade left in plain is sealed right away.
+	if n, err := w.p.SealLegacySecrets(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		w.p.logger.InfoContext(ctx, "sealed secrets kept in plain before the upgrade", "rows", n)
+	}
 	res, err := w.p.SweepExports(ctx)
 	if res.Purged+res.Staging+res.Failed > 0 {
 		w.p.logger.InfoContext(ctx, "export sweep", "purged", res.Purged, "staging", res.Staging, "failed", res.Failed)

@@ -199,8 +199,12 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 	}
 	var el *exportLine
 	if export != nil {
+		link, err := p.linkURL(export)
+		if err != nil {
+			return rights.Message{}, err
+		}
 		el = &exportLine{Attached: export.Delivery != "link", FileName: export.FileName, Size: humanBytes(export.Bytes),
-			URL: export.LinkURL, Expires: localTime(export.ExpiresAt), CSV: slices.Contains(p.settings.Exports.Formats, config.FormatCSV),
+			URL: link, Expires: localTime(export.ExpiresAt), CSV: slices.Contains(p.settings.Exports.Formats, config.FormatCSV),
 			SelfService: r.Channel == rights.ChannelSelfService, StatusURL: p.StatusURL(r.ID)}
 	}
 	subject, body, err := p.tmpl.render(tmplCompletion, r.Locale, func(l string) any {

@@ -3,9 +3,6 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -65,7 +62,7 @@ func (p *Pipeline) notifyRecipients(ctx context.Context, tx pgx.Tx, r *rights.Re
 		n := storage.Notice{RequestID: r.ID, Recipient: rc.Name, Channel: "webhook", Status: storage.NoticePending, CreatedAt: now}
 		if rc.Email != "" {
 			n.Channel = "email"
-			if n.AckToken, err = newAckToken(); err != nil {
+			if n.AckSecret, n.AckTokenHash, err = p.newToken(purposeAckLink, r.ID, rc.Name); err != nil {
 				return err
 			}
 		}
@@ -82,14 +79,6 @@ func (p *Pipeline) notifyRecipients(ctx context.Context, tx pgx.Tx, r *rights.Re
 	}
 	r.Outcome.Recipients = names
 	return nil
-}
-
-func newAckToken() (string, error) {
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // AckURL is the page where an emailed recipient acknowledges a notice.
@@ -280,11 +269,8 @@ func (p *Pipeline) AcknowledgeByToken(ctx context.Context, token, note string) (
 	var n *storage.Notice
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if n, err = storage.NoticeByToken(ctx, tx, token); err != nil {
+		if n, err = storage.NoticeByTokenHash(ctx, tx, tokenHash(token)); err != nil {
 			return err
-		}
-		if subtle.ConstantTimeCompare([]byte(n.AckToken), []byte(token)) != 1 {
-			return rights.Errorf(rights.ENotFound, "this acknowledgement link is not valid")
 		}
 		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "recipient (email link)", Note: note})
 	})
@@ -297,7 +283,7 @@ func (p *Pipeline) NoticeForToken(ctx context.Context, token string) (*storage.N
 	var n *storage.Notice
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		n, err = storage.NoticeByToken(ctx, tx, token)
+		n, err = storage.NoticeByTokenHash(ctx, tx, tokenHash(token))
 		return err
 	})
 	return n, err
@@ -358,10 +344,14 @@ func (p *Pipeline) recipientMessage(r *rights.Request, rc config.Recipient, n *s
 		identities = append(identities, k+": "+all[k])
 	}
 	completed := n.CreatedAt // when the stores finished: the same text on a resend
+	token, err := p.ackToken(n)
+	if err != nil {
+		return rights.Message{}, err
+	}
 	subject, body, err := p.tmpl.render(tmplRecipientNotice, rights.LocaleZH, func(l string) any {
 		return map[string]any{"Recipient": rc.Label(), "Product": p.productName(r.Product), "ID": r.ID,
 			"Right": rightNames[l][r.Type], "Completed": completed.In(shanghai).Format("2006-01-02"),
-			"Identities": identities, "AckURL": p.AckURL(n.AckToken)}
+			"Identities": identities, "AckURL": p.AckURL(token)}
 	})
 	return rights.Message{ID: r.ID + ".notice." + rc.Name + "@datarights", To: rc.Email, Subject: subject, Text: body}, err
 }

@@ -24,32 +24,36 @@ type Export struct {
 	// Password), "age" (the whole file encrypted to the requester's key),
 	// or "none".
 	Encryption string
-	// Password opens an aes archive. It is kept until it has been shown
-	// once (PasswordShownAt, PasswordShownVia: "status_page" or "staff"),
-	// then erased.
-	Password         string
+	// PasswordSealed is the password that opens an aes archive, sealed
+	// with the secret key. It is kept until it has been shown once
+	// (PasswordShownAt, PasswordShownVia: "status_page" or "staff"), then
+	// erased.
+	PasswordSealed   string
 	PasswordShownAt  *time.Time
 	PasswordShownVia string
-	// Delivery is "attachment" or "link". A link is LinkURL: the service's
-	// download page for LinkToken, or a presigned URL; it works until
-	// ExpiresAt.
-	Delivery  string
-	LinkToken string
-	LinkURL   string
-	ExpiresAt *time.Time
+	// Delivery is "attachment" or "link". A link is either the service's
+	// download page for a token, of which only LinkTokenHash and the
+	// recipe LinkSecret to rebuild it are kept, or a presigned URL, kept
+	// sealed in LinkURLSealed; it works until ExpiresAt.
+	Delivery      string
+	LinkTokenHash []byte
+	LinkSecret    string
+	LinkURLSealed string
+	ExpiresAt     *time.Time
 	// PurgedAt is when the archive was deleted, and PurgeReason why
 	// ("delivered", "link_expired", "request_closed").
 	PurgedAt    *time.Time
 	PurgeReason string
 }
 
-const exportColumns = `request_id, location, file_name, bytes, sha256, created_at, encryption, coalesce(password, ''),
-	password_shown_at, password_shown_via, delivery, coalesce(link_token, ''), link_url, expires_at, purged_at, purge_reason`
+const exportColumns = `request_id, location, file_name, bytes, sha256, created_at, encryption, coalesce(password_sealed, ''),
+	password_shown_at, password_shown_via, delivery, link_token_hash, coalesce(link_secret, ''), coalesce(link_url_sealed, ''),
+	expires_at, purged_at, purge_reason`
 
 func scanExport(row pgx.Row) (*Export, error) {
 	var e Export
-	err := row.Scan(&e.RequestID, &e.Location, &e.FileName, &e.Bytes, &e.SHA256, &e.CreatedAt, &e.Encryption, &e.Password,
-		&e.PasswordShownAt, &e.PasswordShownVia, &e.Delivery, &e.LinkToken, &e.LinkURL, &e.ExpiresAt, &e.PurgedAt, &e.PurgeReason)
+	err := row.Scan(&e.RequestID, &e.Location, &e.FileName, &e.Bytes, &e.SHA256, &e.CreatedAt, &e.Encryption, &e.PasswordSealed,
+		&e.PasswordShownAt, &e.PasswordShownVia, &e.Delivery, &e.LinkTokenHash, &e.LinkSecret, &e.LinkURLSealed, &e.ExpiresAt, &e.PurgedAt, &e.PurgeReason)
 	return &e, err
 }
 
@@ -63,16 +67,17 @@ func nullable(s string) *string {
 // PutExport records a request's archive; a rebuilt archive replaces the
 // record.
 func PutExport(ctx context.Context, tx pgx.Tx, e Export) error {
-	_, err := tx.Exec(ctx, `INSERT INTO exports (request_id, location, file_name, bytes, sha256, created_at, encryption, password,
-			delivery, link_token, link_url, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	_, err := tx.Exec(ctx, `INSERT INTO exports (request_id, location, file_name, bytes, sha256, created_at, encryption,
+			password_sealed, delivery, link_token_hash, link_secret, link_url_sealed, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (request_id) DO UPDATE SET location = excluded.location, file_name = excluded.file_name,
 			bytes = excluded.bytes, sha256 = excluded.sha256, created_at = excluded.created_at,
-			encryption = excluded.encryption, password = excluded.password, password_shown_at = NULL,
-			password_shown_via = '', delivery = excluded.delivery, link_token = excluded.link_token,
-			link_url = excluded.link_url, expires_at = excluded.expires_at, purged_at = NULL, purge_reason = ''`,
-		e.RequestID, e.Location, e.FileName, e.Bytes, e.SHA256, e.CreatedAt, e.Encryption, nullable(e.Password),
-		e.Delivery, nullable(e.LinkToken), e.LinkURL, e.ExpiresAt)
+			encryption = excluded.encryption, password = NULL, password_sealed = excluded.password_sealed,
+			password_shown_at = NULL, password_shown_via = '', delivery = excluded.delivery, link_token = NULL,
+			link_token_hash = excluded.link_token_hash, link_secret = excluded.link_secret, link_url = '',
+			link_url_sealed = excluded.link_url_sealed, expires_at = excluded.expires_at, purged_at = NULL, purge_reason = ''`,
+		e.RequestID, e.Location, e.FileName, e.Bytes, e.SHA256, e.CreatedAt, e.Encryption, nullable(e.PasswordSealed),
+		e.Delivery, e.LinkTokenHash, nullable(e.LinkSecret), nullable(e.LinkURLSealed), e.ExpiresAt)
 	if err != nil {
 		return fmt.Errorf("put export %s: %w", e.RequestID, err)
 	}
@@ -90,10 +95,17 @@ func LockExport(ctx context.Context, tx pgx.Tx, requestID string) (*Export, erro
 	return getExport(ctx, tx, `SELECT `+exportColumns+` FROM exports WHERE request_id = $1 FOR UPDATE`, requestID)
 }
 
-// ExportByToken returns the export whose download link carries token, or
-// nil.
-func ExportByToken(ctx context.Context, q Querier, token string) (*Export, error) {
-	return getExport(ctx, q, `SELECT `+exportColumns+` FROM exports WHERE link_token = $1`, token)
+// ExportByTokenHash returns the export whose download link's token has
+// this hash, or nil.
+func ExportByTokenHash(ctx context.Context, q Querier, hash []byte) (*Export, error) {
+	e, err := scanExport(q.QueryRow(ctx, `SELECT `+exportColumns+` FROM exports WHERE link_token_hash = $1`, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get export by link: %w", err)
+	}
+	return e, nil
 }
 
 func getExport(ctx context.Context, q Querier, query, arg string) (*Export, error) {
@@ -110,7 +122,7 @@ func getExport(ctx context.Context, q Querier, query, arg string) (*Export, erro
 // PasswordShown erases an export's password, recording when and how it was
 // shown.
 func PasswordShown(ctx context.Context, tx pgx.Tx, requestID, via string, at time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE exports SET password = NULL, password_shown_at = $2, password_shown_via = $3
+	_, err := tx.Exec(ctx, `UPDATE exports SET password = NULL, password_sealed = NULL, password_shown_at = $2, password_shown_via = $3
 		WHERE request_id = $1`, requestID, at, via)
 	if err != nil {
 		return fmt.Errorf("password of export %s: %w", requestID, err)
@@ -124,7 +136,9 @@ func PasswordShown(ctx context.Context, tx pgx.Tx, requestID, via string, at tim
 // it is shown or expires: the file lives on in the requester's mailbox.
 func PurgeExport(ctx context.Context, tx pgx.Tx, requestID, reason string, at time.Time) error {
 	_, err := tx.Exec(ctx, `UPDATE exports SET purged_at = $2, purge_reason = $3,
-			password = CASE WHEN delivery = 'link' THEN NULL ELSE password END
+			password = CASE WHEN delivery = 'link' THEN NULL ELSE password END,
+			password_sealed = CASE WHEN delivery = 'link' THEN NULL ELSE password_sealed END,
+			link_url_sealed = NULL
 		WHERE request_id = $1 AND purged_at IS NULL`, requestID, at, reason)
 	if err != nil {
 		return fmt.Errorf("purge export %s: %w", requestID, err)
@@ -158,8 +172,9 @@ func Undeleted(ctx context.Context, q Querier, limit int) ([]*Export, error) {
 // attached archives created before cutoff that were never shown: a
 // password is not kept for ever for someone who never asked for it.
 func ExpirePasswords(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]string, error) {
-	rows, err := tx.Query(ctx, `UPDATE exports SET password = NULL
-		WHERE password IS NOT NULL AND password_shown_at IS NULL AND created_at < $1 RETURNING request_id`, cutoff)
+	rows, err := tx.Query(ctx, `UPDATE exports SET password = NULL, password_sealed = NULL
+		WHERE (password IS NOT NULL OR password_sealed IS NOT NULL) AND password_shown_at IS NULL AND created_at < $1
+		RETURNING request_id`, cutoff)
 	if err != nil {
 		return nil, fmt.Errorf("expire passwords: %w", err)
 	}
@@ -194,8 +209,8 @@ func Purgeable(ctx context.Context, q Querier, now time.Time, limit int) ([]*Exp
 	for rows.Next() {
 		var e Export
 		var reason string
-		if err := rows.Scan(&e.RequestID, &e.Location, &e.FileName, &e.Bytes, &e.SHA256, &e.CreatedAt, &e.Encryption, &e.Password,
-			&e.PasswordShownAt, &e.PasswordShownVia, &e.Delivery, &e.LinkToken, &e.LinkURL, &e.ExpiresAt, &e.PurgedAt, &e.PurgeReason,
+		if err := rows.Scan(&e.RequestID, &e.Location, &e.FileName, &e.Bytes, &e.SHA256, &e.CreatedAt, &e.Encryption, &e.PasswordSealed,
+			&e.PasswordShownAt, &e.PasswordShownVia, &e.Delivery, &e.LinkTokenHash, &e.LinkSecret, &e.LinkURLSealed, &e.ExpiresAt, &e.PurgedAt, &e.PurgeReason,
 			&reason); err != nil {
 			return nil, nil, fmt.Errorf("purgeable exports: %w", err)
 		}
@@ -262,4 +277,42 @@ func AccessTokenHash(ctx context.Context, q Querier, requestID string) (string, 
 		return "", fmt.Errorf("access token of %s: %w", requestID, err)
 	}
 	return *hash, nil
+}
+
+// LegacyExportSecret is an export row written before secrets were sealed:
+// its plain password, link token or presigned URL, if any.
+type LegacyExportSecret struct {
+	RequestID, Password, LinkToken, LinkURL string
+}
+
+// LegacyExportSecrets returns up to limit exports that still hold a plain
+// secret.
+func LegacyExportSecrets(ctx context.Context, q Querier, limit int) ([]LegacyExportSecret, error) {
+	rows, err := q.Query(ctx, `SELECT request_id, coalesce(password, ''), coalesce(link_token, ''), link_url FROM exports
+		WHERE password IS NOT NULL OR link_token IS NOT NULL OR link_url <> '' LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("legacy export secrets: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LegacyExportSecret, error) {
+		var l LegacyExportSecret
+		err := row.Scan(&l.RequestID, &l.Password, &l.LinkToken, &l.LinkURL)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("legacy export secrets: %w", err)
+	}
+	return out, nil
+}
+
+// SealExportSecrets replaces an export's plain secrets by their sealed
+// forms (an empty argument leaves the sealed column as it is).
+func SealExportSecrets(ctx context.Context, tx pgx.Tx, requestID, passwordSealed, linkSecret, linkURLSealed string) error {
+	_, err := tx.Exec(ctx, `UPDATE exports SET password = NULL, link_token = NULL, link_url = '',
+			password_sealed = coalesce($2, password_sealed), link_secret = coalesce($3, link_secret),
+			link_url_sealed = coalesce($4, link_url_sealed)
+		WHERE request_id = $1`, requestID, nullable(passwordSealed), nullable(linkSecret), nullable(linkURLSealed))
+	if err != nil {
+		return fmt.Errorf("seal secrets of export %s: %w", requestID, err)
+	}
+	return nil
 }

@@ -26,7 +26,10 @@ type Notice struct {
 	Recipient      string     `json:"recipient"`
 	Channel        string     `json:"channel"` // email | webhook
 	Status         string     `json:"status"`
-	AckToken       string     `json:"-"`
+	// AckTokenHash finds the notice an acknowledgement link names; the
+	// token itself is rebuilt from AckSecret with the secret key.
+	AckTokenHash   []byte     `json:"-"`
+	AckSecret      string     `json:"-"`
 	MessageID      string     `json:"message_id,omitempty"`
 	Attempts       int        `json:"attempts"`
 	LastError      string     `json:"last_error,omitempty"`
@@ -37,12 +40,12 @@ type Notice struct {
 	Note           string     `json:"note,omitempty"`
 }
 
-const noticeColumns = `request_id, recipient, channel, status, coalesce(ack_token, ''), message_id, attempts, last_error,
+const noticeColumns = `request_id, recipient, channel, status, ack_token_hash, coalesce(ack_secret, ''), message_id, attempts, last_error,
 	created_at, sent_at, acknowledged_at, acknowledged_by, note`
 
 func scanNotice(row pgx.Row) (*Notice, error) {
 	var n Notice
-	err := row.Scan(&n.RequestID, &n.Recipient, &n.Channel, &n.Status, &n.AckToken, &n.MessageID, &n.Attempts, &n.LastError,
+	err := row.Scan(&n.RequestID, &n.Recipient, &n.Channel, &n.Status, &n.AckTokenHash, &n.AckSecret, &n.MessageID, &n.Attempts, &n.LastError,
 		&n.CreatedAt, &n.SentAt, &n.AcknowledgedAt, &n.AcknowledgedBy, &n.Note)
 	return &n, err
 }
@@ -50,13 +53,9 @@ func scanNotice(row pgx.Row) (*Notice, error) {
 // InsertNotice records a notice to send; a second insert for the same
 // request and recipient keeps the first.
 func InsertNotice(ctx context.Context, tx pgx.Tx, n Notice) error {
-	var token *string
-	if n.AckToken != "" {
-		token = &n.AckToken
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO recipient_notices (request_id, recipient, channel, status, ack_token, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, recipient) DO NOTHING`,
-		n.RequestID, n.Recipient, n.Channel, n.Status, token, n.CreatedAt)
+	_, err := tx.Exec(ctx, `INSERT INTO recipient_notices (request_id, recipient, channel, status, ack_token_hash, ack_secret, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id, recipient) DO NOTHING`,
+		n.RequestID, n.Recipient, n.Channel, n.Status, n.AckTokenHash, nullable(n.AckSecret), n.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("insert notice to %s for %s: %w", n.Recipient, n.RequestID, err)
 	}
@@ -83,10 +82,10 @@ func GetNotice(ctx context.Context, q Querier, requestID, recipient string, lock
 	return n, nil
 }
 
-// NoticeByToken returns the notice whose acknowledgement link carries
-// token, locked for tx; an ENotFound error when there is none.
-func NoticeByToken(ctx context.Context, tx pgx.Tx, token string) (*Notice, error) {
-	n, err := scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM recipient_notices WHERE ack_token = $1 FOR UPDATE`, token))
+// NoticeByTokenHash returns the notice whose acknowledgement link's token
+// has this hash, locked for tx; an ENotFound error when there is none.
+func NoticeByTokenHash(ctx context.Context, tx pgx.Tx, hash []byte) (*Notice, error) {
+	n, err := scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM recipient_notices WHERE ack_token_hash = $1 FOR UPDATE`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, rights.Errorf(rights.ENotFound, "this acknowledgement link is not valid")
 	}
@@ -138,4 +137,33 @@ func CountUnacknowledged(ctx context.Context, q Querier) (map[string]int, error)
 		out[name] = n
 	}
 	return out, rows.Err()
+}
+
+// LegacyAckTokens returns up to limit notices (request id, recipient, plain
+// token) whose acknowledgement token predates sealing.
+func LegacyAckTokens(ctx context.Context, q Querier, limit int) ([][3]string, error) {
+	rows, err := q.Query(ctx, `SELECT request_id, recipient, ack_token FROM recipient_notices WHERE ack_token IS NOT NULL LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("legacy ack tokens: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([3]string, error) {
+		var l [3]string
+		err := row.Scan(&l[0], &l[1], &l[2])
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("legacy ack tokens: %w", err)
+	}
+	return out, nil
+}
+
+// SealAckToken replaces a notice's plain acknowledgement token by the
+// recipe that rebuilds it.
+func SealAckToken(ctx context.Context, tx pgx.Tx, requestID, recipient, secret string) error {
+	_, err := tx.Exec(ctx, `UPDATE recipient_notices SET ack_token = NULL, ack_secret = $3
+		WHERE request_id = $1 AND recipient = $2`, requestID, recipient, secret)
+	if err != nil {
+		return fmt.Errorf("seal ack token to %s for %s: %w", recipient, requestID, err)
+	}
+	return nil
 }

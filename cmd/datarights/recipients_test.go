@@ -151,6 +151,11 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 		call["subject"].(map[string]any)["identities"].(map[string]any)["user_id"] != "demo-user-2" {
 		t.Errorf("insurer's call = %v", call)
 	}
+	// The call arrives before the worker records it as sent.
+	waitFor(t, 30*time.Second, "the insurer's notice to be recorded as sent", func() bool {
+		_, body := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+		return recipientNotice(t, body, "insurer")["status"] == "sent"
+	})
 	ack := []byte(`{"acknowledged": true, "note": "policy records erased"}`)
 	ts, sig := sign("not the secret at all", time.Now(), ack)
 	if code, _ := e.callback(call["ack_url"].(string), ack, ts, sig); code != http.StatusUnauthorized {
