@@ -19,6 +19,10 @@ func (s *server) handleConsentLookup(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	if err := staffFrom(r.Context()).CheckProduct(body.Product); err != nil && body.Product != "" {
+		s.error(w, r, err)
+		return
+	}
 	ledger, err := s.Pipeline.Consents(r.Context(), body.Product, body.Subject.Identities)
 	if err != nil {
 		s.error(w, r, err)
@@ -39,6 +43,10 @@ type consentBody struct {
 func (s *server) handleRecordConsent(w http.ResponseWriter, r *http.Request) {
 	var body consentBody
 	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := staffFrom(r.Context()).CheckProduct(body.Product); err != nil && body.Product != "" {
 		s.error(w, r, err)
 		return
 	}

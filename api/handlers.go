@@ -88,6 +88,10 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 		DeliveryEmail: body.DeliveryEmail, Relation: body.RequesterRelation, Locale: body.Locale,
 		Verification: body.Verification, Note: body.Note, Corrections: body.Corrections, Purposes: body.Purposes,
 	}
+	if err := staffFrom(r.Context()).CheckProduct(in.Product); err != nil && in.Product != "" {
+		s.error(w, r, err)
+		return
+	}
 	req, created, err := s.Pipeline.SubmitStaff(r.Context(), staffName(r.Context()), in, idem)
 	if err != nil {
 		s.error(w, r, err)
@@ -156,6 +160,14 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	st := staffFrom(r.Context())
+	if f.Product != "" {
+		if err := st.CheckProduct(f.Product); err != nil {
+			s.error(w, r, err)
+			return
+		}
+	}
+	f.Products = scope(st)
 	list, next, err := storage.ListRequests(r.Context(), s.DB.Pool, f)
 	if err != nil {
 		s.error(w, r, err)

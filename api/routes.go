@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/datarights/datarights/rights"
+)
 
 func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
@@ -13,22 +17,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		return
 	}
 
-	mux.HandleFunc("POST /api/v1/requests", s.requireStaff(s.handleCreateRequest))
-	mux.HandleFunc("GET /api/v1/requests", s.requireStaff(s.handleListRequests))
-	mux.HandleFunc("GET /api/v1/requests/{id}", s.requireStaff(s.handleGetRequest))
-	mux.HandleFunc("POST /api/v1/requests/{id}/pause", s.requireStaff(s.handlePause))
-	mux.HandleFunc("POST /api/v1/requests/{id}/resume", s.requireStaff(s.handleResume))
-	mux.HandleFunc("POST /api/v1/requests/{id}/extend", s.requireStaff(s.handleExtend))
-	mux.HandleFunc("POST /api/v1/requests/{id}/refuse", s.requireStaff(s.handleRefuse))
-	mux.HandleFunc("POST /api/v1/requests/{id}/approve", s.requireStaff(s.handleApprove))
-	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/retry", s.requireStaff(s.handleRetryTask))
-	mux.HandleFunc("POST /api/v1/requests/{id}/tasks/{task}/confirm", s.requireStaff(s.handleConfirmTask))
-	mux.HandleFunc("POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge", s.requireStaff(s.handleAcknowledgeNotice))
-	mux.HandleFunc("GET /api/v1/requests/{id}/export", s.requireStaff(s.handleGetExport))
-	mux.HandleFunc("POST /api/v1/requests/{id}/export/password", s.requireStaff(s.handleRevealPassword))
-
-	mux.HandleFunc("POST /api/v1/consents", s.requireStaff(s.handleRecordConsent))
-	mux.HandleFunc("POST /api/v1/consents/lookup", s.requireStaff(s.handleConsentLookup))
+	for _, rt := range s.staffRoutes() {
+		mux.HandleFunc(rt.pattern, s.staff(rt.perm, rt.handler))
+	}
 
 	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)
 
@@ -43,4 +34,55 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/callbacks/recipients/{request_id}/{recipient}", s.handleRecipientCallback) // signed by the recipient
 	mux.HandleFunc("GET /recipients/ack/{token}", s.handleAckPage)                                          // an emailed recipient's link
 	mux.HandleFunc("POST /recipients/ack/{token}", s.handleAckSubmit)
+}
+
+type staffRoute struct {
+	pattern string
+	perm    rights.Permission
+	handler http.HandlerFunc
+}
+
+// staffRoutes is every route staff use and the permission each needs: the
+// one table roles are enforced from (see staff). Routes on one request
+// ({id}) are also limited to the staff member's products.
+func (s *server) staffRoutes() []staffRoute {
+	return []staffRoute{
+		{"POST /api/v1/requests", rights.PermFile, s.handleCreateRequest},
+		{"GET /api/v1/requests", rights.PermRead, s.handleListRequests},
+		{"GET /api/v1/requests/{id}", rights.PermRead, s.handleGetRequest},
+		{"POST /api/v1/requests/{id}/pause", rights.PermOperate, s.handlePause},
+		{"POST /api/v1/requests/{id}/resume", rights.PermOperate, s.handleResume},
+		{"POST /api/v1/requests/{id}/extend", rights.PermDecide, s.handleExtend},
+		{"POST /api/v1/requests/{id}/refuse", rights.PermDecide, s.handleRefuse},
+		{"POST /api/v1/requests/{id}/approve", rights.PermDecide, s.handleApprove},
+		{"POST /api/v1/requests/{id}/tasks/{task}/retry", rights.PermOperate, s.handleRetryTask},
+		{"POST /api/v1/requests/{id}/tasks/{task}/confirm", rights.PermDecide, s.handleConfirmTask},
+		{"POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge", rights.PermDecide, s.handleAcknowledgeNotice},
+		{"GET /api/v1/requests/{id}/export", rights.PermRead, s.handleGetExport},
+		{"POST /api/v1/requests/{id}/export/password", rights.PermRevealPassword, s.handleRevealPassword},
+		{"POST /api/v1/consents", rights.PermFile, s.handleRecordConsent},
+		{"POST /api/v1/consents/lookup", rights.PermRead, s.handleConsentLookup},
+		{"GET /api/v1/staff/me", rights.PermNone, s.handleWhoAmI},
+		{"GET /api/v1/audit", rights.PermAuditExport, s.handleAuditExport},
+		{"GET /api/v1/admin/tokens", rights.PermAdmin, s.handleListTokens},
+		{"POST /api/v1/admin/tokens", rights.PermAdmin, s.handleCreateToken},
+		{"DELETE /api/v1/admin/tokens/{name}", rights.PermAdmin, s.handleRevokeToken},
+		{"GET /api/v1/admin/config", rights.PermAdmin, s.handleConfigView},
+	}
+}
+
+// Route is a staff route and the permission it needs.
+type Route struct {
+	Pattern    string
+	Permission rights.Permission
+}
+
+// StaffRoutes lists the staff routes and their permissions, for tests and
+// documentation.
+func StaffRoutes() []Route {
+	var routes []Route
+	for _, rt := range (&server{}).staffRoutes() {
+		routes = append(routes, Route{rt.pattern, rt.perm})
+	}
+	return routes
 }

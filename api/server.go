@@ -107,8 +107,12 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// requireStaff lets a request through only with an active staff bearer token.
-func (s *server) requireStaff(next http.HandlerFunc) http.HandlerFunc {
+// staff lets a request through only with an active staff bearer token
+// whose role grants perm. Every staff route goes through here: it is the
+// one place roles and product scopes are enforced. A route on one request
+// ({id}) answers 404 for a request outside the staff member's products, the
+// same as for one that does not exist.
+func (s *server) staff(perm rights.Permission, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || strings.TrimSpace(token) == "" {
@@ -116,23 +120,49 @@ func (s *server) requireStaff(next http.HandlerFunc) http.HandlerFunc {
 			s.error(w, r, rights.Errorf(rights.EUnauthorized, "a staff bearer token is required (Authorization: Bearer <token>)"))
 			return
 		}
-		name, err := storage.StaffNameForToken(r.Context(), s.DB.Pool, config.HashToken(strings.TrimSpace(token)))
+		st, err := storage.StaffForToken(r.Context(), s.DB.Pool, config.HashToken(strings.TrimSpace(token)))
 		if err != nil {
 			s.error(w, r, err)
 			return
 		}
-		if name == "" {
+		if st == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="datarights", error="invalid_token"`)
 			s.error(w, r, rights.Errorf(rights.EUnauthorized, "the bearer token is not valid"))
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), ctxStaff, name)))
+		if !st.Can(perm) {
+			s.error(w, r, st.Forbid(perm))
+			return
+		}
+		if id := r.PathValue("id"); id != "" {
+			product, err := storage.RequestProduct(r.Context(), s.DB.Pool, id)
+			if err == nil && !st.InScope(product) {
+				err = rights.Errorf(rights.ENotFound, "no request %s", id)
+			}
+			if err != nil {
+				s.error(w, r, err)
+				return
+			}
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxStaff, *st)))
 	}
 }
 
-func staffName(ctx context.Context) string {
-	name, _ := ctx.Value(ctxStaff).(string)
-	return name
+// staffFrom is the staff member the request was authenticated as.
+func staffFrom(ctx context.Context) rights.Staff {
+	st, _ := ctx.Value(ctxStaff).(rights.Staff)
+	return st
+}
+
+func staffName(ctx context.Context) string { return staffFrom(ctx).Name }
+
+// scope is the products filter of a staff member's lists: nil for every
+// product.
+func scope(st rights.Staff) []string {
+	if len(st.Products) == 0 {
+		return nil
+	}
+	return st.Products
 }
 
 // decode reads one JSON object from the body into v, strictly: the right

@@ -5,7 +5,9 @@ package config
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -62,6 +64,9 @@ type Config struct {
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
 	EnvStaffToken string `yaml:"-"`
+	// EnvStaffRole is DATARIGHTS_STAFF_ROLE, the role of the
+	// DATARIGHTS_STAFF_TOKEN token (named "env"); approver when unset.
+	EnvStaffRole string `yaml:"-"`
 	// Keys are the secret keys from DATARIGHTS_SECRET_KEY: they encrypt
 	// secrets kept at rest and key the MACs a database dump cannot forge.
 	// Nil when the variable is unset (commands that need them say so).
@@ -91,10 +96,18 @@ type SMTP struct {
 	AttachmentLimitBytes int64 `yaml:"attachment_limit_bytes"`
 }
 
-// StaffToken is a hashed bearer token for the staff API.
+// StaffToken is a hashed bearer token for the staff API, and the person
+// it belongs to: their role and the products they work on (none: all).
 type StaffToken struct {
-	Name   string `yaml:"name"`
-	SHA256 string `yaml:"sha256"` // hex SHA-256 of the token
+	Name     string   `yaml:"name"`
+	SHA256   string   `yaml:"sha256"` // hex SHA-256 of the token
+	Role     string   `yaml:"role"`   // agent | approver | auditor | admin
+	Products []string `yaml:"products"`
+}
+
+// Staff is the identity the token stands for.
+func (t StaffToken) Staff() rights.Staff {
+	return rights.Staff{Name: t.Name, Role: rights.Role(t.Role), Products: t.Products}
 }
 
 // Intake configures what happens to new requests.
@@ -358,6 +371,10 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("DATARIGHTS_STAFF_TOKEN"); v != "" {
 		c.EnvStaffToken = v
 	}
+	c.EnvStaffRole = string(rights.RoleApprover)
+	if v := getenv("DATARIGHTS_STAFF_ROLE"); v != "" {
+		c.EnvStaffRole = v
+	}
 	if v := getenv(keyring.EnvVar); v != "" {
 		c.Keys, c.keysErr = keyring.Parse(v)
 	}
@@ -500,6 +517,11 @@ func (c *Config) validate() rights.Problems {
 	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
 		p.Add("smtp.from", "must be an email address, e.g. \"Privacy <privacy@example.com>\"")
 	}
+	if c.EnvStaffToken != "" {
+		if _, err := rights.ParseRole(c.EnvStaffRole); err != nil {
+			p.Add("DATARIGHTS_STAFF_ROLE", "%s", rights.ErrorMessage(err))
+		}
+	}
 	seenTokens := map[string]bool{}
 	for i, t := range c.StaffTokens {
 		f := fmt.Sprintf("staff_tokens[%d]", i)
@@ -511,6 +533,14 @@ func (c *Config) validate() rights.Problems {
 		seenTokens[t.Name] = true
 		if !sha256HexRE.MatchString(t.SHA256) {
 			p.Add(f+".sha256", "must be the 64 lower-case hex digits of the token's SHA-256 (see `datarights token hash`)")
+		}
+		if _, err := rights.ParseRole(t.Role); err != nil {
+			p.Add(f+".role", "%s", rights.ErrorMessage(err))
+		}
+		for j, prod := range t.Products {
+			if _, ok := c.Product(prod); !ok {
+				p.Add(fmt.Sprintf("%s.products[%d]", f, j), "unknown product %q", prod)
+			}
 		}
 	}
 	if c.SelfService.CodeTTL < time.Minute || c.SelfService.CodeTTL > 24*time.Hour {
@@ -836,6 +866,15 @@ func (c *Config) IdentityTypes() map[string]bool {
 }
 
 // HashToken returns the hex SHA-256 of a staff token, as stored.
+// NewStaffToken returns a fresh staff bearer token: 256 random bits.
+func NewStaffToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "drs_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -179,6 +180,9 @@ func (p *Pipeline) LastDay(r *rights.Request) string {
 
 // Now is the pipeline's clock.
 func (p *Pipeline) Now() time.Time { return p.now() }
+
+// Settings is the configuration the pipeline runs with.
+func (p *Pipeline) Settings() *config.Config { return p.settings }
 
 // DueSoonAt is the configured due-soon fraction.
 func (p *Pipeline) DueSoonAt() float64 { return p.settings.SLA.DueSoonAt }

@@ -227,6 +227,18 @@ func (p *Pipeline) Export(ctx context.Context, requestID string) (*ExportView, e
 func (p *Pipeline) RevealPassword(ctx context.Context, requestID, via, actor string) (*ExportView, error) {
 	var view *ExportView
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if via == "staff" {
+			// A self-service requester's password is theirs alone: staff
+			// never see it, or a staff member could open the copy, or burn
+			// the requester's one showing.
+			r, err := storage.LockRequest(ctx, tx, requestID)
+			if err != nil {
+				return err
+			}
+			if r.Channel == rights.ChannelSelfService {
+				return rights.Errorf(rights.EForbidden, "the password of a self-service request is shown only to its requester, on the status page")
+			}
+		}
 		e, err := storage.LockExport(ctx, tx, requestID)
 		if err != nil {
 			return err

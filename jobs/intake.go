@@ -337,6 +337,11 @@ func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string) (
 		if r.Status != rights.StatusAwaitingApproval {
 			return rights.Errorf(rights.EConflict, "the request is %s, not awaiting approval", r.Status)
 		}
+		if r.Type == rights.TypeCorrect && len(p.protectedCorrections(r)) > 0 {
+			if err := rights.FourEyes(r, staff, "approving its protected correction"); err != nil {
+				return err
+			}
+		}
 		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, p.now().UTC(), storage.Change{
 			Actor: "staff:" + staff, Action: "request.approved", Detail: map[string]any{"note": note},
 		}); err != nil {

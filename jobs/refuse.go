@@ -53,6 +53,9 @@ func (p *Pipeline) Refuse(ctx context.Context, staff, requestID string, reason r
 		if !rights.CanTransition(r.Status, rights.StatusRefused) {
 			return rights.Errorf(rights.EConflict, "a %s request cannot be refused", r.Status)
 		}
+		if err := rights.FourEyes(r, staff, "refusing it"); err != nil {
+			return err
+		}
 		r.Refusal = &rights.Refusal{Reason: reason, Message: message, By: staff}
 		if err := storage.Transition(ctx, tx, r, rights.StatusRefused, p.now().UTC(), storage.Change{
 			Actor: "staff:" + staff, Action: "request.refused", Detail: map[string]any{"reason": reason},

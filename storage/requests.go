@@ -230,6 +230,8 @@ func ListAudit(ctx context.Context, q Querier, requestID string) ([]rights.Audit
 type RequestFilter struct {
 	Status  rights.Status
 	Product string
+	// Products limits the list to a staff member's scope (nil: all).
+	Products []string
 	Type    rights.Type
 	Band    rights.Band
 	// SortByDue lists by deadline, soonest first (requests without one
@@ -279,6 +281,9 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 	}
 	if f.Product != "" {
 		add("product = $%d", f.Product)
+	}
+	if f.Products != nil {
+		add("product = ANY($%d)", f.Products)
 	}
 	if f.Type != "" {
 		add("type = $%d", f.Type)
@@ -502,4 +507,51 @@ func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Ti
 		return "", fmt.Errorf("find repeat of %s: %w", r.ID, err)
 	}
 	return id, nil
+}
+
+// RequestProduct returns the product of a request; an ENotFound error when
+// there is no such request.
+func RequestProduct(ctx context.Context, q Querier, id string) (string, error) {
+	notFound := rights.Errorf(rights.ENotFound, "no request %s", id)
+	if !ValidID(id) {
+		return "", notFound
+	}
+	var product string
+	err := q.QueryRow(ctx, `SELECT product FROM requests WHERE id = $1`, id).Scan(&product)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", notFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("product of request %s: %w", id, err)
+	}
+	return product, nil
+}
+
+// ProductAuditEvent is an audit event with its request's product, for the
+// auditor's export.
+type ProductAuditEvent struct {
+	rights.AuditEvent
+	Product string `json:"product"`
+}
+
+// AuditPage returns up to limit audit events with ids after after, in id
+// order, of requests of products (nil: every product).
+func AuditPage(ctx context.Context, q Querier, after int64, limit int, products []string) ([]ProductAuditEvent, error) {
+	rows, err := q.Query(ctx, `SELECT a.id, a.request_id, a.at, a.actor, a.action, coalesce(a.from_status, ''),
+			coalesce(a.to_status, ''), a.detail, r.product
+		FROM audit_events a JOIN requests r ON r.id = a.request_id
+		WHERE a.id > $1 AND ($3::text[] IS NULL OR r.product = ANY($3))
+		ORDER BY a.id LIMIT $2`, after, limit, products)
+	if err != nil {
+		return nil, fmt.Errorf("audit page after %d: %w", after, err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ProductAuditEvent, error) {
+		var ev ProductAuditEvent
+		err := row.Scan(&ev.ID, &ev.RequestID, &ev.At, &ev.Actor, &ev.Action, &ev.FromStatus, &ev.ToStatus, &ev.Detail, &ev.Product)
+		return ev, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit page after %d: %w", after, err)
+	}
+	return events, nil
 }

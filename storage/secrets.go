@@ -11,15 +11,70 @@ import (
 	"github.com/datarights/datarights/rights"
 )
 
-// PutStaffToken stores (or replaces) the hashed token of a staff member.
-func PutStaffToken(ctx context.Context, q Querier, name, sha256Hex string, at time.Time) error {
-	_, err := q.Exec(ctx, `INSERT INTO staff_tokens (name, token_sha256, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, revoked_at = NULL`,
-		name, sha256Hex, at)
+// PutStaffToken stores (or replaces) the hashed token of a staff member,
+// with their role and products.
+func PutStaffToken(ctx context.Context, q Querier, staff rights.Staff, sha256Hex string, at time.Time, by string) error {
+	products := staff.Products
+	if products == nil {
+		products = []string{}
+	}
+	_, err := q.Exec(ctx, `INSERT INTO staff_tokens (name, token_sha256, created_at, role, products, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, revoked_at = NULL,
+			role = excluded.role, products = excluded.products, created_by = excluded.created_by`,
+		staff.Name, sha256Hex, at, staff.Role, products, by)
 	if err != nil {
-		return fmt.Errorf("put staff token %s: %w", name, err)
+		return fmt.Errorf("put staff token %s: %w", staff.Name, err)
 	}
 	return nil
+}
+
+// CreateStaffToken issues a token to a new staff member (or one whose
+// token was revoked); an EConflict error when the name has an active token.
+func CreateStaffToken(ctx context.Context, q Querier, staff rights.Staff, sha256Hex string, at time.Time, by string) error {
+	products := staff.Products
+	if products == nil {
+		products = []string{}
+	}
+	tag, err := q.Exec(ctx, `INSERT INTO staff_tokens (name, token_sha256, created_at, role, products, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, created_at = excluded.created_at,
+			revoked_at = NULL, role = excluded.role, products = excluded.products, created_by = excluded.created_by
+		WHERE staff_tokens.revoked_at IS NOT NULL`,
+		staff.Name, sha256Hex, at, staff.Role, products, by)
+	if err != nil {
+		return fmt.Errorf("create staff token %s: %w", staff.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return rights.Errorf(rights.EConflict, "%s already has an active token; revoke it first", staff.Name)
+	}
+	return nil
+}
+
+// StaffToken is what is known of a staff token: never the token, nor its
+// hash.
+type StaffToken struct {
+	rights.Staff
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	CreatedBy string     `json:"created_by"`
+}
+
+// ListStaffTokens returns every staff token, by name.
+func ListStaffTokens(ctx context.Context, q Querier) ([]StaffToken, error) {
+	rows, err := q.Query(ctx, `SELECT name, role, products, created_at, revoked_at, created_by FROM staff_tokens ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list staff tokens: %w", err)
+	}
+	tokens, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StaffToken, error) {
+		var t StaffToken
+		err := row.Scan(&t.Name, &t.Role, &t.Products, &t.CreatedAt, &t.RevokedAt, &t.CreatedBy)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list staff tokens: %w", err)
+	}
+	return tokens, nil
 }
 
 // RevokeStaffToken stops a staff token from working.
@@ -34,18 +89,19 @@ func RevokeStaffToken(ctx context.Context, q Querier, name string, at time.Time)
 	return nil
 }
 
-// StaffNameForToken returns the name of the staff member whose token hashes
-// to sha256Hex, or "" if no active token does.
-func StaffNameForToken(ctx context.Context, q Querier, sha256Hex string) (string, error) {
-	var name string
-	err := q.QueryRow(ctx, `SELECT name FROM staff_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL`, sha256Hex).Scan(&name)
+// StaffForToken returns the staff member whose token hashes to sha256Hex,
+// or nil if no active token does.
+func StaffForToken(ctx context.Context, q Querier, sha256Hex string) (*rights.Staff, error) {
+	var s rights.Staff
+	err := q.QueryRow(ctx, `SELECT name, role, products FROM staff_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL`,
+		sha256Hex).Scan(&s.Name, &s.Role, &s.Products)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("look up staff token: %w", err)
+		return nil, fmt.Errorf("look up staff token: %w", err)
 	}
-	return name, nil
+	return &s, nil
 }
 
 // Code is a request's one-time verification code, stored hashed.
@@ -125,6 +181,21 @@ func PutDelivery(ctx context.Context, tx pgx.Tx, d Delivery) error {
 		ON CONFLICT (request_id, kind) DO NOTHING`, d.RequestID, d.Kind, d.MessageID, d.SentAt)
 	if err != nil {
 		return fmt.Errorf("put delivery %s/%s: %w", d.RequestID, d.Kind, err)
+	}
+	return nil
+}
+
+// RevokeUnlisted revokes the tokens issued from a source ("config" or
+// "env") whose names it no longer lists: a person taken out of the
+// configuration loses access at the next start.
+func RevokeUnlisted(ctx context.Context, q Querier, source string, names []string, at time.Time) error {
+	if names == nil {
+		names = []string{}
+	}
+	_, err := q.Exec(ctx, `UPDATE staff_tokens SET revoked_at = $3
+		WHERE created_by = $1 AND NOT (name = ANY($2)) AND revoked_at IS NULL`, source, names, at)
+	if err != nil {
+		return fmt.Errorf("revoke unlisted %s tokens: %w", source, err)
 	}
 	return nil
 }

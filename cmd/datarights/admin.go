@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/keyring"
+	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
 
@@ -60,17 +62,37 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		return usageError("datarights token: say `token add NAME`, `token revoke NAME` or `token hash TOKEN`")
+	const usage = "datarights token: say `token add NAME --role agent|approver|auditor|admin [--products a,b]`, " +
+		"`token list`, `token revoke NAME` or `token hash TOKEN`"
+	if len(args) < 1 || (args[0] != "list" && len(args) < 2) {
+		return usageError(usage)
 	}
-	verb, arg := args[0], args[1]
+	verb, rest := args[0], args[1:]
+	var name string
+	if verb != "list" {
+		name, rest = args[1], args[2:]
+	}
 	if verb == "hash" {
-		fmt.Fprintln(stdout, config.HashToken(arg))
+		fmt.Fprintln(stdout, config.HashToken(name))
 		return nil
 	}
 	fs, path := newFlags("token "+verb, stderr)
-	if err := parseFlags(fs, args[2:]); err != nil {
+	role := fs.String("role", "", "the staff member's role: agent, approver, auditor or admin (token add)")
+	products := fs.String("products", "", "comma-separated products they work on; empty for all (token add)")
+	if err := parseFlags(fs, rest); err != nil {
 		return err
+	}
+	var staff rights.Staff
+	if verb == "add" {
+		staff = rights.Staff{Name: name, Role: rights.Role(*role)}
+		for _, p := range strings.Split(*products, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				staff.Products = append(staff.Products, p)
+			}
+		}
+		if err := rights.ValidateStaff(staff); err != nil {
+			return usageError("datarights token add: " + problemsText(err))
+		}
 	}
 	url, err := databaseURL(*path, getenv)
 	if err != nil {
@@ -86,25 +108,59 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	switch verb {
 	case "add":
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		token, err := config.NewStaffToken()
+		if err != nil {
 			return err
 		}
-		token := "drs_" + base64.RawURLEncoding.EncodeToString(b[:])
-		if err := storage.PutStaffToken(ctx, db.Pool, arg, config.HashToken(token), time.Now()); err != nil {
+		if err := storage.CreateStaffToken(ctx, db.Pool, staff, config.HashToken(token), time.Now(), "cli"); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\n", token)
-		fmt.Fprintf(stderr, "staff token %q created; it is shown only now and stored hashed\n", arg)
+		scope := "every product"
+		if len(staff.Products) > 0 {
+			scope = strings.Join(staff.Products, ", ")
+		}
+		fmt.Fprintf(stderr, "staff token %q created (%s, %s); it is shown only now and stored hashed\n", name, staff.Role, scope)
 		return nil
-	case "revoke":
-		if err := storage.RevokeStaffToken(ctx, db.Pool, arg, time.Now()); err != nil {
+	case "list":
+		tokens, err := storage.ListStaffTokens(ctx, db.Pool)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "staff token %q revoked\n", arg)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tPRODUCTS\tCREATED\tBY\tREVOKED")
+		for _, t := range tokens {
+			products, revoked := "all", ""
+			if len(t.Products) > 0 {
+				products = strings.Join(t.Products, ",")
+			}
+			if t.RevokedAt != nil {
+				revoked = t.RevokedAt.Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, products, t.CreatedAt.Format(time.DateTime), t.CreatedBy, revoked)
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := storage.RevokeStaffToken(ctx, db.Pool, name, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "staff token %q revoked\n", name)
 		return nil
 	}
 	return usageError(fmt.Sprintf("datarights token: unknown verb %q", verb))
+}
+
+// problemsText is a validation error's field problems on one line.
+func problemsText(err error) string {
+	var e *rights.Error
+	if !errors.As(err, &e) || len(e.Fields) == 0 {
+		return rights.ErrorMessage(err)
+	}
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = "--" + f.Field + " " + f.Reason
+	}
+	return strings.Join(parts, "; ")
 }
 
 // runKey prints a new secret key entry. Rotation: put the new entry first

@@ -244,7 +244,12 @@ func TestCorrectProtectedFieldWaitsForApproval(t *testing.T) {
 		t.Fatalf("before approval: status %v, tasks %v", again["status"], again["tasks"])
 	}
 
-	if code, body := e.call("POST", "/api/v1/requests/"+id+"/approve", testToken, map[string]string{"note": "ID card checked at the branch"}); code != http.StatusOK {
+	// Four eyes: whoever filed the ticket cannot approve its protected
+	// correction.
+	if code, body := e.call("POST", "/api/v1/requests/"+id+"/approve", testToken, map[string]string{"note": "ID card checked at the branch"}); code != http.StatusForbidden || !strings.Contains(errorText(body), "four-eyes") {
+		t.Fatalf("approval by the filer = %d %v, want 403", code, body)
+	}
+	if code, body := e.call("POST", "/api/v1/requests/"+id+"/approve", staffToken("approver-2"), map[string]string{"note": "ID card checked at the branch"}); code != http.StatusOK {
 		t.Fatalf("approve = %d %v", code, body)
 	}
 	done := e.waitStatus(id, "completed", 60*time.Second)

@@ -75,7 +75,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	path := filepath.Join(absDir, "datarights.yaml")
-	if err := os.WriteFile(path, []byte(demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data"))+demo.ExtrasYAML(bankURL)), 0o600); err != nil {
+	yaml := demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) + demo.ExtrasYAML(bankURL) + devStaffYAML()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		return err
 	}
 	token := getenv("DATARIGHTS_STAFF_TOKEN")
@@ -106,7 +107,31 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	})
 }
 
+// devStaff are the demo's staff, one per role, plus a second approver for
+// the four-eyes rule. Their tokens are fixed: dev runs on one machine with
+// demo data only.
+var devStaff = []struct{ name, role, token string }{
+	{"dev-agent", "agent", "dev-agent-token"},
+	{"dev-approver", "approver", "dev-approver-token"},
+	{"dev-auditor", "auditor", "dev-auditor-token"},
+	{"dev-admin", "admin", "dev-admin-token"},
+}
+
+func devStaffYAML() string {
+	var b strings.Builder
+	b.WriteString("staff_tokens:\n")
+	for _, s := range devStaff {
+		fmt.Fprintf(&b, "  - {name: %s, role: %s, sha256: %s}\n", s.name, s.role, config.HashToken(s.token))
+	}
+	return b.String()
+}
+
 func devBanner(addr, token, path string, cfg *config.Config) string {
+	var staff strings.Builder
+	fmt.Fprintf(&staff, "    %-13s %-9s %s\n", "env", "approver", token)
+	for _, s := range devStaff {
+		fmt.Fprintf(&staff, "    %-13s %-9s %s\n", s.name, s.role, s.token)
+	}
 	outbox := filepath.Join(cfg.DataDir, "outbox")
 	mail := "emails are written to " + outbox + " (one .eml per message)"
 	if cfg.SMTP.URL != "" {
@@ -117,7 +142,8 @@ datarights dev is running on http://%[1]s
   configuration: %[3]s
   %[4]s
   demo subjects: demo-user-1 … demo-user-20 (emails demo-user-N@example.com), product webank
-
+  staff tokens (name, role, token; see GET /api/v1/staff/me):
+%[5]s
 Ask for a copy of demo-user-3's data as customer service:
 
   curl -s -X POST http://%[1]s/api/v1/requests \
@@ -129,7 +155,7 @@ Then follow it (use the id from the answer):
   curl -s -H 'Authorization: Bearer %[2]s' http://%[1]s/api/v1/requests/<id>
 
 Press Ctrl-C to stop.
-`, addr, token, path, mail)
+`, addr, token, path, mail, staff.String())
 }
 
 // devSecretKey is DATARIGHTS_SECRET_KEY, or a key kept in dir/secret.key,

@@ -25,6 +25,7 @@ import (
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters/smtptest"
 	"github.com/datarights/datarights/keyring"
+	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage/storagetest"
 )
 
@@ -46,6 +47,35 @@ type e2e struct {
 	db         *pgxpool.Pool // the service's own database, for checks
 }
 
+// testStaff are the staff every end-to-end test's service knows besides
+// testToken (named "env", an approver of every product): one per role, one
+// per role scoped to each demo product, and a second approver for the
+// four-eyes rule. staffToken gives a name's token.
+var testStaff = func() []config.StaffToken {
+	staff := []config.StaffToken{{Name: "approver-2", Role: "approver"}}
+	for _, role := range rights.Roles {
+		staff = append(staff, config.StaffToken{Name: string(role), Role: string(role)})
+		for _, product := range []string{"webank", "wechat"} {
+			staff = append(staff, config.StaffToken{Name: string(role) + "-" + product, Role: string(role), Products: []string{product}})
+		}
+	}
+	for i := range staff {
+		staff[i].SHA256 = config.HashToken(staffToken(staff[i].Name))
+	}
+	return staff
+}()
+
+func staffToken(name string) string { return "test-staff-token-" + name }
+
+func testStaffYAML() string {
+	var b strings.Builder
+	b.WriteString("staff_tokens:\n")
+	for _, s := range testStaff {
+		fmt.Fprintf(&b, "  - {name: %s, role: %s, sha256: %s, products: [%s]}\n", s.Name, s.Role, s.SHA256, strings.Join(s.Products, ", "))
+	}
+	return b.String()
+}
+
 // setupE2E prepares the databases, the SMTP server and the configuration.
 // With start it also runs `serve` in-process until the test ends.
 func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
@@ -57,7 +87,9 @@ func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
 	}
 	dir := t.TempDir()
 	e.configPath = filepath.Join(dir, "datarights.yaml")
-	yaml := demo.ConfigYAML(e.serviceURL, e.bankURL, filepath.Join(dir, "data")) + extraYAML
+	// Staff tokens go first: the demo configuration ends in a list that
+	// tests extend with appendConfig.
+	yaml := testStaffYAML() + demo.ConfigYAML(e.serviceURL, e.bankURL, filepath.Join(dir, "data")) + extraYAML
 	if err := os.WriteFile(e.configPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -107,8 +107,12 @@ func TestRepeatedRequestWaitsForStaff(t *testing.T) {
 
 	third := submit(copyTicket("demo-user-2"))
 	e.waitStatus(third, "awaiting_approval", 30*time.Second)
-	if code, body := e.call("POST", "/api/v1/requests/"+third+"/refuse", testToken, map[string]string{
-		"reason": "excessive_or_repeated", "message": "Two copies were sent this month."}); code != http.StatusOK {
+	// Four eyes: whoever filed the ticket cannot refuse it.
+	refusal := map[string]string{"reason": "excessive_or_repeated", "message": "Two copies were sent this month."}
+	if code, body := e.call("POST", "/api/v1/requests/"+third+"/refuse", testToken, refusal); code != http.StatusForbidden {
+		t.Fatalf("refusal by the filer = %d %v, want 403", code, body)
+	}
+	if code, body := e.call("POST", "/api/v1/requests/"+third+"/refuse", staffToken("approver-2"), refusal); code != http.StatusOK {
 		t.Fatalf("refuse = %d %v", code, body)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/metrics"
+	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
 
@@ -174,16 +175,26 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 }
 
 // registerTokens stores the configured staff tokens' hashes, and the hash of
-// DATARIGHTS_STAFF_TOKEN under the name "env".
+// DATARIGHTS_STAFF_TOKEN under the name "env" with DATARIGHTS_STAFF_ROLE.
 func registerTokens(ctx context.Context, db *storage.DB, cfg *config.Config) error {
 	now := time.Now()
+	var names []string
 	for _, t := range cfg.StaffTokens {
-		if err := storage.PutStaffToken(ctx, db.Pool, t.Name, t.SHA256, now); err != nil {
+		if err := storage.PutStaffToken(ctx, db.Pool, t.Staff(), t.SHA256, now, "config"); err != nil {
 			return err
 		}
+		names = append(names, t.Name)
 	}
+	if err := storage.RevokeUnlisted(ctx, db.Pool, "config", names, now); err != nil {
+		return err
+	}
+	names = nil
 	if cfg.EnvStaffToken != "" {
-		return storage.PutStaffToken(ctx, db.Pool, "env", config.HashToken(cfg.EnvStaffToken), now)
+		env := rights.Staff{Name: "env", Role: rights.Role(cfg.EnvStaffRole)}
+		if err := storage.PutStaffToken(ctx, db.Pool, env, config.HashToken(cfg.EnvStaffToken), now, "env"); err != nil {
+			return err
+		}
+		names = []string{"env"}
 	}
-	return nil
+	return storage.RevokeUnlisted(ctx, db.Pool, "env", names, now)
 }

@@ -1,0 +1,58 @@
+package config
+
+// Redacted is the configuration as an admin may see it: what shapes the
+// service's behaviour, without anything that opens a door. Connection
+// strings, SMTP URLs (which carry credentials), webhook secrets, S3
+// credentials and secret keys are left out; stores and recipients are
+// named with their kind, and keys by id.
+func (c *Config) Redacted() map[string]any {
+	stores := make([]map[string]any, 0, len(c.Stores))
+	for _, s := range c.Stores {
+		stores = append(stores, map[string]any{"name": s.Name, "kind": s.Kind, "products": orEmpty(s.Products), "key": s.Key})
+	}
+	recipients := make([]map[string]any, 0, len(c.Recipients))
+	for _, r := range c.Recipients {
+		channel := "email"
+		if r.Email == "" {
+			channel = "webhook"
+		}
+		recipients = append(recipients, map[string]any{"name": r.Name, "channel": channel, "products": orEmpty(r.Products), "rights": r.Rights})
+	}
+	tokens := make([]map[string]any, 0, len(c.StaffTokens))
+	for _, t := range c.StaffTokens {
+		tokens = append(tokens, map[string]any{"name": t.Name, "role": t.Role, "products": orEmpty(t.Products)})
+	}
+	var keyIDs []string
+	if c.Keys != nil {
+		keyIDs = c.Keys.IDs()
+	}
+	smtp := "file outbox"
+	if c.SMTP.URL != "" {
+		smtp = "smtp"
+	}
+	return map[string]any{
+		"http": map[string]any{"addr": c.HTTP.Addr, "public_url": c.HTTP.PublicURL, "max_body_bytes": c.HTTP.MaxBodyBytes,
+			"trusted_proxies": orEmpty(c.HTTP.TrustedProxies)},
+		"smtp":         map[string]any{"transport": smtp, "from": c.SMTP.From, "attachment_limit_bytes": c.SMTP.AttachmentLimitBytes},
+		"self_service": c.SelfService,
+		"intake":       c.Intake,
+		"worker":       c.Worker,
+		"sla":          c.SLA,
+		"products":     c.Products,
+		"stores":       stores,
+		"recipients":   recipients,
+		"retention":    c.Retention,
+		"exports": map[string]any{"formats": c.Exports.Formats, "destination": c.Exports.Destination, "links": c.Exports.Links,
+			"link_ttl": c.Exports.LinkTTL.String()},
+		"staff_tokens":    tokens,
+		"secret_key_ids":  orEmpty(keyIDs),
+		"staff_env_token": c.EnvStaffToken != "",
+	}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
