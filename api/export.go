@@ -135,7 +135,16 @@ func (s *server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleStatusPageSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := s.parseForm(w, r); err != nil {
 		// The page says what the JSON error would: which field, and why.
-		renderPage(w, statusPage, http.StatusBadRequest, statusPageView{ID: r.PathValue("id"), Error: "表单无法读取 · The form could not be read: " + err.Error()})
+		msg := "表单无法读取 · The form could not be read"
+		var re *rights.Error
+		if errors.As(err, &re) {
+			sep := ": "
+			for _, f := range re.Fields {
+				msg += sep + f.Field + ": " + f.Reason
+				sep = "; "
+			}
+		}
+		renderPage(w, statusPage, http.StatusBadRequest, statusPageView{ID: r.PathValue("id"), Error: msg})
 		return
 	}
 	id, key := r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("access_key"))
