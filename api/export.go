@@ -128,23 +128,23 @@ type statusPageView struct {
 	Status *jobs.SelfServiceStatus
 }
 
-func renderPage(w http.ResponseWriter, t *template.Template, status int, v any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.WriteHeader(status)
-	_ = t.Execute(w, v)
-}
-
 func (s *server) handleStatusPage(w http.ResponseWriter, r *http.Request) {
 	renderPage(w, statusPage, http.StatusOK, statusPageView{ID: r.PathValue("id")})
 }
 
 func (s *server) handleStatusPageSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		renderPage(w, statusPage, http.StatusBadRequest, statusPageView{ID: r.PathValue("id"), Error: "表单无法读取 · The form could not be read"})
+	if err := s.parseForm(w, r); err != nil {
+		// The page says what the JSON error would: which field, and why.
+		msg := "表单无法读取 · The form could not be read"
+		var re *rights.Error
+		if errors.As(err, &re) {
+			sep := ": "
+			for _, f := range re.Fields {
+				msg += sep + f.Field + ": " + f.Reason
+				sep = "; "
+			}
+		}
+		renderPage(w, statusPage, http.StatusBadRequest, statusPageView{ID: r.PathValue("id"), Error: msg})
 		return
 	}
 	id, key := r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("access_key"))

@@ -83,11 +83,7 @@ type ackView struct {
 }
 
 func (s *server) renderAck(w http.ResponseWriter, status int, v ackView) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-	w.WriteHeader(status)
-	_ = ackPage.Execute(w, v)
+	renderPage(w, ackPage, status, v)
 }
 
 func (s *server) handleAckPage(w http.ResponseWriter, r *http.Request) {
@@ -104,9 +100,8 @@ func (s *server) handleAckPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleAckSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "the form could not be read"})
+	if err := s.parseForm(w, r); err != nil {
+		s.error(w, r, err)
 		return
 	}
 	n, err := s.Pipeline.AcknowledgeByToken(r.Context(), r.PathValue("token"), strings.TrimSpace(r.PostForm.Get("note")))

@@ -58,7 +58,9 @@ func NewServer(deps Deps) http.Handler {
 	s := &server{Deps: deps}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.logRequests(mux)
+	// The security headers go on every answer, the refusals of bad text
+	// included; bad text is refused before any route sees it.
+	return s.logRequests(securityHeaders(s.requireCleanText(mux)))
 }
 
 type ctxKey int
@@ -182,6 +184,11 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte, 
 			return nil, rights.Errorf(rights.ETooLarge, "the body is larger than %d bytes", s.MaxBodyBytes)
 		}
 		return nil, rights.Errorf(rights.EInvalid, "the body could not be read")
+	}
+	// Before decoding, which would hide both: invalid UTF-8 becomes U+FFFD
+	// and \u0000 a NUL that Postgres refuses with a 500.
+	if p := jsonTextProblems(body); len(p) > 0 {
+		return nil, badTextError("the body", p)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -86,6 +87,10 @@ type HTTP struct {
 	// front of the service: only a peer in one of them is believed about
 	// the client's address in X-Forwarded-For.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// OpsAddr, when set, is a second listener for the operations endpoints
+	// (/metrics, /healthz, /readyz), e.g. on an internal interface: /metrics
+	// is then not served on Addr, which faces the public.
+	OpsAddr string `yaml:"ops_addr"`
 }
 
 // SMTP configures outgoing mail. An empty URL selects the file outbox.
@@ -365,6 +370,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("DATARIGHTS_HTTP_ADDR"); v != "" {
 		c.HTTP.Addr = v
 	}
+	if v := getenv("DATARIGHTS_OPS_ADDR"); v != "" {
+		c.HTTP.OpsAddr = v
+	}
 	if v := getenv("DATARIGHTS_SMTP_URL"); v != "" {
 		c.SMTP.URL = v
 	}
@@ -505,6 +513,14 @@ func (c *Config) validate() rights.Problems {
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		p.Add("http.max_body_bytes", "must be at least 1024, not %d", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.OpsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.OpsAddr); err != nil {
+			p.Add("http.ops_addr", "must be host:port, e.g. 10.0.0.5:9090 or :9090, not %q", c.HTTP.OpsAddr)
+		} else if c.HTTP.OpsAddr == c.HTTP.Addr && port != "0" {
+			// Port 0 picks a free port for each listener (tests do).
+			p.Add("http.ops_addr", "must differ from http.addr (%s): it is the separate address for /metrics", c.HTTP.Addr)
+		}
 	}
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.Add("http.public_url", "must be an http(s) URL")

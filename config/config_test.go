@@ -40,12 +40,16 @@ func TestParseValidWithDefaultsAndEnv(t *testing.T) {
 		"DATARIGHTS_HTTP_ADDR":   "0.0.0.0:9000",
 		"DATARIGHTS_SMTP_URL":    "smtp://u:p@mail.example.com:2525",
 		"DATARIGHTS_STAFF_TOKEN": "s3cret",
+		"DATARIGHTS_OPS_ADDR":    "10.0.0.5:9090",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.DatabaseURL != "postgres://override/db" || cfg.HTTP.Addr != "0.0.0.0:9000" || cfg.Stores[0].DSN != "postgres://bank/db" {
 		t.Errorf("env overrides not applied: %+v", cfg)
+	}
+	if cfg.HTTP.OpsAddr != "10.0.0.5:9090" {
+		t.Errorf("http.ops_addr = %q, want DATARIGHTS_OPS_ADDR", cfg.HTTP.OpsAddr)
 	}
 	if cfg.EnvStaffToken != "s3cret" || cfg.SMTP.URL != "smtp://u:p@mail.example.com:2525" {
 		t.Errorf("token or smtp not taken from env")
@@ -104,6 +108,8 @@ func TestParseRejects(t *testing.T) {
 		"bad time zone":     {strings.Replace(valid, "clock_start: verified", "clock_start: verified\n      time_zone: Mars/Olympus", 1), "time_zone: unknown time zone"},
 		"injection table":   {strings.Replace(valid, "table: users", "table: users; drop table x", 1), "lookups[0].table"},
 		"rescue < timeout":  {valid + "worker:\n  job_timeout: 10m\n  rescue_after: 1m\n", "worker.rescue_after"},
+		"bad ops addr":      {valid + "http:\n  ops_addr: metrics.internal\n", "http.ops_addr: must be host:port"},
+		"ops addr = addr":   {valid + "http:\n  addr: 0.0.0.0:8080\n  ops_addr: 0.0.0.0:8080\n", "http.ops_addr: must differ from http.addr"},
 		"duplicate product": {strings.Replace(valid, "products:\n", "products:\n  - name: webank\n    deadline: {policy: calendar_days, days: 15, clock_start: received}\n", 1), "declared twice"},
 	}
 	for name, tc := range cases {

@@ -412,6 +412,10 @@ var reportTemplates = template.Must(template.New("report").Parse(`
 <html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
+{{/* The report is opened from disk, where no server sends a policy: this one
+     lets it load and run nothing (its data is escaped, but a viewer must not
+     depend on that), only show its own inline styles. */ -}}
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.L.Title.P}} / {{.L.Title.S}}</title>
 <style>

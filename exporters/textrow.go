@@ -243,10 +243,13 @@ var jsonSafe, csvPlain = func() (j, c [utf8.RuneSelf]bool) {
 
 // appendCSVField appends one CSV field, quoted when it holds a comma, a
 // quote, a line break or leading space (the rules of encoding/csv). With
-// defuse, a text a spreadsheet would run as a formula gets an apostrophe
-// first (see csvCell).
+// defuse, a text a spreadsheet would run as a formula (it starts with =, +,
+// -, @, a tab or a carriage return) gets an apostrophe first, which Excel,
+// LibreOffice and Numbers read as "this is text" and do not show; a plain
+// number ("-12.5", "+8613800138000") is left as it is, since a spreadsheet
+// reads it as the number and nothing else.
 func appendCSVField(dst, field []byte, defuse bool) []byte {
-	apostrophe := defuse && len(field) > 0 && isFormulaStart(field[0]) && !isJSONNumber(field)
+	apostrophe := defuse && len(field) > 0 && isFormulaStart(field[0]) && !isPlainNumber(field)
 	needs := len(field) > 0 && (field[0] == ' ' || field[0] == '\t' || field[0] == '\r')
 	if !needs {
 		for _, c := range field {
@@ -290,6 +293,42 @@ func appendJSONAsCSV(dst, value []byte) []byte {
 		}
 	}
 	return appendCSVField(dst, value, false)
+}
+
+// isPlainNumber reports whether text is a decimal number as people write
+// it: an optional sign, digits with at most one point, and an optional
+// exponent. Not isJSONNumber, which takes any run of digits, signs, points
+// and e's ("-1+1", "--5"), which a spreadsheet would calculate.
+func isPlainNumber(text []byte) bool {
+	i, digits := 0, 0
+	if i < len(text) && (text[i] == '+' || text[i] == '-') {
+		i++
+	}
+	for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(text) && text[i] == '.' {
+		for i++; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(text) && (text[i] == 'e' || text[i] == 'E') {
+		i++
+		if i < len(text) && (text[i] == '+' || text[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(text)
 }
 
 func isFormulaStart(c byte) bool {

@@ -39,6 +39,7 @@ const testSecretKey = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 type e2e struct {
 	t          *testing.T
 	base       string // http://127.0.0.1:port
+	opsBase    string // http://127.0.0.1:port of http.ops_addr, when set
 	serviceURL string
 	bankURL    string
 	configPath string
@@ -151,7 +152,12 @@ func (e *e2e) start() {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	go func() { done <- serve(ctx, cfg, logger, true, func(addr string) { ready <- addr }) }()
+	hooks := serveHooks{
+		Ready: func(addr string) { ready <- addr },
+		// Called before Ready, from the goroutine that then calls Ready.
+		OpsReady: func(addr string) { e.opsBase = "http://" + addr },
+	}
+	go func() { done <- serveWith(ctx, cfg, logger, true, hooks) }()
 	select {
 	case addr := <-ready:
 		e.base = "http://" + addr

@@ -68,6 +68,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // serve runs the workers, and the API when withAPI, until ctx ends. ready,
 // if not nil, is called with the listening address once requests can come.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI bool, ready func(addr string)) error {
+	return serveWith(ctx, cfg, logger, withAPI, serveHooks{Ready: ready})
+}
+
+// serveHooks tell the caller (dev, tests) where serve listens once it does:
+// the addresses may be ports the system picked (127.0.0.1:0).
+type serveHooks struct {
+	// Ready, if not nil, is called with the address of http.addr once
+	// requests can come (after OpsReady).
+	Ready func(addr string)
+	// OpsReady, if not nil, is called with the address of http.ops_addr
+	// once it is served; never when http.ops_addr is not set.
+	OpsReady func(addr string)
+}
+
+// serveWith is serve with all its hooks.
+func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI bool, hooks serveHooks) error {
 	db, err := storage.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -128,30 +144,56 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 	logger.Info("workers started", "concurrency", cfg.Worker.Concurrency)
 
 	// A worker process serves only the operations endpoints (probes and
-	// /metrics) on the same address; serve adds the API.
-	errc := make(chan error, 1)
+	// /metrics) on the same address; serve adds the API. With
+	// http.ops_addr, /metrics moves to that address (an internal one: the
+	// metrics tell the load of each product), which serves the probes too;
+	// http.addr keeps its probes for load balancers in front of it.
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+		return fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           api.NewServer(api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals, TrustedProxies: cfg.TrustedProxyPrefixes()}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+	var opsLn net.Listener
+	if cfg.HTTP.OpsAddr != "" {
+		if opsLn, err = net.Listen("tcp", cfg.HTTP.OpsAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on http.ops_addr %s: %w", cfg.HTTP.OpsAddr, err)
+		}
 	}
-	logger.Info("http listening", "addr", ln.Addr().String(), "api", withAPI)
+	newServer := func(deps api.Deps) *http.Server {
+		return &http.Server{
+			Handler:           api.NewServer(deps),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		}
+	}
+	deps := api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals, TrustedProxies: cfg.TrustedProxyPrefixes()}
+	errc := make(chan error, 2)
+	var servers []*http.Server
+	if opsLn != nil {
+		opsSrv := newServer(api.Deps{DB: db, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: deps.Metrics, OpsOnly: true})
+		servers = append(servers, opsSrv)
+		deps.Metrics = nil // served on the ops address only
+		logger.Info("ops http listening", "addr", opsLn.Addr().String())
+		go func() { errc <- opsSrv.Serve(opsLn) }()
+		if hooks.OpsReady != nil {
+			hooks.OpsReady(opsLn.Addr().String())
+		}
+	}
+	srv := newServer(deps)
+	servers = append(servers, srv)
+	logger.Info("http listening", "addr", ln.Addr().String(), "api", withAPI, "metrics", deps.Metrics != nil)
 	go func() { errc <- srv.Serve(ln) }()
-	if ready != nil {
-		ready(ln.Addr().String())
+	if hooks.Ready != nil {
+		hooks.Ready(ln.Addr().String())
 	}
 
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("api stopped", "err", err)
+			logger.Error("http stopped", "err", err)
 		}
 	}
 
@@ -159,8 +201,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI
 	// then cancel them; River hands unfinished jobs to the next process.
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		logger.Warn("http shutdown", "err", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			logger.Warn("http shutdown", "err", err)
+		}
 	}
 	softCtx, softCancel := context.WithTimeout(shutdownCtx, 20*time.Second)
 	defer softCancel()
