@@ -22,10 +22,10 @@ const (
 // Notice is a request's notice to one third party to erase the data shared
 // with it.
 type Notice struct {
-	RequestID      string     `json:"-"`
-	Recipient      string     `json:"recipient"`
-	Channel        string     `json:"channel"` // email | webhook
-	Status         string     `json:"status"`
+	RequestID string `json:"-"`
+	Recipient string `json:"recipient"`
+	Channel   string `json:"channel"` // email | webhook
+	Status    string `json:"status"`
 	// AckTokenHash finds the notice an acknowledgement link names; the
 	// token itself is rebuilt from AckSecret with the secret key.
 	AckTokenHash   []byte     `json:"-"`

@@ -232,8 +232,8 @@ type RequestFilter struct {
 	Product string
 	// Products limits the list to a staff member's scope (nil: all).
 	Products []string
-	Type    rights.Type
-	Band    rights.Band
+	Type     rights.Type
+	Band     rights.Band
 	// SortByDue lists by deadline, soonest first (requests without one
 	// last); otherwise newest first.
 	SortByDue bool
