@@ -81,6 +81,10 @@ type HTTP struct {
 	// front of the service: only a peer in one of them is believed about
 	// the client's address in X-Forwarded-For.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SignatureWindow is how far the timestamp of a signed callback may be
+	// from the service's clock, either way; each callback's nonce is kept
+	// that long after its timestamp (docs/webhook.md).
+	SignatureWindow time.Duration `yaml:"signature_window"`
 }
 
 // SMTP configures outgoing mail. An empty URL selects the file outbox.
@@ -298,6 +302,7 @@ type Notify struct {
 const (
 	DefaultHTTPAddr             = "127.0.0.1:8080"
 	DefaultMaxBodyBytes         = 64 << 10
+	DefaultSignatureWindow      = 5 * time.Minute
 	DefaultAttachmentLimitBytes = 20 << 20
 	DefaultCodeTTL              = 15 * time.Minute
 	DefaultCodeMaxAttempts      = 5
@@ -397,6 +402,9 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.PublicURL == "" {
 		c.HTTP.PublicURL = "http://" + c.HTTP.Addr
 	}
+	if c.HTTP.SignatureWindow == 0 {
+		c.HTTP.SignatureWindow = DefaultSignatureWindow
+	}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -488,6 +496,11 @@ func (c *Config) validate() rights.Problems {
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		p.Add("http.max_body_bytes", "must be at least 1024, not %d", c.HTTP.MaxBodyBytes)
+	}
+	if w := c.HTTP.SignatureWindow; w < 30*time.Second || w > time.Hour {
+		// Shorter and clocks a little apart refuse good callbacks; longer
+		// keeps a captured one usable (once) for longer.
+		p.Add("http.signature_window", "must be between 30s and 1h, not %s", w)
 	}
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.Add("http.public_url", "must be an http(s) URL")
