@@ -63,6 +63,17 @@ func TestSignRequestIsTheDocumentedAlgorithm(t *testing.T) {
 	}
 }
 
+// TestSignatureTestVector: the worked example of docs/webhook.md §2.
+func TestSignatureTestVector(t *testing.T) {
+	t.Parallel()
+	got := stores.SignRequest([]byte("0123456789abcdef-test-webhook-secret"), "POST",
+		"/api/v1/callbacks/tasks/0190f3a2-6c1e-7d3b-9a55-2b8e4c1d9f00", "1718000420", "3f1c9a0e5b7d42e8a6c4b2d0f9e8a7c6",
+		[]byte(`{"status":"done","found":true,"deleted":{"points":2,"coupons":0}}`))
+	if want := "v2=55bf17204a069e2abe33e781fcb0c5c589ad5552ab83f7fb472d0546a2c01428"; got != want {
+		t.Errorf("signature = %s, want the documented %s", got, want)
+	}
+}
+
 // TestVerifyRequestRefusesTampering: changing any part the signature covers
 // — secret, method, target, timestamp, nonce, body — or the signature
 // itself makes it fail, with the one error that does not say which.

@@ -596,6 +596,18 @@ stores:
 		t.Fatal(err)
 	}
 	conn.Close()
+	if cfg.HTTP.SignatureWindow != stores.DefaultSignatureWindow {
+		t.Errorf("http.signature_window = %s by default, want %s", cfg.HTTP.SignatureWindow, stores.DefaultSignatureWindow)
+	}
+	for window, want := range map[string]string{"10m": "", "10s": "http.signature_window: must be between 30s and 1h, not 10s", "2h": "must be between 30s and 1h"} {
+		cfg, err := config.Parse("d.yaml", []byte("http:\n  signature_window: "+window+"\n"+base+loyalty), env(map[string]string{"LOYALTY_WEBHOOK_SECRET": webhookSecret}))
+		switch {
+		case want == "" && (err != nil || cfg.HTTP.SignatureWindow != 10*time.Minute):
+			t.Errorf("signature_window %s: %v", window, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("signature_window %s: error %v, want %q", window, err, want)
+		}
+	}
 
 	for _, tc := range []struct {
 		name, yaml string
