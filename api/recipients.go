@@ -42,7 +42,7 @@ func (s *server) handleRecipientCallback(w http.ResponseWriter, r *http.Request)
 	}
 	n, err := s.Pipeline.AcknowledgeFromCallback(r.Context(), jobs.RecipientCallback{
 		RequestID: r.PathValue("request_id"), Recipient: r.PathValue("recipient"),
-		Timestamp: r.Header.Get(stores.WebhookTimestampHeader), Signature: r.Header.Get(stores.WebhookSignatureHeader),
+		Method: r.Method, Signature: stores.SignatureHeadersFrom(r.Header),
 		Body: r.Body,
 	})
 	if err != nil {

@@ -17,8 +17,10 @@ const callbackDeadline = 15 * time.Minute
 
 // handleTaskCallback completes a webhook store's waiting task with the result
 // the store calls back with (docs/webhook.md). It needs no staff token: the
-// body is signed with the store's secret. The answer says only what happened
-// to the task; nothing of the request or the person.
+// callback is signed with the store's secret, for this method, this task's
+// callback URL and this body, once (scheme v2). An unknown task is a 404
+// before any signature is checked. The answer says only what happened to
+// the task; nothing of the request or the person.
 func (s *server) handleTaskCallback(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -33,8 +35,8 @@ func (s *server) handleTaskCallback(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(deadline)
 	task, err := s.Pipeline.CompleteTaskFromCallback(r.Context(), jobs.Callback{
 		TaskID:    r.PathValue("task_id"),
-		Timestamp: r.Header.Get(stores.WebhookTimestampHeader),
-		Signature: r.Header.Get(stores.WebhookSignatureHeader),
+		Method:    r.Method,
+		Signature: stores.SignatureHeadersFrom(r.Header),
 		Body:      r.Body,
 	})
 	if err != nil {

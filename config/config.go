@@ -91,6 +91,10 @@ type HTTP struct {
 	// (/metrics, /healthz, /readyz), e.g. on an internal interface: /metrics
 	// is then not served on Addr, which faces the public.
 	OpsAddr string `yaml:"ops_addr"`
+	// SignatureWindow is how far the timestamp of a signed callback may be
+	// from the service's clock, either way; each callback's nonce is kept
+	// that long after its timestamp (docs/webhook.md).
+	SignatureWindow time.Duration `yaml:"signature_window"`
 }
 
 // SMTP configures outgoing mail. An empty URL selects the file outbox.
@@ -316,6 +320,7 @@ type Notify struct {
 const (
 	DefaultHTTPAddr             = "127.0.0.1:8080"
 	DefaultMaxBodyBytes         = 64 << 10
+	DefaultSignatureWindow      = 5 * time.Minute
 	DefaultAttachmentLimitBytes = 20 << 20
 	DefaultCodeTTL              = 15 * time.Minute
 	DefaultCodeMaxAttempts      = 5
@@ -422,6 +427,9 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.PublicURL == "" {
 		c.HTTP.PublicURL = "http://" + c.HTTP.Addr
 	}
+	if c.HTTP.SignatureWindow == 0 {
+		c.HTTP.SignatureWindow = DefaultSignatureWindow
+	}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -521,6 +529,11 @@ func (c *Config) validate() rights.Problems {
 			// Port 0 picks a free port for each listener (tests do).
 			p.Add("http.ops_addr", "must differ from http.addr (%s): it is the separate address for /metrics", c.HTTP.Addr)
 		}
+	}
+	if w := c.HTTP.SignatureWindow; w < 30*time.Second || w > time.Hour {
+		// Shorter and clocks a little apart refuse good callbacks; longer
+		// keeps a captured one usable (once) for longer.
+		p.Add("http.signature_window", "must be between 30s and 1h, not %s", w)
 	}
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.Add("http.public_url", "must be an http(s) URL")

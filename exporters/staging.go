@@ -155,12 +155,15 @@ func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, 
 	if err != nil {
 		return nil, err
 	}
-	for i, col := range columns {
-		// Rows are JSON objects keyed by column: a repeated name would
-		// silently lose one of the values when the file is read.
-		if slices.Contains(columns[:i], col) {
+	// Rows are JSON objects keyed by column: a repeated name would silently
+	// lose one of the values when the file is read. A set, not a scan of
+	// the columns before each: a webhook's result may name many.
+	seen := make(map[string]struct{}, len(columns))
+	for _, col := range columns {
+		if _, dup := seen[col]; dup {
 			return nil, rights.Errorf(rights.EInvalid, "dataset %s has two columns named %q", name, col)
 		}
+		seen[col] = struct{}{}
 	}
 	s.mu.Lock()
 	dup := s.started[name]

@@ -97,7 +97,8 @@ func (p *Pipeline) expireUnverified(ctx context.Context, requestID string, compl
 	})
 }
 
-// LimitsSweepArgs prunes throttle events no limit looks back to.
+// LimitsSweepArgs prunes throttle events no limit looks back to, and the
+// nonces of signed callbacks whose window has ended.
 type LimitsSweepArgs struct{}
 
 func (LimitsSweepArgs) Kind() string { return "limits_sweep" }
@@ -110,12 +111,37 @@ type limitsSweepWorker struct {
 // limitsHorizon is the longest window any limit counts in, with a margin.
 const limitsHorizon = 48 * time.Hour
 
+// nonceMargin keeps a nonce a little past its window: a replica whose clock
+// runs behind this one's still accepts the timestamp that long.
+const nonceMargin = 5 * time.Minute
+
 func (w *limitsSweepWorker) Work(ctx context.Context, job *river.Job[LimitsSweepArgs]) error {
 	before := w.p.now().Add(-limitsHorizon)
 	for {
 		n, err := storage.PruneThrottle(ctx, w.p.db.Pool, before, 5000)
-		if err != nil || n < 5000 {
+		if err != nil {
 			return err
+		}
+		if n < 5000 {
+			break
+		}
+	}
+	_, err := w.p.PruneNonces(ctx)
+	return err
+}
+
+// PruneNonces deletes the nonces of signed callbacks whose window has ended
+// (with a margin), and returns how many it deleted. The windows are on the
+// wall clock the signatures were checked on, not the pipeline's clock,
+// which tests move.
+func (p *Pipeline) PruneNonces(ctx context.Context) (int64, error) {
+	before := time.Now().Add(-nonceMargin)
+	var total int64
+	for {
+		n, err := storage.PruneNonces(ctx, p.db.Pool, before, 5000)
+		total += n
+		if err != nil || n < 5000 {
+			return total, err
 		}
 	}
 }

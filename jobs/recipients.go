@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -292,28 +293,50 @@ func (p *Pipeline) NoticeForToken(ctx context.Context, token string) (*storage.N
 // RecipientCallback is a webhook recipient's signed acknowledgement.
 type RecipientCallback struct {
 	RequestID, Recipient string
-	Timestamp, Signature string
-	Body                 io.Reader
+	// Method is the HTTP method the callback came with; it is signed.
+	Method    string
+	Signature stores.SignatureHeaders
+	Body      io.Reader
 }
 
 // AcknowledgeFromCallback checks the callback's signature with the
 // recipient's secret and records its acknowledgement, {"acknowledged": true,
-// "note": "…"}. Anything wrong with the signature is one unauthorized error.
+// "note": "…"}.
+//
+// The signature (scheme v2) must be for this method, the ack_url of this
+// request and recipient, and this body, within the signature window, with a
+// nonce not spent before: anything wrong with it — or an unknown recipient,
+// or one that is not a webhook — is one unauthorized error, so the route
+// does not tell which recipients exist. A body over
+// stores.WebhookMaxSmallResult is too_large. The nonce is spent in the
+// transaction that records the acknowledgement, so a replay is unauthorized
+// and changes nothing.
 func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCallback) (*storage.Notice, error) {
+	unauthorized := rights.Errorf(rights.EUnauthorized, "%v", stores.ErrWebhookSignature)
 	rc, ok := p.settings.Recipient(cb.Recipient)
 	if !ok || rc.Webhook == nil || !storage.ValidID(cb.RequestID) {
-		return nil, rights.Errorf(rights.EUnauthorized, "%v", stores.ErrWebhookSignature)
+		return nil, unauthorized
 	}
-	verifier, err := stores.NewWebhookVerifier([]byte(rc.Webhook.Secret), cb.Timestamp, cb.Signature, time.Now())
+	target, err := signedTarget(p.RecipientCallbackURL(cb.RequestID, rc.Name))
 	if err != nil {
-		return nil, rights.Errorf(rights.EUnauthorized, "%v", err)
+		return nil, err
+	}
+	verifier, err := stores.NewRequestVerifier([]byte(rc.Webhook.Secret), cb.Method, target, cb.Signature, time.Now(), p.signatureWindow())
+	if err != nil {
+		return nil, unauthorized
 	}
 	var buf bytes.Buffer
-	if _, err := io.Copy(io.MultiWriter(&buf, verifier), io.LimitReader(cb.Body, 64<<10)); err != nil {
+	limit := stores.WebhookMaxSmallResult
+	n, err := io.Copy(io.MultiWriter(&buf, verifier), io.LimitReader(cb.Body, limit+1))
+	switch {
+	case err != nil:
 		return nil, rights.Errorf(rights.EInvalid, "the body could not be read")
+	case n > limit:
+		return nil, stores.BodyTooLarge(limit)
 	}
-	if !verifier.Valid() {
-		return nil, rights.Errorf(rights.EUnauthorized, "%v", stores.ErrWebhookSignature)
+	signed, err := verifier.Verify()
+	if err != nil {
+		return nil, unauthorized
 	}
 	var body struct {
 		Acknowledged bool   `json:"acknowledged"`
@@ -323,15 +346,21 @@ func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCall
 		return nil, &rights.Error{Code: rights.EInvalid, Message: "the body must be {\"acknowledged\": true, \"note\": \"…\"}",
 			Fields: []rights.FieldProblem{{Field: "acknowledged", Reason: "must be true"}}}
 	}
-	var n *storage.Notice
+	var notice *storage.Notice
 	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := storage.UseNonce(ctx, tx, signed.Nonce, signed.NonceExpiresAt); err != nil {
+			if errors.Is(err, storage.ErrNonceUsed) {
+				return unauthorized
+			}
+			return fmt.Errorf("acknowledgement of %s for %s: %w", rc.Name, cb.RequestID, err)
+		}
 		var err error
-		if n, err = storage.GetNotice(ctx, tx, cb.RequestID, cb.Recipient, true); err != nil {
+		if notice, err = storage.GetNotice(ctx, tx, cb.RequestID, rc.Name, true); err != nil {
 			return err
 		}
-		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "recipient", Note: body.Note})
+		return p.acknowledge(ctx, tx, notice, Acknowledgement{By: "recipient", Note: body.Note})
 	})
-	return n, err
+	return notice, err
 }
 
 // recipientMessage is the notice emailed to a recipient: in Chinese first,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,24 +38,50 @@ func (p *Pipeline) taskContext(ctx context.Context, r *rights.Request, t *rights
 
 // Callback is a webhook store's signed call back about one of its tasks.
 type Callback struct {
-	TaskID    string
-	Timestamp string // X-Datarights-Timestamp
-	Signature string // X-Datarights-Signature
+	TaskID string
+	// Method is the HTTP method the callback came with; it is signed.
+	Method    string
+	Signature stores.SignatureHeaders
 	// Body is the result, as in a 200 answer; it is read once, up to
-	// stores.WebhookMaxBody bytes.
+	// stores.ResultLimit bytes for the task's action.
 	Body io.Reader
+}
+
+// signedTarget is the request target a callback must be signed for: the
+// path of the URL datarights handed out for it (callback_url, ack_url),
+// whatever path the callback arrived on (a proxy may rewrite it). A
+// signature for another task's or request's URL does not verify.
+func signedTarget(callbackURL string) (string, error) {
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return "", fmt.Errorf("callback url: %w", err)
+	}
+	return stores.RequestTarget(u), nil
+}
+
+// signatureWindow is how far a signed timestamp may be from now.
+func (p *Pipeline) signatureWindow() time.Duration {
+	if w := p.settings.HTTP.SignatureWindow; w > 0 {
+		return w
+	}
+	return stores.DefaultSignatureWindow
 }
 
 // CompleteTaskFromCallback completes a task with the result its webhook
 // store called back with, and moves the request on when it was the last task.
 //
-// The task's store must be a webhook store, and the callback signed with its
-// secret at most stores.WebhookMaxSkew ago (else unauthorized, saying nothing
-// of which part failed). The body is spooled to disk while its signature is
-// computed, and only read as a result once the signature holds. The task must
-// be waiting — or still pending, when the callback overtakes the worker's
-// record of the 202 — and its request in progress, else conflict: so a
-// repeated callback, even a replayed one, changes nothing.
+// An unknown task, or one whose store is not a webhook store, is not found
+// before any signature is checked: the id is all the route has to find the
+// secret by. Then the callback must be signed (scheme v2) with the store's
+// secret for this method, this task's callback URL and this body, within
+// the signature window, with a nonce not spent before — else unauthorized,
+// saying nothing of which part failed. The body is spooled to disk (up to
+// the action's limit, else too_large) while its signature is computed, and
+// only read as a result once the signature holds. The nonce is spent in the
+// transaction that completes the task, so a replay of an accepted callback,
+// even one racing it, is unauthorized and changes nothing. The task must be
+// waiting — or still pending, when the callback overtakes the worker's
+// record of the 202 — and its request in progress, else conflict.
 func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*rights.Task, error) {
 	notFound := rights.Errorf(rights.ENotFound, "no such task waits for a callback")
 	if !storage.ValidID(cb.TaskID) {
@@ -76,12 +103,16 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 	if !ok {
 		return nil, notFound
 	}
+	target, err := signedTarget(p.CallbackURL(cb.TaskID))
+	if err != nil {
+		return nil, err
+	}
 	unauthorized := rights.Errorf(rights.EUnauthorized, "the callback's signature is not valid")
-	verifier, err := stores.NewWebhookVerifier([]byte(store.Webhook.Secret), cb.Timestamp, cb.Signature, time.Now())
+	verifier, err := stores.NewRequestVerifier([]byte(store.Webhook.Secret), cb.Method, target, cb.Signature, time.Now(), p.signatureWindow())
 	if err != nil {
 		return nil, unauthorized
 	}
-	spool, err := p.spoolCallback(cb, verifier)
+	spool, err := p.spoolCallback(cb, verifier, stores.ResultLimit(action))
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +120,21 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 		_ = spool.Close()
 		_ = os.Remove(spool.Name())
 	}()
-	if !verifier.Valid() {
+	signed, err := verifier.Verify()
+	if err != nil {
 		return nil, unauthorized
 	}
 
 	var task *rights.Task
 	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
+		// First, so that a copy of this callback racing it waits here for
+		// this transaction and then finds the nonce spent.
+		if err := storage.UseNonce(ctx, tx, signed.Nonce, signed.NonceExpiresAt); err != nil {
+			if errors.Is(err, storage.ErrNonceUsed) {
+				return unauthorized
+			}
+			return fmt.Errorf("callback for task %s: %w", cb.TaskID, err)
+		}
 		// One callback per task at a time, across processes: two would
 		// write the same staged files.
 		var mine bool
@@ -131,7 +171,7 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 		}
 		task = t
 		return p.finishTask(ctx, tx, r, t, report, p.now().UTC(), "store:"+storeName, "task.called_back",
-			map[string]any{"signed_at": cb.Timestamp})
+			map[string]any{"signed_at": cb.Signature.Timestamp})
 	})
 	if err != nil {
 		return nil, err
@@ -149,9 +189,10 @@ func (p *Pipeline) webhookStore(name string) (config.Store, bool) {
 	return config.Store{}, false
 }
 
-// spoolCallback copies the callback's body to a private temporary file under
-// data_dir while the verifier hashes it, and returns the file rewound.
-func (p *Pipeline) spoolCallback(cb Callback, verifier io.Writer) (*os.File, error) {
+// spoolCallback copies the callback's body, up to limit bytes, to a private
+// temporary file under data_dir while the verifier hashes it, and returns
+// the file rewound.
+func (p *Pipeline) spoolCallback(cb Callback, verifier io.Writer, limit int64) (*os.File, error) {
 	dir := filepath.Join(p.settings.DataDir, "callbacks")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("callback for task %s: %w", cb.TaskID, err)
@@ -165,7 +206,7 @@ func (p *Pipeline) spoolCallback(cb Callback, verifier io.Writer) (*os.File, err
 		_ = os.Remove(f.Name())
 		return nil, err
 	}
-	n, err := io.Copy(io.MultiWriter(f, verifier), io.LimitReader(cb.Body, stores.WebhookMaxBody+1))
+	n, err := io.Copy(io.MultiWriter(f, verifier), io.LimitReader(cb.Body, limit+1))
 	switch {
 	case err != nil:
 		var pathErr *os.PathError
@@ -173,8 +214,8 @@ func (p *Pipeline) spoolCallback(cb Callback, verifier io.Writer) (*os.File, err
 			return fail(fmt.Errorf("callback for task %s: %w", cb.TaskID, err))
 		}
 		return fail(rights.Errorf(rights.EInvalid, "the body could not be read"))
-	case n > stores.WebhookMaxBody:
-		return fail(rights.Errorf(rights.ETooLarge, "the body is larger than %d bytes", stores.WebhookMaxBody))
+	case n > limit:
+		return fail(stores.BodyTooLarge(limit))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fail(fmt.Errorf("callback for task %s: %w", cb.TaskID, err))

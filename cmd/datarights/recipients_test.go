@@ -48,7 +48,7 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	)
 	insurer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if !verifyDatarights(insurerSecret, r.Header, body) {
+		if !verifyDatarights(insurerSecret, r, body) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
@@ -157,16 +157,15 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 		return recipientNotice(t, body, "insurer")["status"] == "sent"
 	})
 	ack := []byte(`{"acknowledged": true, "note": "policy records erased"}`)
-	ts, sig := sign("not the secret at all", time.Now(), ack)
-	if code, _ := e.callback(call["ack_url"].(string), ack, ts, sig); code != http.StatusUnauthorized {
+	ackURL := call["ack_url"].(string)
+	if code, _ := e.callback(ackURL, ack, sign("not the secret at all", time.Now(), ackURL, ack)); code != http.StatusUnauthorized {
 		t.Errorf("forged acknowledgement = %d, want 401", code)
 	}
 	_, body = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
 	if n := recipientNotice(t, body, "insurer"); n["status"] != "sent" {
 		t.Errorf("after a forged acknowledgement the notice is %v", n)
 	}
-	ts, sig = sign(insurerSecret, time.Now(), ack)
-	if code, out := e.callback(call["ack_url"].(string), ack, ts, sig); code != http.StatusOK || out["status"] != "acknowledged" {
+	if code, out := e.callback(ackURL, ack, sign(insurerSecret, time.Now(), ackURL, ack)); code != http.StatusOK || out["status"] != "acknowledged" {
 		t.Errorf("acknowledgement = %d %v", code, out)
 	}
 

@@ -56,7 +56,7 @@ func newLoyaltyService(t *testing.T, answer func(w http.ResponseWriter, call loy
 	s := &loyaltyService{t: t, secret: hex.EncodeToString(b[:]), answer: answer}
 	s.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
-		if err != nil || !verifyDatarights(s.secret, r.Header, body) {
+		if err != nil || !verifyDatarights(s.secret, r, body) {
 			t.Errorf("a call to the loyalty service does not verify")
 			http.Error(w, `{"error":"bad signature"}`, http.StatusUnauthorized)
 			return
@@ -81,24 +81,42 @@ func (s *loyaltyService) seen() []loyaltyCall {
 	return slices.Clone(s.calls)
 }
 
-// verifyDatarights is the receiving side of docs/webhook.md.
-func verifyDatarights(secret string, h http.Header, body []byte) bool {
-	ts := h.Get("X-Datarights-Timestamp")
+// verifyDatarights is the receiving side of docs/webhook.md, written out
+// without datarights' helpers: HMAC-SHA256 over "v2", the method, the
+// request target, the timestamp, the nonce and the hex SHA-256 of the body,
+// one per line; the timestamp within 5 minutes.
+func verifyDatarights(secret string, r *http.Request, body []byte) bool {
+	ts, nonce := r.Header.Get("X-Datarights-Timestamp"), r.Header.Get("X-Datarights-Nonce")
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute || len(nonce) < 16 {
 		return false
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "." + string(body)))
-	return hmac.Equal([]byte("v1="+hex.EncodeToString(mac.Sum(nil))), []byte(h.Get("X-Datarights-Signature")))
+	want := signature(secret, r.Method, r.RequestURI, ts, nonce, body)
+	return hmac.Equal([]byte(want), []byte(r.Header.Get("X-Datarights-Signature")))
 }
 
-// sign signs body at t with secret, as a service signs its callback.
-func sign(secret string, at time.Time, body []byte) (timestamp, signature string) {
-	timestamp = strconv.FormatInt(at.Unix(), 10)
+func signature(secret, method, target, ts, nonce string, body []byte) string {
+	sum := sha256.Sum256(body)
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(timestamp + "." + string(body)))
-	return timestamp, "v1=" + hex.EncodeToString(mac.Sum(nil))
+	mac.Write([]byte("v2\n" + method + "\n" + target + "\n" + ts + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])))
+	return "v2=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// signedHeaders are a callback's signing headers.
+type signedHeaders struct{ ts, nonce, sig string }
+
+// sign signs a POST of body to the path of callbackURL at t with secret and
+// a fresh nonce, as a service signs its callback.
+func sign(secret string, at time.Time, callbackURL string, body []byte) signedHeaders {
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		panic(err)
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := signedHeaders{ts: strconv.FormatInt(at.Unix(), 10), nonce: hex.EncodeToString(b[:])}
+	h.sig = signature(secret, http.MethodPost, u.RequestURI(), h.ts, h.nonce, body)
+	return h
 }
 
 // withLoyalty starts datarights with the demo bank and the loyalty service
@@ -128,19 +146,19 @@ func withLoyalty(t *testing.T, svc *loyaltyService) *e2e {
 }
 
 // callback posts body to the callback path of callbackURL on the service
-// under test, with the given signature headers.
-func (e *e2e) callback(callbackURL string, body []byte, timestamp, signature string) (int, map[string]any) {
+// under test, with the given signing headers (those left empty are not
+// sent).
+func (e *e2e) callback(callbackURL string, body []byte, h signedHeaders) (int, map[string]any) {
 	e.t.Helper()
 	u, err := url.Parse(callbackURL)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var headers []string
-	if timestamp != "" {
-		headers = append(headers, "X-Datarights-Timestamp", timestamp)
-	}
-	if signature != "" {
-		headers = append(headers, "X-Datarights-Signature", signature)
+	for _, kv := range [][2]string{{"X-Datarights-Timestamp", h.ts}, {"X-Datarights-Nonce", h.nonce}, {"X-Datarights-Signature", h.sig}} {
+		if kv[1] != "" {
+			headers = append(headers, kv[0], kv[1])
+		}
 	}
 	return e.call("POST", u.Path, "", string(body), headers...)
 }
@@ -261,9 +279,10 @@ func TestWebhookSyncCopy(t *testing.T) {
 }
 
 // TestWebhookAsyncDelete: the service accepts the delete and calls back
-// later. Forged callbacks — another secret, a stale timestamp, a changed
-// body, no signature — are refused alike and change nothing; the signed one
-// completes the request, and its replay is refused.
+// later. Forged callbacks — another secret, a stale timestamp, another
+// target, a changed body or nonce, a v1 signature, no signature — are
+// refused alike and change nothing; the signed one completes the request,
+// its replay is refused (401), and a fresh one finds the task done (409).
 func TestWebhookAsyncDelete(t *testing.T) {
 	t.Parallel()
 	svc := newLoyaltyService(t, func(w http.ResponseWriter, _ loyaltyCall) {
@@ -295,25 +314,27 @@ func TestWebhookAsyncDelete(t *testing.T) {
 
 	result := []byte(`{"status":"done","found":true,"deleted":{"points":3,"coupons":1}}`)
 	now := time.Now()
-	ts, sig := sign(svc.secret, now, result)
-	otherTS, otherSig := sign("another-secret-0123456789abcdef", now, result)
-	staleTS, staleSig := sign(svc.secret, now.Add(-10*time.Minute), result)
-	futureTS, futureSig := sign(svc.secret, now.Add(10*time.Minute), result)
+	good := sign(svc.secret, now, call.CallbackURL, result)
 	changed := []byte(`{"status":"done","found":true,"deleted":{"points":0,"coupons":0}}`)
+	with := func(f func(h *signedHeaders)) signedHeaders { h := good; f(&h); return h }
 	var unauthorized []string
 	for name, forged := range map[string]struct {
-		body    []byte
-		ts, sig string
+		body []byte
+		h    signedHeaders
 	}{
-		"another secret":    {result, otherTS, otherSig},
-		"stale timestamp":   {result, staleTS, staleSig},
-		"future timestamp":  {result, futureTS, futureSig},
-		"changed body":      {changed, ts, sig},
-		"changed timestamp": {result, strconv.FormatInt(now.Unix()+1, 10), sig},
-		"no signature":      {result, ts, ""},
-		"no headers":        {result, "", ""},
+		"another secret":    {result, sign("another-secret-0123456789abcdef", now, call.CallbackURL, result)},
+		"stale timestamp":   {result, sign(svc.secret, now.Add(-10*time.Minute), call.CallbackURL, result)},
+		"future timestamp":  {result, sign(svc.secret, now.Add(10*time.Minute), call.CallbackURL, result)},
+		"another target":    {result, sign(svc.secret, now, call.CallbackURL+"x", result)},
+		"changed body":      {changed, good},
+		"changed timestamp": {result, with(func(h *signedHeaders) { h.ts = strconv.FormatInt(now.Unix()+1, 10) })},
+		"changed nonce":     {result, with(func(h *signedHeaders) { h.nonce = strings.Repeat("0", 32) })},
+		"v1 signature":      {result, with(func(h *signedHeaders) { h.sig = "v1=" + h.sig[3:] })},
+		"no nonce":          {result, with(func(h *signedHeaders) { h.nonce = "" })},
+		"no signature":      {result, with(func(h *signedHeaders) { h.sig = "" })},
+		"no headers":        {result, signedHeaders{}},
 	} {
-		code, body := e.callback(call.CallbackURL, forged.body, forged.ts, forged.sig)
+		code, body := e.callback(call.CallbackURL, forged.body, forged.h)
 		if code != http.StatusUnauthorized {
 			t.Errorf("%s: callback = %d %v, want 401", name, code, body)
 			continue
@@ -325,30 +346,40 @@ func TestWebhookAsyncDelete(t *testing.T) {
 	if len(slices.Compact(unauthorized)) != 1 {
 		t.Errorf("refusals differ: %v", unauthorized)
 	}
-	// A task that does not exist.
-	if code, body := e.callback(strings.Replace(call.CallbackURL, call.TaskID, "0190a000-0000-7000-8000-00000000dead", 1), result, ts, sig); code != http.StatusNotFound {
+	// A task that does not exist: 404 before any signature is checked.
+	if code, body := e.callback(strings.Replace(call.CallbackURL, call.TaskID, "0190a000-0000-7000-8000-00000000dead", 1), result, good); code != http.StatusNotFound {
 		t.Errorf("unknown task: %d %v, want 404", code, body)
 	}
 	// A result of the wrong shape, signed: refused, nothing changes.
-	badTS, badSig := sign(svc.secret, now, []byte(`{"status":"done","found":true,"datasets":[]}`))
-	if code, body := e.callback(call.CallbackURL, []byte(`{"status":"done","found":true,"datasets":[]}`), badTS, badSig); code != http.StatusBadRequest {
+	malformed := []byte(`{"status":"done","found":true,"datasets":[]}`)
+	if code, body := e.callback(call.CallbackURL, malformed, sign(svc.secret, now, call.CallbackURL, malformed)); code != http.StatusBadRequest {
 		t.Errorf("malformed result: %d %v, want 400", code, body)
+	}
+	// A delete result over 64 KiB, signed: 413 naming the body.
+	large := append([]byte(`{"status":"done","found":true,"deleted":{"points":3}}`), bytes.Repeat([]byte(" "), 64<<10)...)
+	if code, body := e.callback(call.CallbackURL, large, sign(svc.secret, now, call.CallbackURL, large)); code != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(fmt.Sprint(body), "body") {
+		t.Errorf("large result: %d %v, want 413 naming the body", code, body)
 	}
 	_, still := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
 	if task := e.task(id, "loyalty"); still["status"] != "in_progress" || task["status"] != "waiting" || hasAction(still, "task.called_back") {
 		t.Fatalf("after forged callbacks: request %v, task %v, audit %v", still["status"], task["status"], auditActions(still))
 	}
 
-	code, answer := e.callback(call.CallbackURL, result, ts, sig)
+	code, answer := e.callback(call.CallbackURL, result, good)
 	if code != http.StatusOK || answer["status"] != "succeeded" || answer["task_id"] != call.TaskID {
 		t.Fatalf("signed callback = %d %v", code, answer)
 	}
 	if len(answer) != 2 {
 		t.Errorf("the callback's answer says more than the task's fate: %v", answer)
 	}
-	// The same callback again, within the five minutes: the task is done.
-	if code, body := e.callback(call.CallbackURL, result, ts, sig); code != http.StatusConflict {
-		t.Errorf("replayed callback = %d %v, want 409", code, body)
+	// The same callback again, within the window: its nonce is spent.
+	if code, body := e.callback(call.CallbackURL, result, good); code != http.StatusUnauthorized {
+		t.Errorf("replayed callback = %d %v, want 401", code, body)
+	}
+	// Signed afresh: the task is done.
+	if code, body := e.callback(call.CallbackURL, result, sign(svc.secret, time.Now(), call.CallbackURL, result)); code != http.StatusConflict {
+		t.Errorf("repeated callback = %d %v, want 409", code, body)
 	}
 
 	done := e.waitStatus(id, "completed", 30*time.Second)
@@ -393,12 +424,13 @@ func TestWebhookAsyncCopyCallsBackAtOnce(t *testing.T) {
 			defer wg.Done()
 			<-ready
 			result := []byte(loyaltyExport(call.Subject.Identities["user_id"]))
-			ts, sig := sign(svc.secret, time.Now(), result)
+			h := sign(svc.secret, time.Now(), call.CallbackURL, result)
 			u, _ := url.Parse(call.CallbackURL)
 			req, _ := http.NewRequest("POST", e.base+u.Path, bytes.NewReader(result))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-Datarights-Timestamp", ts)
-			req.Header.Set("X-Datarights-Signature", sig)
+			req.Header.Set("X-Datarights-Timestamp", h.ts)
+			req.Header.Set("X-Datarights-Nonce", h.nonce)
+			req.Header.Set("X-Datarights-Signature", h.sig)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Errorf("callback: %v", err)

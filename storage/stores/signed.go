@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -48,13 +47,11 @@ func (s *SignedPoster) Post(ctx context.Context, idempotencyKey string, body []b
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: the url cannot be called", s.name)
 	}
-	timestamp := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "datarights-webhook/1")
+	req.Header.Set("User-Agent", "datarights-webhook/2")
 	req.Header.Set("Idempotency-Key", idempotencyKey)
-	req.Header.Set(WebhookTimestampHeader, timestamp)
-	req.Header.Set(WebhookSignatureHeader, SignWebhook(s.secret, timestamp, body))
+	SignHTTPRequest(req, s.secret, body, time.Now())
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

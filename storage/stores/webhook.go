@@ -3,13 +3,9 @@ package stores
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,19 +23,22 @@ import (
 // the service; the service answers 200 with the result, or 202 and later
 // POSTs the same result, signed the same way, to the call's callback_url.
 const (
-	// WebhookVersion is the version of the contract, sent in every call.
+	// WebhookVersion is the version of the contract's bodies, sent in every
+	// call. Calls and callbacks are signed with scheme v2 (signature.go).
 	WebhookVersion = 1
-	// WebhookTimestampHeader carries the signing time in unix seconds.
-	WebhookTimestampHeader = "X-Datarights-Timestamp"
-	// WebhookSignatureHeader carries "v1=" and the hex HMAC-SHA256 of
-	// timestamp + "." + body under the store's secret.
-	WebhookSignatureHeader = "X-Datarights-Signature"
-	// WebhookMaxBody caps a result, answered or called back.
+	// WebhookMaxBody caps an export result, answered or called back: its
+	// rows stream to disk as they arrive.
 	WebhookMaxBody int64 = 1 << 30
-	// WebhookMaxSkew is how far a signed timestamp may be from now; a signed
-	// message older than that is refused, so a captured one cannot be replayed
-	// later.
-	WebhookMaxSkew = 5 * time.Minute
+	// WebhookMaxSmallResult caps every other result (delete,
+	// withdraw_consent), which is decoded whole, and a recipient's
+	// acknowledgement.
+	WebhookMaxSmallResult int64 = 64 << 10
+	// WebhookMaxDatasets caps the datasets of a result (an export's
+	// datasets, a delete's counts), and WebhookMaxColumns the columns of one
+	// dataset: every dataset is a pair of staged files, and every row repeats
+	// the columns.
+	WebhookMaxDatasets = 1000
+	WebhookMaxColumns  = 1000
 	// DefaultWebhookTimeout bounds one call when the store sets no timeout.
 	DefaultWebhookTimeout = 30 * time.Second
 
@@ -69,65 +68,13 @@ func TaskFromContext(ctx context.Context) (TaskRef, bool) {
 	return t, ok && t.TaskID != ""
 }
 
-// SignWebhook returns the X-Datarights-Signature value for body signed at
-// timestamp, the decimal unix seconds sent in X-Datarights-Timestamp.
-func SignWebhook(secret []byte, timestamp string, body []byte) string {
-	mac := webhookMAC(secret, timestamp)
-	mac.Write(body)
-	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+// ResultLimit is the largest result body accepted for action.
+func ResultLimit(action rights.TaskAction) int64 {
+	if action == rights.ActionExport {
+		return WebhookMaxBody
+	}
+	return WebhookMaxSmallResult
 }
-
-func webhookMAC(secret []byte, timestamp string) hash.Hash {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte{'.'})
-	return mac
-}
-
-// ErrWebhookSignature is the one error for every way a signed message can be
-// wrong — headers missing or malformed, timestamp stale, signature not
-// matching — so a forger learns nothing about which part failed.
-var ErrWebhookSignature = errors.New("the webhook signature is not valid")
-
-// WebhookVerifier checks a signed message whose body streams through it
-// (write the body to it, then ask Valid), so a large body need not be held in
-// memory to be verified.
-type WebhookVerifier struct {
-	mac  hash.Hash
-	want []byte
-}
-
-// NewWebhookVerifier checks the message's headers: a timestamp within
-// WebhookMaxSkew of now and a well-formed v1 signature. The signature itself
-// is checked by Valid once the body has been written.
-func NewWebhookVerifier(secret []byte, timestamp, signature string, now time.Time) (*WebhookVerifier, error) {
-	if len(secret) == 0 || len(timestamp) == 0 || len(timestamp) > 12 || strings.Trim(timestamp, "0123456789") != "" {
-		return nil, ErrWebhookSignature
-	}
-	seconds, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return nil, ErrWebhookSignature
-	}
-	if skew := now.Sub(time.Unix(seconds, 0)); skew > WebhookMaxSkew || skew < -WebhookMaxSkew {
-		return nil, ErrWebhookSignature
-	}
-	sig, ok := strings.CutPrefix(signature, "v1=")
-	if !ok {
-		return nil, ErrWebhookSignature
-	}
-	want, err := hex.DecodeString(sig)
-	if err != nil || len(want) != sha256.Size {
-		return nil, ErrWebhookSignature
-	}
-	return &WebhookVerifier{mac: webhookMAC(secret, timestamp), want: want}, nil
-}
-
-// Write adds body bytes to the signature being checked.
-func (v *WebhookVerifier) Write(p []byte) (int, error) { return v.mac.Write(p) }
-
-// Valid reports, in constant time, whether the body written matches the
-// signature.
-func (v *WebhookVerifier) Valid() bool { return hmac.Equal(v.mac.Sum(nil), v.want) }
 
 // Webhook is the connector for an internal service that holds personal data
 // and answers datarights' signed HTTP contract (docs/webhook.md).
@@ -264,13 +211,11 @@ func (w *Webhook) call(ctx context.Context, action rights.TaskAction, subject ri
 	if err != nil {
 		return rights.StoreReport{}, &WebhookError{Store: w.name, Permanent: true, msg: "url cannot be called"}
 	}
-	timestamp := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "datarights-webhook/1")
+	req.Header.Set("User-Agent", "datarights-webhook/2")
 	req.Header.Set("Idempotency-Key", task.TaskID)
-	req.Header.Set(WebhookTimestampHeader, timestamp)
-	req.Header.Set(WebhookSignatureHeader, SignWebhook(w.secret, timestamp, body))
+	SignHTTPRequest(req, w.secret, body, time.Now())
 
 	resp, err := w.client.Do(req)
 	if err != nil {
@@ -281,7 +226,7 @@ func (w *Webhook) call(ctx context.Context, action rights.TaskAction, subject ri
 	status := resp.StatusCode
 	switch {
 	case status == http.StatusOK:
-		body := &cappedReader{r: resp.Body, left: WebhookMaxBody}
+		body := &cappedReader{r: resp.Body, left: ResultLimit(action)}
 		report, err := DecodeWebhookResult(body, action, sink)
 		if err != nil {
 			return rights.StoreReport{}, w.badAnswer(ctx, callCtx, body, err)
@@ -378,18 +323,29 @@ type cappedReader struct {
 	err      error
 }
 
-var errTooLarge = errors.New("the body is over the size limit")
+// tooLargeError stops a body at its cap.
+type tooLargeError struct{ limit int64 }
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("the body is over the size limit of %d bytes", e.limit)
+}
+
+// BodyTooLarge is the error for a body over limit bytes.
+func BodyTooLarge(limit int64) *rights.Error {
+	return &rights.Error{Code: rights.ETooLarge, Message: fmt.Sprintf("the body is larger than %d bytes", limit),
+		Fields: []rights.FieldProblem{{Field: "body", Reason: fmt.Sprintf("at most %d bytes", limit)}}}
+}
 
 func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.tooLarge {
-		return 0, errTooLarge
+		return 0, &tooLargeError{c.limit()}
 	}
 	if c.left <= 0 {
 		var one [1]byte
 		n, err := c.r.Read(one[:])
 		if n > 0 {
 			c.tooLarge = true
-			return 0, errTooLarge
+			return 0, &tooLargeError{c.limit()}
 		}
 		c.note(err)
 		return 0, err
@@ -422,10 +378,11 @@ func shapeError(err error, what string) error {
 	var (
 		syntax    *json.SyntaxError
 		typeError *json.UnmarshalTypeError
+		tooLarge  *tooLargeError
 	)
 	switch {
-	case errors.Is(err, errTooLarge):
-		return rights.Errorf(rights.ETooLarge, "the body is larger than %d bytes", WebhookMaxBody)
+	case errors.As(err, &tooLarge):
+		return BodyTooLarge(tooLarge.limit)
 	case errors.As(err, &syntax):
 		return invalidf("malformed JSON at byte %d", syntax.Offset)
 	case errors.As(err, &typeError):
@@ -458,7 +415,7 @@ var webhookCategoryRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 // An export's rows are streamed into sink one at a time, never all held; in
 // each dataset "name" and "columns" must come before "rows". Problems with
 // the shape are rights.Errors with code invalid (too_large for a body over
-// WebhookMaxBody) whose messages never quote the data; any other error is
+// its ResultLimit) whose messages never quote the data; any other error is
 // the reader's or the sink's.
 func DecodeWebhookResult(r io.Reader, action rights.TaskAction, sink rights.Sink) (rights.StoreReport, error) {
 	if action != rights.ActionExport && action != rights.ActionDelete && action != rights.ActionWithdrawConsent {
@@ -595,6 +552,9 @@ func (d *resultDecoder) datasets() ([]rights.DatasetReport, error) {
 	}
 	var out []rights.DatasetReport
 	for i := 0; d.dec.More(); i++ {
+		if i == WebhookMaxDatasets {
+			return nil, fieldf("datasets", "at most %d datasets", WebhookMaxDatasets)
+		}
 		ds, err := d.dataset(i)
 		if err != nil {
 			return nil, err
@@ -635,11 +595,8 @@ func (d *resultDecoder) dataset(i int) (rights.DatasetReport, error) {
 				return report, shapeError(err, where+".category")
 			}
 		case "columns":
-			if err := d.dec.Decode(&columns); err != nil {
+			if columns, err = d.columns(fmt.Sprintf("datasets[%d].columns", i)); err != nil {
 				return report, shapeError(err, where+".columns")
-			}
-			if err := checkColumns(where, columns); err != nil {
-				return report, err
 			}
 		case "rows":
 			if name == nil || columns == nil {
@@ -682,19 +639,57 @@ func (d *resultDecoder) dataset(i int) (rights.DatasetReport, error) {
 	return report, nil
 }
 
-func checkColumns(where string, columns []string) error {
-	if columns == nil {
-		return invalidf("%s.columns must be an array of names", where)
+// columns reads a dataset's column names a token at a time, so that a
+// list over the cap is refused before it is held: at least one, at most
+// WebhookMaxColumns, each 1 to 200 bytes, no two alike (checked with a set:
+// the list may be long).
+func (d *resultDecoder) columns(field string) ([]string, error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok != json.Delim('[') {
+		return nil, fieldf(field, "must be an array of names")
+	}
+	var (
+		columns []string
+		seen    = map[string]struct{}{}
+	)
+	for d.dec.More() {
+		j := len(columns)
+		if j == WebhookMaxColumns {
+			return nil, fieldf(field, "at most %d columns", WebhookMaxColumns)
+		}
+		tok, err := d.dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		c, ok := tok.(string)
+		if !ok || c == "" || len(c) > 200 {
+			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "must be a name of 1 to 200 bytes")
+		}
+		if _, dup := seen[c]; dup {
+			// Rows become JSON objects keyed by column: a repeated name
+			// would lose values. The name itself is not quoted.
+			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "repeats an earlier column's name")
+		}
+		seen[c] = struct{}{}
+		columns = append(columns, c)
+	}
+	if _, err := d.dec.Token(); err != nil { // the closing ']'
+		return nil, err
 	}
 	if len(columns) == 0 {
-		return invalidf("%s.columns must name at least one column", where)
+		return nil, fieldf(field, "must name at least one column")
 	}
-	for j, c := range columns {
-		if c == "" || len(c) > 200 {
-			return invalidf("%s.columns[%d] must be a name of 1 to 200 bytes", where, j)
-		}
-	}
-	return nil
+	return columns, nil
+}
+
+// fieldf is a malformed result whose problem is one field's.
+func fieldf(field, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
+	return &rights.Error{Code: rights.EInvalid, Message: field + ": " + reason,
+		Fields: []rights.FieldProblem{{Field: field, Reason: reason}}}
 }
 
 // rows streams one dataset's rows into the sink, one row in memory at a time.
@@ -751,6 +746,9 @@ func (d *resultDecoder) deleted() ([]rights.DatasetReport, error) {
 	}
 	if counts == nil {
 		return nil, invalidf("deleted must be an object of dataset names to counts")
+	}
+	if len(counts) > WebhookMaxDatasets {
+		return nil, fieldf("deleted", "at most %d datasets", WebhookMaxDatasets)
 	}
 	names := make([]string, 0, len(counts))
 	for name := range counts {

@@ -47,17 +47,20 @@ type webhookCallBody struct {
 }
 
 // verifySignature checks a call the way docs/webhook.md tells a service to,
-// without the package's helpers: HMAC-SHA256 over timestamp "." body, hex,
-// prefixed "v1=", timestamp within five minutes.
+// without the package's helpers: HMAC-SHA256 over "v2", the method, the
+// request target, the timestamp, the nonce and the hex SHA-256 of the body,
+// one per line, hex, prefixed "v2=", timestamp within five minutes.
 func verifySignature(secret string, r *http.Request, body []byte) bool {
 	ts := r.Header.Get("X-Datarights-Timestamp")
+	nonce := r.Header.Get("X-Datarights-Nonce")
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute || len(nonce) < 16 {
 		return false
 	}
+	sum := sha256.Sum256(body)
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "." + string(body)))
-	want := "v1=" + hex.EncodeToString(mac.Sum(nil))
+	mac.Write([]byte("v2\n" + r.Method + "\n" + r.RequestURI + "\n" + ts + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])))
+	want := "v2=" + hex.EncodeToString(mac.Sum(nil))
 	return hmac.Equal([]byte(want), []byte(r.Header.Get("X-Datarights-Signature")))
 }
 
@@ -563,66 +566,6 @@ func TestWebhookCallNeedsItsTask(t *testing.T) {
 	}
 }
 
-func TestWebhookVerifier(t *testing.T) {
-	t.Parallel()
-	secret := []byte(webhookSecret)
-	body := []byte(`{"status":"done","found":false,"deleted":{}}`)
-	now := time.Now()
-	ts := strconv.FormatInt(now.Unix(), 10)
-	good := stores.SignWebhook(secret, ts, body)
-
-	// What SignWebhook makes is what the documented algorithm makes.
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts + "." + string(body)))
-	if want := "v1=" + hex.EncodeToString(mac.Sum(nil)); good != want {
-		t.Fatalf("SignWebhook = %s, want %s", good, want)
-	}
-
-	check := func(secret []byte, ts, sig string, body []byte, at time.Time) bool {
-		v, err := stores.NewWebhookVerifier(secret, ts, sig, at)
-		if err != nil {
-			if !errors.Is(err, stores.ErrWebhookSignature) {
-				t.Errorf("verifier error %v is not ErrWebhookSignature", err)
-			}
-			return false
-		}
-		v.Write(body) //nolint:errcheck
-		return v.Valid()
-	}
-	if !check(secret, ts, good, body, now) {
-		t.Fatal("a good signature does not verify")
-	}
-	if !check(secret, ts, "v1="+strings.ToUpper(good[3:]), body, now) {
-		t.Error("upper-case hex does not verify")
-	}
-	stale := strconv.FormatInt(now.Add(-6*time.Minute).Unix(), 10)
-	future := strconv.FormatInt(now.Add(6*time.Minute).Unix(), 10)
-	for name, bad := range map[string]bool{
-		"wrong secret":       check([]byte("another-secret-of-enough-length"), ts, good, body, now),
-		"no secret":          check(nil, ts, stores.SignWebhook(nil, ts, body), body, now),
-		"tampered body":      check(secret, ts, good, append([]byte{' '}, body...), now),
-		"other timestamp":    check(secret, strconv.FormatInt(now.Unix()-1, 10), good, body, now),
-		"stale, re-signed":   check(secret, stale, stores.SignWebhook(secret, stale, body), body, now),
-		"future, re-signed":  check(secret, future, stores.SignWebhook(secret, future, body), body, now),
-		"no timestamp":       check(secret, "", good, body, now),
-		"signed timestamp +": check(secret, "+"+ts, stores.SignWebhook(secret, "+"+ts, body), body, now),
-		"no signature":       check(secret, ts, "", body, now),
-		"no version":         check(secret, ts, good[3:], body, now),
-		"other version":      check(secret, ts, "v2="+good[3:], body, now),
-		"short signature":    check(secret, ts, good[:20], body, now),
-		"not hex":            check(secret, ts, "v1="+strings.Repeat("zz", 32), body, now),
-	} {
-		if bad {
-			t.Errorf("%s: verified", name)
-		}
-	}
-	// Within the skew either way is fine.
-	early := strconv.FormatInt(now.Add(-4*time.Minute).Unix(), 10)
-	if !check(secret, early, stores.SignWebhook(secret, early, body), body, now) {
-		t.Error("a signature 4 minutes old does not verify")
-	}
-}
-
 func TestWebhookConfig(t *testing.T) {
 	t.Parallel()
 	const base = `database_url: postgres://localhost/datarights
@@ -653,6 +596,18 @@ stores:
 		t.Fatal(err)
 	}
 	conn.Close()
+	if cfg.HTTP.SignatureWindow != stores.DefaultSignatureWindow {
+		t.Errorf("http.signature_window = %s by default, want %s", cfg.HTTP.SignatureWindow, stores.DefaultSignatureWindow)
+	}
+	for window, want := range map[string]string{"10m": "", "10s": "http.signature_window: must be between 30s and 1h, not 10s", "2h": "must be between 30s and 1h"} {
+		cfg, err := config.Parse("d.yaml", []byte("http:\n  signature_window: "+window+"\n"+base+loyalty), env(map[string]string{"LOYALTY_WEBHOOK_SECRET": webhookSecret}))
+		switch {
+		case want == "" && (err != nil || cfg.HTTP.SignatureWindow != 10*time.Minute):
+			t.Errorf("signature_window %s: %v", window, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("signature_window %s: error %v, want %q", window, err, want)
+		}
+	}
 
 	for _, tc := range []struct {
 		name, yaml string
@@ -683,6 +638,96 @@ stores:
 		}
 		if strings.Contains(err.Error(), "dsn") {
 			t.Errorf("%s: a webhook store is asked for a dsn: %v", tc.name, err)
+		}
+	}
+}
+
+// TestWebhookResultCaps: a result over a cap — columns, datasets, counts,
+// or the size of a non-export result — is refused with the field at fault,
+// as invalid (400) or too_large (413), and the check of a long column list
+// is linear: a list at the cap is decoded at once.
+func TestWebhookResultCaps(t *testing.T) {
+	t.Parallel()
+	names := func(n int, prefix string) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Quote(prefix + strconv.Itoa(i)))
+		}
+		return b.String()
+	}
+	export := func(datasets string) string {
+		return `{"status":"done","found":true,"datasets":[` + datasets + `]}`
+	}
+	datasets := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = `{"name":"d` + strconv.Itoa(i) + `","columns":["a"],"rows":[]}`
+		}
+		return strings.Join(parts, ",")
+	}
+	counts := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = `"d` + strconv.Itoa(i) + `":1`
+		}
+		return `{"status":"done","found":true,"deleted":{` + strings.Join(parts, ",") + `}}`
+	}
+	for _, tc := range []struct {
+		name        string
+		action      rights.TaskAction
+		body        string
+		code, field string // "" code: accepted
+	}{
+		{"1000 columns", rights.ActionExport, export(`{"name":"wide","columns":[` + names(1000, "c") + `],"rows":[]}`), "", ""},
+		{"1001 columns", rights.ActionExport, export(`{"name":"wide","columns":[` + names(1001, "c") + `],"rows":[]}`), rights.EInvalid, "datasets[0].columns"},
+		{"a million columns", rights.ActionExport, export(`{"name":"wide","columns":[` + names(1_000_000, "") + `],"rows":[]}`), rights.EInvalid, "datasets[0].columns"},
+		{"repeated column", rights.ActionExport, export(`{"name":"a","columns":["x","y"],"rows":[]},{"name":"b","columns":["x","y","x"],"rows":[]}`), rights.EInvalid, "datasets[1].columns[2]"},
+		{"column not a name", rights.ActionExport, export(`{"name":"a","columns":["x",null],"rows":[]}`), rights.EInvalid, "datasets[0].columns[1]"},
+		{"columns not an array", rights.ActionExport, export(`{"name":"a","columns":"x","rows":[]}`), rights.EInvalid, "datasets[0].columns"},
+		{"1000 datasets", rights.ActionExport, export(datasets(1000)), "", ""},
+		{"1001 datasets", rights.ActionExport, export(datasets(1001)), rights.EInvalid, "datasets"},
+		{"1000 counts", rights.ActionDelete, counts(1000), "", ""},
+		{"1001 counts", rights.ActionDelete, counts(1001), rights.EInvalid, "deleted"},
+		{"delete result over 64 KiB", rights.ActionDelete, `{"status":"done","found":true,"deleted":{"a":1}}` + strings.Repeat(" ", 64<<10), rights.ETooLarge, "body"},
+	} {
+		var r io.Reader = strings.NewReader(tc.body)
+		if tc.action != rights.ActionExport {
+			r = io.LimitReader(r, stores.ResultLimit(tc.action)) // as the callback spools it
+			if int64(len(tc.body)) > stores.ResultLimit(tc.action) {
+				r = strings.NewReader("") // the spool refuses it first; checked through the connector below
+			}
+		}
+		start := time.Now()
+		_, err := stores.DecodeWebhookResult(r, tc.action, &memSink{})
+		took := time.Since(start)
+		if took > 5*time.Second {
+			t.Errorf("%s: decoding took %s", tc.name, took)
+		}
+		if tc.code == rights.ETooLarge {
+			svc := newWebhookService(t, answerJSON(http.StatusOK, tc.body))
+			_, err := svc.connector(0).Delete(taskCtx(t), webhookSubject)
+			var we *stores.WebhookError
+			if !errors.As(err, &we) || !we.Permanent || !strings.Contains(err.Error(), "larger than 65536 bytes") {
+				t.Errorf("%s: error %v, want a permanent error saying the answer is larger than 65536 bytes", tc.name, err)
+			}
+			got := stores.BodyTooLarge(stores.ResultLimit(tc.action))
+			if got.Code != rights.ETooLarge || len(got.Fields) != 1 || got.Fields[0].Field != "body" {
+				t.Errorf("%s: BodyTooLarge = %+v", tc.name, got)
+			}
+			continue
+		}
+		if tc.code == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		var re *rights.Error
+		if !errors.As(err, &re) || re.Code != tc.code || len(re.Fields) != 1 || re.Fields[0].Field != tc.field {
+			t.Errorf("%s: error %#v, want %s on field %s", tc.name, err, tc.code, tc.field)
 		}
 	}
 }
