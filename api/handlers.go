@@ -237,6 +237,8 @@ type requestView struct {
 	// Recipients are the notices to third parties to erase what was
 	// shared with them, and their acknowledgements.
 	Recipients []*storage.Notice `json:"recipients,omitempty"`
+	// Contacts are the addresses the request had to prove with a code.
+	Contacts []*storage.Contact `json:"contacts,omitempty"`
 }
 
 type taskView struct {
@@ -285,6 +287,9 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		}
 	}
 	if v.Recipients, err = storage.ListNotices(ctx, s.DB.Pool, r.ID); err != nil {
+		return v, err
+	}
+	if v.Contacts, err = storage.ListContacts(ctx, s.DB.Pool, r.ID, false); err != nil {
 		return v, err
 	}
 	return v, nil
@@ -370,4 +375,58 @@ func (s *server) handleSelfServiceVerify(w http.ResponseWriter, r *http.Request)
 	s.json(w, http.StatusOK, map[string]any{"id": req.ID, "status": req.Status, "due_at": req.DueAt,
 		// Shown once: the key to the status page (and the copy's password).
 		"access_key": key, "status_url": s.Pipeline.StatusURL(req.ID)})
+}
+
+// contactBody is a code proving one of a request's addresses.
+type contactBody struct {
+	Field string `json:"field"` // delivery_email or the corrected field; optional when one waits
+	Code  string `json:"code"`
+}
+
+func (s *server) decodeContact(w http.ResponseWriter, r *http.Request) (contactBody, bool) {
+	var body contactBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return body, false
+	}
+	if !jobs.WellFormedCode(body.Code) {
+		s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "the code is malformed",
+			Fields: []rights.FieldProblem{{Field: "code", Reason: fmt.Sprintf("must be the %d digits sent to the address", jobs.CodeDigits)}}})
+		return body, false
+	}
+	return body, true
+}
+
+// handleConfirmContact: staff enter the code the requester read back to
+// them (a staff ticket's delivery email, or a corrected address).
+func (s *server) handleConfirmContact(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.decodeContact(w, r)
+	if !ok {
+		return
+	}
+	req, err := s.Pipeline.ConfirmContact(r.Context(), r.PathValue("id"), body.Field, body.Code, staffFrom(r.Context()).Actor())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, map[string]any{"id": req.ID, "status": req.Status})
+}
+
+// handleSelfServiceConfirmContact: the requester enters the code sent to
+// the new address, with the access key they were given at verification.
+func (s *server) handleSelfServiceConfirmContact(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.decodeContact(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.Pipeline.CheckAccessKey(r.Context(), r.PathValue("id"), accessKey(r)); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	req, err := s.Pipeline.ConfirmContact(r.Context(), r.PathValue("id"), body.Field, body.Code, rights.ActorRequester)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, map[string]any{"id": req.ID, "status": req.Status})
 }

@@ -27,7 +27,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
 	mux.HandleFunc("GET /api/v1/self-service/requests/{id}", s.handleSelfServiceStatus)             // Authorization: Bearer <access key>
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/password", s.handleSelfServicePassword) // shown once
-	mux.HandleFunc("GET /status/{id}", s.handleStatusPage)                                          // the same, for people
+	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/contact/confirm", s.handleSelfServiceConfirmContact)
+	mux.HandleFunc("GET /status/{id}", s.handleStatusPage) // the same, for people
 	mux.HandleFunc("POST /status/{id}", s.handleStatusPageSubmit)
 	mux.HandleFunc("GET /downloads/{token}", s.handleDownload)
 	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback)                          // signed by the store, no token
@@ -60,6 +61,7 @@ func (s *server) staffRoutes() []staffRoute {
 		{"POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge", rights.PermDecide, s.handleAcknowledgeNotice},
 		{"GET /api/v1/requests/{id}/export", rights.PermRead, s.handleGetExport},
 		{"POST /api/v1/requests/{id}/export/password", rights.PermRevealPassword, s.handleRevealPassword},
+		{"POST /api/v1/requests/{id}/contact/confirm", rights.PermFile, s.handleConfirmContact},
 		{"POST /api/v1/consents", rights.PermFile, s.handleRecordConsent},
 		{"POST /api/v1/consents/lookup", rights.PermRead, s.handleConsentLookup},
 		{"GET /api/v1/staff/me", rights.PermNone, s.handleWhoAmI},

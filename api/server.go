@@ -137,12 +137,17 @@ func (s *server) staff(perm rights.Permission, next http.HandlerFunc) http.Handl
 			return
 		}
 		if id := r.PathValue("id"); id != "" {
+			// A request that does not exist is the handler's to answer
+			// (after it has checked the body); one outside the staff
+			// member's products gets that same answer here.
 			product, err := storage.RequestProduct(r.Context(), s.DB.Pool, id)
-			if err == nil && !st.InScope(product) {
-				err = rights.Errorf(rights.ENotFound, "no request %s", id)
-			}
-			if err != nil {
+			switch {
+			case rights.ErrorCode(err) == rights.ENotFound:
+			case err != nil:
 				s.error(w, r, err)
+				return
+			case !st.InScope(product):
+				s.error(w, r, rights.Errorf(rights.ENotFound, "request %s not found", id))
 				return
 			}
 		}

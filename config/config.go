@@ -39,6 +39,7 @@ type Config struct {
 	StaffTokens []StaffToken `yaml:"staff_tokens"`
 	SelfService SelfService  `yaml:"self_service"`
 	Intake      Intake       `yaml:"intake"`
+	SMS         SMS          `yaml:"sms"`
 	Worker      Worker       `yaml:"worker"`
 	SLA         SLA          `yaml:"sla"`
 	Products    []Product    `yaml:"products"`
@@ -126,6 +127,22 @@ type Intake struct {
 	// policies allow refusing unfoundedly repeated requests). Unset means
 	// 30 days; 0 turns detection off.
 	RepeatWindow *time.Duration `yaml:"repeat_window"`
+	// ConfirmDeliveryEmail: a staff ticket for a copy (or access) sends a
+	// code to its delivery email, and the copy goes there only once the
+	// requester has read the code back to staff. Unset means true; false
+	// trusts the address staff typed (e.g. one already checked in the
+	// company's own systems).
+	ConfirmDeliveryEmail *bool `yaml:"confirm_delivery_email"`
+}
+
+// SMS configures text messages (codes proving a new phone number). No
+// gateway: messages are written to <data_dir>/sms, one file each.
+type SMS struct {
+	// GatewayURL receives each message as a signed JSON POST
+	// (docs/webhook.md); SecretEnv names the variable holding its secret.
+	GatewayURL string `yaml:"gateway_url"`
+	SecretEnv  string `yaml:"secret_env"`
+	Secret     string `yaml:"-"` // read from SecretEnv
 }
 
 // SelfService configures one-time codes and the limits that keep them from
@@ -388,6 +405,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("DATARIGHTS_STAFF_ROLE"); v != "" {
 		c.EnvStaffRole = v
 	}
+	if c.SMS.SecretEnv != "" {
+		c.SMS.Secret = getenv(c.SMS.SecretEnv)
+	}
 	if v := getenv(keyring.EnvVar); v != "" {
 		c.Keys, c.keysErr = keyring.Parse(v)
 	}
@@ -474,6 +494,10 @@ func (c *Config) applyDefaults() {
 		month := 30 * 24 * time.Hour
 		c.Intake.RepeatWindow = &month
 	}
+	if c.Intake.ConfirmDeliveryEmail == nil {
+		yes := true
+		c.Intake.ConfirmDeliveryEmail = &yes
+	}
 	if c.SLA.Reminders == nil {
 		c.SLA.Reminders = []float64{0.5, 0.8}
 	}
@@ -545,6 +569,14 @@ func (c *Config) validate() rights.Problems {
 	}
 	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
 		p.Add("smtp.from", "must be an email address, e.g. \"Privacy <privacy@example.com>\"")
+	}
+	if c.SMS.GatewayURL != "" {
+		if u, err := url.Parse(c.SMS.GatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.Add("sms.gateway_url", "must be an http(s) URL")
+		}
+		if c.SMS.SecretEnv == "" || c.SMS.Secret == "" {
+			p.Add("sms.secret_env", "must name a set environment variable holding the gateway's signing secret; required with sms.gateway_url")
+		}
 	}
 	if c.EnvStaffToken != "" {
 		if _, err := rights.ParseRole(c.EnvStaffRole); err != nil {

@@ -73,6 +73,22 @@ func (p *Pipeline) expireUnverified(ctx context.Context, requestID string, compl
 			return due.Sub(now), nil
 		}
 	}
+	if r.Status == rights.StatusAwaitingContact {
+		// Each code has its whole life plus the grace from when it went.
+		contacts, err := storage.ListContacts(ctx, p.db.Pool, r.ID, false)
+		if err != nil {
+			return 0, err
+		}
+		due := p.expiresAt(r.UpdatedAt)
+		for _, c := range contacts {
+			if c.SentAt != nil && p.expiresAt(*c.SentAt).After(due) {
+				due = p.expiresAt(*c.SentAt)
+			}
+		}
+		if now := p.now(); now.Before(due) {
+			return due.Sub(now), nil
+		}
+	}
 	return 0, p.db.InTx(ctx, func(tx pgx.Tx) error {
 		if complete != nil {
 			if err := complete(tx); err != nil {
@@ -83,13 +99,18 @@ func (p *Pipeline) expireUnverified(ctx context.Context, requestID string, compl
 		if err != nil {
 			return err
 		}
-		if r.Status != rights.StatusAwaitingVerification {
+		reason := "not verified in time"
+		switch r.Status {
+		case rights.StatusAwaitingVerification:
+		case rights.StatusAwaitingContact:
+			reason = "an address was not confirmed in time"
+		default:
 			return nil // verified, refused or expired already
 		}
 		now := p.now().UTC()
 		if err := storage.Transition(ctx, tx, r, rights.StatusExpired, now, storage.Change{
 			Actor: rights.ActorSystem, Action: "request.expired",
-			Detail: map[string]any{"reason": "not verified in time", "purged": []string{"subject", "delivery_email", "corrections", "verification_code"}},
+			Detail: map[string]any{"reason": reason, "purged": []string{"subject", "delivery_email", "corrections", "verification_code"}},
 		}); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/metrics"
 	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/sms"
 	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/stores"
 )
@@ -28,7 +30,10 @@ type Config struct {
 	DB       *storage.DB
 	Settings *config.Config
 	Mailer   rights.Mailer
-	Logger   *slog.Logger
+	// SMS sends codes to phone numbers; nil writes them to
+	// <data_dir>/sms (or posts them to sms.gateway_url when configured).
+	SMS    rights.SMSSender
+	Logger *slog.Logger
 	// Metrics receives counts and durations; nil keeps them private to the
 	// pipeline (tests).
 	Metrics *metrics.Metrics
@@ -62,6 +67,7 @@ type Pipeline struct {
 	policies map[string]rights.DeadlinePolicy
 	keys     *keyring.Keyring
 	mailer   rights.Mailer
+	sms      rights.SMSSender
 	logger   *slog.Logger
 	metrics  *metrics.Metrics
 	now      func() time.Time
@@ -89,6 +95,7 @@ func New(cfg Config) (*Pipeline, error) {
 		policies: cfg.Settings.Policies(),
 		keys:     cfg.Settings.Keys,
 		mailer:   cfg.Mailer,
+		sms:      cfg.SMS,
 		logger:   cfg.Logger,
 		metrics:  cfg.Metrics,
 		now:      cfg.Now,
@@ -107,6 +114,12 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if p.metrics == nil {
 		p.metrics = metrics.New()
+	}
+	if p.sms == nil {
+		p.sms = &sms.Outbox{Dir: filepath.Join(cfg.Settings.DataDir, "sms")}
+		if g := cfg.Settings.SMS; g.GatewayURL != "" {
+			p.sms = &sms.Gateway{URL: g.GatewayURL, Secret: []byte(g.Secret)}
+		}
 	}
 	if p.openConnector == nil {
 		p.openConnector = stores.Open
@@ -154,6 +167,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &exportSweepWorker{p: p})
 		river.AddWorker(workers, &expireWorker{p: p})
 		river.AddWorker(workers, &limitsSweepWorker{p: p})
+		river.AddWorker(workers, &sendContactCodeWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{

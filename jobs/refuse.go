@@ -113,6 +113,13 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 		if msg, err = p.linkExpiredMessage(r, export); err != nil {
 			return err
 		}
+	case noticeContactChange:
+		if r.DeliveryEmail == "" {
+			return nil // expired and purged first
+		}
+		if msg, err = p.contactChangeMessage(r); err != nil {
+			return err
+		}
 	case noticeLockout:
 		if r.DeliveryEmail == "" {
 			return nil // the request expired and was purged first: nobody to tell

@@ -32,9 +32,11 @@ const (
 	tmplLinkExpired     = "link_expired"
 	tmplRecipientNotice = "recipient_notice"
 	tmplLockout         = "lockout"
+	tmplContactCode     = "contact_code"
+	tmplContactChange   = "contact_change"
 )
 
-var templateKinds = []string{tmplCode, tmplAcknowledgement, tmplCompletion, tmplRefusal, tmplLinkExpired, tmplRecipientNotice, tmplLockout}
+var templateKinds = []string{tmplCode, tmplAcknowledgement, tmplCompletion, tmplRefusal, tmplLinkExpired, tmplRecipientNotice, tmplLockout, tmplContactCode, tmplContactChange}
 
 type mailTemplate struct {
 	subject, body *template.Template
@@ -68,7 +70,7 @@ func loadTemplates(dir string) (mailTemplates, error) {
 			if err != nil {
 				return nil, err
 			}
-			if kind == tmplCode && strings.Contains(t.subject.Root.String(), ".Code") {
+			if (kind == tmplCode || kind == tmplContactCode) && strings.Contains(t.subject.Root.String(), ".Code") {
 				// Subjects show in notifications, lock screens and mail logs.
 				return nil, fmt.Errorf("email template %s: the subject must not contain the code", source)
 			}

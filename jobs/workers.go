@@ -150,6 +150,9 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 			return nil
 		}
 		now := p.now().UTC()
+		if held, err := p.holdForContact(ctx, tx, r, now); held || err != nil {
+			return err
+		}
 		if len(res.found) > 0 || len(res.ambiguous) > 0 {
 			r.Subject.Resolved = res.found
 			if err := storage.SaveRequest(ctx, tx, r); err != nil {

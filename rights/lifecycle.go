@@ -16,8 +16,12 @@ const (
 	StatusFailed               Status = "failed"            // a store task gave up; staff must act
 	StatusPaused               Status = "paused"            // waiting for the requester; the deadline clock stands still
 	StatusAwaitingApproval     Status = "awaiting_approval" // staff must decide before work starts (e.g. a repeated request)
-	// StatusExpired: a self-service request whose code was never entered
-	// in time. Its personal data is purged; it never had a deadline.
+	// StatusAwaitingContact: an address the request would send data to, or
+	// write into the person's records (a corrected email or phone), waits
+	// for the code sent to it.
+	StatusAwaitingContact Status = "awaiting_contact"
+	// StatusExpired: a code (for the request, or for a new address) was
+	// never entered in time. Its personal data is purged.
 	StatusExpired Status = "expired"
 )
 
@@ -25,7 +29,7 @@ const (
 var Statuses = []Status{
 	StatusAwaitingVerification, StatusReceived, StatusVerified, StatusInProgress,
 	StatusAssembling, StatusDelivering, StatusCompleted, StatusRefused,
-	StatusCancelled, StatusFailed, StatusPaused, StatusAwaitingApproval, StatusExpired,
+	StatusCancelled, StatusFailed, StatusPaused, StatusAwaitingApproval, StatusAwaitingContact, StatusExpired,
 }
 
 // transitions is the whole lifecycle: a status may move only to the statuses
@@ -33,8 +37,9 @@ var Statuses = []Status{
 var transitions = map[Status][]Status{
 	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled, StatusExpired},
 	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
-	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval},
+	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval, StatusAwaitingContact},
 	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled},
+	StatusAwaitingContact:      {StatusVerified, StatusRefused, StatusCancelled, StatusExpired},
 	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled},
 	StatusAssembling:           {StatusDelivering, StatusFailed},
 	StatusDelivering:           {StatusCompleted, StatusFailed},

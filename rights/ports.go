@@ -76,6 +76,19 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
 
+// SMS is a text message to a phone number. ID is stable across resends,
+// for the gateway to drop duplicates.
+type SMS struct {
+	ID   string `json:"id"`
+	To   string `json:"to"`
+	Text string `json:"text"`
+}
+
+// SMSSender sends text messages: codes that prove a new phone number.
+type SMSSender interface {
+	SendSMS(ctx context.Context, m SMS) error
+}
+
 // ValueKind says how a value a connector passes as text is written in an
 // export: a JSON string, a number, a boolean… Connectors that read values
 // off the wire as text (Postgres) hand them over without converting each to

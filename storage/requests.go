@@ -512,7 +512,7 @@ func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Ti
 // RequestProduct returns the product of a request; an ENotFound error when
 // there is no such request.
 func RequestProduct(ctx context.Context, q Querier, id string) (string, error) {
-	notFound := rights.Errorf(rights.ENotFound, "no request %s", id)
+	notFound := rights.Errorf(rights.ENotFound, "request %s not found", id)
 	if !ValidID(id) {
 		return "", notFound
 	}

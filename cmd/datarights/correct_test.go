@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -169,9 +172,35 @@ func TestStaffCorrectEndToEnd(t *testing.T) {
 		t.Errorf("type = %v", body["type"])
 	}
 
+	// The new email becomes where the person's codes and copies go: it is
+	// proved first, with a code sent to it, and the address on file is told.
+	e.waitStatus(id, "awaiting_contact", 30*time.Second)
+	codeMsg := e.smtp.WaitForMessage(t, id+".contact.email.1@datarights", 30*time.Second)
+	if !slices.Equal(codeMsg.To, []string{newEmail}) || codeRE.MatchString(codeMsg.Subject) {
+		t.Errorf("contact code to %v, subject %q", codeMsg.To, codeMsg.Subject)
+	}
+	change := e.smtp.WaitForMessage(t, id+".contact-change@datarights", 30*time.Second)
+	if !slices.Equal(change.To, []string{"demo-user-3@example.com"}) || !strings.Contains(change.Text, "email") || strings.Contains(change.Text, newEmail) {
+		t.Errorf("change notice to %v:\n%s", change.To, change.Text)
+	}
+	e.checkBankCorrected(before, "", nil)
+	contactCode := codeRE.FindStringSubmatch(codeMsg.Text)[1]
+	wrong := "00000000"
+	if contactCode == wrong {
+		wrong = "11111111"
+	}
+	if c, out := e.call("POST", "/api/v1/requests/"+id+"/contact/confirm", staffToken("agent"), map[string]string{"code": wrong}); c != http.StatusBadRequest {
+		t.Fatalf("wrong contact code = %d %v, want 400", c, out)
+	}
+	if c, out := e.call("POST", "/api/v1/requests/"+id+"/contact/confirm", staffToken("agent"), map[string]string{"code": contactCode}); c != http.StatusOK {
+		t.Fatalf("contact code = %d %v", c, out)
+	}
+
 	done := e.waitStatus(id, "completed", 60*time.Second)
-	want := []string{"request.received", "request.verified", "request.planned", "task.succeeded", "request.delivering", "request.completed"}
-	if got := auditActions(done); !slices.Equal(got, want) {
+	want := []string{"request.received", "request.verified", "contact.confirmation_needed", "contact.code_sent", "notice.sent",
+		"contact.code_failed", "contact.confirmed", "contact.all_confirmed", "request.planned", "task.succeeded",
+		"request.delivering", "request.completed"}
+	if got := auditActions(done); !sameActions(got, want) {
 		t.Errorf("audit trail = %v, want %v", got, want)
 	}
 	e.checkBankCorrected(before, "demo-user-3", map[string]string{"city": newCity, "email": newEmail})
@@ -198,12 +227,11 @@ func TestStaffCorrectEndToEnd(t *testing.T) {
 	}
 
 	// The email says which fields were corrected, not what to.
-	msgs := e.smtp.WaitForMessages(t, 1, 30*time.Second)
+	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
 	time.Sleep(300 * time.Millisecond)
-	if n := len(e.smtp.Messages()); n != 1 {
-		t.Fatalf("%d emails, want 1", n)
+	if n := len(e.smtp.Messages()); n != 3 {
+		t.Fatalf("%d emails, want the contact code, the change notice and the answer", n)
 	}
-	msg := msgs[0]
 	if !slices.Equal(msg.To, []string{"demo-user-3@example.com"}) || len(msg.Attachments) != 0 {
 		t.Errorf("email to %v with %d attachments", msg.To, len(msg.Attachments))
 	}
@@ -252,10 +280,18 @@ func TestCorrectProtectedFieldWaitsForApproval(t *testing.T) {
 	if code, body := e.call("POST", "/api/v1/requests/"+id+"/approve", staffToken("approver-2"), map[string]string{"note": "ID card checked at the branch"}); code != http.StatusOK {
 		t.Fatalf("approve = %d %v", code, body)
 	}
+	// The phone is where codes go too: after approval it is proved with a
+	// code by text message (the outbox, here), read back to staff.
+	e.waitStatus(id, "awaiting_contact", 30*time.Second)
+	smsCode := e.smsCode(t, id)
+	if c, out := e.call("POST", "/api/v1/requests/"+id+"/contact/confirm", staffToken("agent"), map[string]string{"field": "phone", "code": smsCode}); c != http.StatusOK {
+		t.Fatalf("contact code = %d %v", c, out)
+	}
 	done := e.waitStatus(id, "completed", 60*time.Second)
 	want := []string{"request.received", "request.verified", "correction.needs_approval", "request.approved",
+		"contact.confirmation_needed", "contact.code_sent", "notice.sent", "contact.confirmed", "contact.all_confirmed",
 		"request.planned", "task.succeeded", "request.delivering", "request.completed"}
-	if got := auditActions(done); !slices.Equal(got, want) {
+	if got := auditActions(done); !sameActions(got, want) {
 		t.Errorf("audit trail = %v, want %v", got, want)
 	}
 	e.checkBankCorrected(before, "demo-user-4", map[string]string{"phone": newPhone, "city": "Ürümqi"})
@@ -343,6 +379,7 @@ func TestCorrectAcrossStores(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("submit = %d %v", code, body)
 	}
+	e.confirmNewEmail(t, body["id"].(string))
 	done := e.waitStatus(body["id"].(string), "completed", 60*time.Second)
 	var stores []string
 	for _, task := range asSlice(done["tasks"]) {
@@ -447,4 +484,31 @@ func TestBadCorrectionsAreRefusedAndWriteNothing(t *testing.T) {
 	if n := len(e.smtp.Messages()); n != 0 {
 		t.Errorf("%d emails sent after only bad corrections", n)
 	}
+}
+
+// sameActions compares audit trails where some events race: the change
+// notice is sent by its own job, concurrently with the code.
+func sameActions(got, want []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want)))
+}
+
+var smsCodeRE = regexp.MustCompile(`验证码 ([0-9]{8})`)
+
+// smsCode waits for the text message carrying a request's contact code in
+// the SMS outbox, and returns the code.
+func (e *e2e) smsCode(t *testing.T, id string) string {
+	t.Helper()
+	dir := filepath.Join(filepath.Dir(e.configPath), "data", "sms")
+	var code string
+	waitFor(t, 30*time.Second, "the text message", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, id+".contact.*.txt"))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			if m := smsCodeRE.FindSubmatch(data); m != nil {
+				code = string(m[1])
+			}
+		}
+		return code != ""
+	})
+	return code
 }

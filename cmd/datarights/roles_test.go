@@ -27,6 +27,7 @@ var staffRouteRoles = map[string][]string{
 	"POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge": {"approver"},
 	"GET /api/v1/requests/{id}/export":                              {"agent", "approver", "auditor"},
 	"POST /api/v1/requests/{id}/export/password":                    {"agent", "approver"},
+	"POST /api/v1/requests/{id}/contact/confirm":                    {"agent", "approver"},
 	"POST /api/v1/consents":                                         {"agent", "approver"},
 	"POST /api/v1/consents/lookup":                                  {"agent", "approver", "auditor"},
 	"GET /api/v1/staff/me":                                          {"agent", "approver", "auditor", "admin"},
@@ -100,7 +101,7 @@ func TestEveryStaffRouteByRoleAndScope(t *testing.T) {
 						t.Errorf("%s as %s = %d %s, want 403", rt.Pattern, name, code, raw)
 					}
 				case scope == "-wechat" && onRequest:
-					if code != http.StatusNotFound || !strings.Contains(errorText(out), "no request") {
+					if code != http.StatusNotFound || !strings.Contains(errorText(out), "not found") {
 						t.Errorf("%s as %s (another product) = %d %s, want 404", rt.Pattern, name, code, raw)
 					}
 				case scope == "-wechat" && bodyProduct:
@@ -113,7 +114,7 @@ func TestEveryStaffRouteByRoleAndScope(t *testing.T) {
 					}
 				default:
 					if code == http.StatusUnauthorized || code == http.StatusForbidden || code >= 500 ||
-						(onRequest && code == http.StatusNotFound && strings.Contains(errorText(out), "no request")) {
+						(onRequest && code == http.StatusNotFound && strings.Contains(errorText(out), "not found")) {
 						t.Errorf("%s as %s = %d %s, want it let through", rt.Pattern, name, code, raw)
 					}
 					if isList && !strings.Contains(string(raw), id) {
