@@ -150,6 +150,13 @@ Ask for a copy of demo-user-3's data as customer service:
     -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
     -d '{"product":"webank","type":"copy","subject":{"identities":{"user_id":"demo-user-3"}},"delivery_email":"demo-user-3@example.com","verification":{"method":"face_check","reference":"demo"}}'
 
+It waits at awaiting_contact until the requester reads back the code sent to
+the delivery email (in the outbox, <id>.contact.delivery_email.1@datarights.eml):
+
+  curl -s -X POST http://%[1]s/api/v1/requests/<id>/contact/confirm \
+    -H 'Authorization: Bearer dev-agent-token' -H 'Content-Type: application/json' \
+    -d '{"field":"delivery_email","code":"<8 digits>"}'
+
 Then follow it (use the id from the answer):
 
   curl -s -H 'Authorization: Bearer %[2]s' http://%[1]s/api/v1/requests/<id>
