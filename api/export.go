@@ -95,6 +95,13 @@ input{font-size:1rem;padding:.3rem;width:100%;box-sizing:border-box}button{font-
 {{if .LastDay}}<tr><td>答复期限 · Answer by</td><td>{{.LastDay}}</td></tr>{{end}}
 {{if .CompletedAt}}<tr><td>完成 · Completed</td><td>{{when .CompletedAt}}</td></tr>{{end}}
 </table>
+{{if eq (print .Status) "awaiting_contact"}}{{range .Contacts}}{{if not .ConfirmedAt}}
+<h2>确认新的联系方式 · Confirm your new {{.Field}}</h2>
+<form method="post"><input type="hidden" name="access_key" value="{{$.Key}}"><input type="hidden" name="contact_field" value="{{.Field}}">
+<p><label>发送到新{{if eq .Kind "phone"}}手机号码{{else}}邮箱{{end}}的验证码 · The code sent to the new {{if eq .Kind "phone"}}phone number{{else}}address{{end}}<br>
+<input name="contact_code" id="contact-code-{{.Field}}" inputmode="numeric" autocomplete="one-time-code" required></label></p>
+<button type="submit" id="confirm-{{.Field}}">确认 · Confirm</button></form>
+{{end}}{{end}}{{end}}
 {{with .Export}}
 <h2>您的副本 · Your copy</h2>
 {{if eq .Delivery "link"}}<p>{{if .PurgedAt}}下载链接已失效，文件已删除。· The download link has expired and the file is deleted.{{else}}<a id="download" href="{{.URL}}">下载 · Download {{.FileName}}</a> （{{when .ExpiresAt}} 前有效 · until {{when .ExpiresAt}}）{{end}}</p>
@@ -148,8 +155,18 @@ func (s *server) handleStatusPageSubmit(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	id, key := r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("access_key"))
+	var contactErr string
+	if code := strings.TrimSpace(r.PostForm.Get("contact_code")); code != "" {
+		// The key is checked first; a wrong one falls through to the
+		// status below, which answers it.
+		if _, err := s.Pipeline.CheckAccessKey(r.Context(), id, key); err == nil {
+			if _, err := s.Pipeline.ConfirmContact(r.Context(), id, r.PostForm.Get("contact_field"), code, rights.ActorRequester); err != nil {
+				contactErr = problemText(err)
+			}
+		}
+	}
 	st, err := s.Pipeline.Status(r.Context(), id, key, r.PostForm.Get("reveal") == "1")
-	view := statusPageView{ID: id, Key: key, Status: st}
+	view := statusPageView{ID: id, Key: key, Status: st, Error: contactErr}
 	switch rights.ErrorCode(err) {
 	case "":
 	case rights.ENotFound:
@@ -209,4 +226,17 @@ func (s *server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !errors.Is(err, r.Context().Err()) {
 		s.Logger.WarnContext(r.Context(), "download cut short", "bytes", n, "err", err)
 	}
+}
+
+// problemText is an error as one line for a page: its message and each
+// field's reason.
+func problemText(err error) string {
+	msg := rights.ErrorMessage(err)
+	var re *rights.Error
+	if errors.As(err, &re) {
+		for _, f := range re.Fields {
+			msg += "; " + f.Field + ": " + f.Reason
+		}
+	}
+	return msg
 }

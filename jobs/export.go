@@ -288,6 +288,9 @@ type SelfServiceStatus struct {
 	CompletedAt *time.Time    `json:"completed_at"`
 	Refusal     string        `json:"refusal_reason,omitempty"`
 	Export      *ExportView   `json:"export,omitempty"`
+	// Contacts are the addresses the request must prove (or proved) with
+	// a code sent to them: field, kind, whether confirmed.
+	Contacts []*storage.Contact `json:"contacts,omitempty"`
 }
 
 // CheckAccessKey returns the request the key opens; a wrong key or id is
@@ -315,6 +318,9 @@ func (p *Pipeline) Status(ctx context.Context, requestID, key string, reveal boo
 		DueAt: r.DueAt, LastDay: p.LastDay(r), CompletedAt: r.CompletedAt}
 	if r.Refusal != nil {
 		st.Refusal = string(r.Refusal.Reason)
+	}
+	if st.Contacts, err = storage.ListContacts(ctx, p.db.Pool, r.ID, false); err != nil {
+		return nil, err
 	}
 	if reveal {
 		st.Export, err = p.RevealPassword(ctx, r.ID, "status_page", rights.ActorRequester)

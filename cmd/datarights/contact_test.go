@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/datarights/datarights/demo"
 )
@@ -54,8 +59,44 @@ func TestSelfServiceEmailChangeIsProved(t *testing.T) {
 	if code, out := e.call("GET", "/api/v1/self-service/requests/"+id, key, nil); code != http.StatusOK || out["status"] != "awaiting_contact" {
 		t.Errorf("status = %d %v", code, out)
 	}
-	if code, out := e.call("POST", path, key, map[string]string{"code": contactCode}); code != http.StatusOK {
-		t.Fatalf("confirm = %d %v", code, out)
+	// The requester confirms on the status page, in a real browser: a
+	// wrong code is told, the right one lets the request go on.
+	wrong := "00000000"
+	if contactCode == wrong {
+		wrong = "11111111"
+	}
+	ctx := browser(t)
+	var afterWrong string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(e.base+"/status/"+id),
+		chromedp.WaitVisible(`input[name="access_key"]`),
+		chromedp.SendKeys(`input[name="access_key"]`, key),
+		chromedp.Submit(`input[name="access_key"]`),
+		chromedp.WaitVisible(`#contact-code-email`),
+		chromedp.SendKeys(`#contact-code-email`, wrong),
+		chromedp.Click(`#confirm-email`),
+		chromedp.WaitVisible(`#error`),
+		chromedp.Text(`#error`, &afterWrong),
+	)
+	if err != nil {
+		t.Fatalf("status page: %v", err)
+	}
+	if !strings.Contains(afterWrong, "wrong code") {
+		t.Errorf("after a wrong code the page says %q", afterWrong)
+	}
+	screenshot(t, ctx, "status-confirm-new-email.png")
+	var status string
+	err = chromedp.Run(ctx,
+		chromedp.SendKeys(`#contact-code-email`, contactCode),
+		chromedp.Click(`#confirm-email`),
+		chromedp.WaitNotPresent(`#contact-code-email`),
+		chromedp.Text(`#status`, &status),
+	)
+	if err != nil {
+		t.Fatalf("status page: %v", err)
+	}
+	if status == "awaiting_contact" {
+		t.Errorf("after the right code the status is %s", status)
 	}
 	done := e.waitStatus(id, "completed", 60*time.Second)
 	e.checkBankCorrected(before, "demo-user-8", map[string]string{"email": newEmail})
@@ -121,5 +162,22 @@ func (e *e2e) confirmNewEmail(t *testing.T, id string) {
 	if code, out := e.call("POST", "/api/v1/requests/"+id+"/contact/confirm", staffToken("agent"),
 		map[string]string{"field": "email", "code": codeRE.FindStringSubmatch(msg.Text)[1]}); code != http.StatusOK {
 		t.Fatalf("confirm the new email = %d %v", code, out)
+	}
+}
+
+// screenshot saves what the browser shows to docs/screenshots/name when
+// DATARIGHTS_SCREENSHOTS is set (`DATARIGHTS_SCREENSHOTS=1 go test -run …`
+// refreshes the committed ones); otherwise it only checks one can be taken.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if os.Getenv("DATARIGHTS_SCREENSHOTS") == "" {
+		return
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", name), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
