@@ -44,6 +44,11 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusAwaitingApproval, rights.StatusVerified},
 		{rights.StatusAwaitingApproval, rights.StatusRefused},
 		{rights.StatusAwaitingApproval, rights.StatusCancelled},
+		{rights.StatusVerified, rights.StatusAwaitingContact},
+		{rights.StatusAwaitingContact, rights.StatusVerified},
+		{rights.StatusAwaitingContact, rights.StatusRefused},
+		{rights.StatusAwaitingContact, rights.StatusCancelled},
+		{rights.StatusAwaitingContact, rights.StatusExpired},
 	} {
 		allowed[pair] = true
 	}
