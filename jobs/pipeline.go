@@ -276,7 +276,7 @@ func (p *Pipeline) fail(ctx context.Context, requestID, stepName string, cause e
 			return nil
 		}
 		return storage.Transition(ctx, tx, r, rights.StatusFailed, p.now(), storage.Change{
-			Actor: "system", Action: "request.failed",
+			Actor: rights.ActorSystem, Action: "request.failed",
 			Detail: map[string]any{"step": stepName, "error": safeError(cause)},
 		})
 	})
