@@ -154,6 +154,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &exportSweepWorker{p: p})
 		river.AddWorker(workers, &expireWorker{p: p})
 		river.AddWorker(workers, &limitsSweepWorker{p: p})
+		river.AddWorker(workers, &auditAnchorWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
@@ -176,6 +177,11 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 				river.PeriodicInterval(p.settings.Retention.SweepInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionSweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "retention_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(p.settings.Audit.AnchorInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return AuditAnchorArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "audit_anchor"},
 			),
 		}
 	}

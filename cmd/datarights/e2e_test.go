@@ -57,7 +57,10 @@ func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
 	}
 	dir := t.TempDir()
 	e.configPath = filepath.Join(dir, "datarights.yaml")
-	yaml := demo.ConfigYAML(e.serviceURL, e.bankURL, filepath.Join(dir, "data")) + extraYAML
+	// The service runs as the runtime role, with only its grants; the
+	// migrations and the tests' own pool (e.db) as a superuser.
+	yaml := migrateYAML(e.serviceURL) +
+		demo.ConfigYAML(storagetest.RuntimeURL(t, e.serviceURL), e.bankURL, filepath.Join(dir, "data")) + extraYAML
 	if err := os.WriteFile(e.configPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

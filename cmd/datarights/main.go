@@ -38,7 +38,10 @@ commands:
   dev                 run API and workers with local defaults and a demo bank (no setup needed)
   serve   -config F   run the API and the workers
   worker  -config F   run the workers only
-  migrate up [-config F]   apply database migrations (DATABASE_URL is enough)
+  migrate up [-config F] (-runtime-role R | -single-role)
+                      apply database migrations as the owner's side (DATARIGHTS_MIGRATE_DATABASE_URL
+                      or DATABASE_URL) and grant the runtime role R only what the service needs
+  audit verify [-config F]  check every audit chain and anchor; exit 1 naming the first broken link
   token add NAME [-config F]     create a staff token, print it once, store its hash
   token revoke NAME [-config F]  revoke a staff token
   token hash TOKEN    print the SHA-256 to put in staff_tokens[].sha256
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDev(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "sla":
