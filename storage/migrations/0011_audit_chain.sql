@@ -122,6 +122,11 @@ AS $$
 DECLARE
     head audit_heads%ROWTYPE;
 BEGIN
+    -- The foreign key would take this lock after the insert; taking it
+    -- first keeps the lock order request, then chain. Otherwise a writer
+    -- holding the chain waits here for one that holds the request
+    -- (LockRequest) and waits for the chain: a deadlock.
+    PERFORM 1 FROM requests WHERE id = NEW.request_id FOR KEY SHARE;
     SELECT * INTO head FROM audit_heads WHERE request_id = NEW.request_id FOR UPDATE;
     IF NOT FOUND THEN
         -- The request's first event. Two of them at once: the second waits
