@@ -32,13 +32,14 @@ CREATE SEQUENCE audit_events_seq_seq AS bigint OWNED BY audit_events.seq;
 CREATE TABLE audit_heads (
     request_id   uuid PRIMARY KEY,
     request_seq  integer NOT NULL,
-    hash         bytea
+    hash         bytea NOT NULL
 );
 
 -- One length-prefixed field of the canonical encoding (-1 for NULL), so no
--- field can be shifted into the next.
+-- field can be shifted into the next. These two are plain SQL functions
+-- without SET clauses so that Postgres inlines them into the trigger (which
+-- pins search_path); pg_catalog's functions come first on any path.
 CREATE FUNCTION audit_field(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE
-    SET search_path = pg_catalog
 AS $$ SELECT coalesce(int4send(octet_length(b)) || b, int4send(-1)) $$;
 
 -- The hash of one event: SHA-256 of the version tag, then id, request id,
@@ -48,8 +49,7 @@ AS $$ SELECT coalesce(int4send(octet_length(b)) || b, int4send(-1)) $$;
 -- varying) and prev_hash as length-prefixed fields.
 CREATE FUNCTION audit_event_hash(id bigint, request_id uuid, seq bigint, request_seq integer, at timestamptz,
         actor text, action text, from_status text, to_status text, detail jsonb, prev_hash bytea)
-    RETURNS bytea LANGUAGE sql IMMUTABLE
-    SET search_path = pg_catalog, public
+    RETURNS bytea LANGUAGE sql STABLE
 AS $$
     SELECT sha256(
         convert_to('datarights/audit/v1', 'UTF8')
@@ -117,31 +117,42 @@ ALTER TABLE audit_events ADD CONSTRAINT audit_events_actor
 -- as the tables' owner, so the service's runtime role needs no access to
 -- audit_heads or the sequence, and cannot choose what is computed here.
 CREATE FUNCTION audit_events_chain() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, public
 AS $$
 DECLARE
-    head audit_heads%ROWTYPE;
+    head     audit_heads%ROWTYPE;
+    has_head boolean;
 BEGIN
     -- The foreign key would take this lock after the insert; taking it
     -- first keeps the lock order request, then chain. Otherwise a writer
     -- holding the chain waits here for one that holds the request
     -- (LockRequest) and waits for the chain: a deadlock.
     PERFORM 1 FROM requests WHERE id = NEW.request_id FOR KEY SHARE;
-    SELECT * INTO head FROM audit_heads WHERE request_id = NEW.request_id FOR UPDATE;
-    IF NOT FOUND THEN
-        -- The request's first event. Two of them at once: the second waits
-        -- here for the first to commit, then locks the head it made.
-        INSERT INTO audit_heads (request_id, request_seq, hash) VALUES (NEW.request_id, 0, NULL)
-            ON CONFLICT (request_id) DO NOTHING;
+    LOOP
         SELECT * INTO head FROM audit_heads WHERE request_id = NEW.request_id FOR UPDATE;
-    END IF;
-    NEW.request_seq := head.request_seq + 1;
-    NEW.prev_hash := head.hash;
-    NEW.seq := nextval('audit_events_seq_seq');
-    NEW.hash := audit_event_hash(NEW.id, NEW.request_id, NEW.seq, NEW.request_seq, NEW.at, NEW.actor, NEW.action,
-                                 NEW.from_status, NEW.to_status, NEW.detail, NEW.prev_hash);
-    UPDATE audit_heads SET request_seq = NEW.request_seq, hash = NEW.hash WHERE request_id = NEW.request_id;
-    RETURN NEW;
+        has_head := FOUND;
+        IF has_head THEN
+            NEW.request_seq := head.request_seq + 1;
+            NEW.prev_hash := head.hash;
+        ELSE
+            NEW.request_seq := 1;
+            NEW.prev_hash := NULL;
+        END IF;
+        NEW.seq := nextval('audit_events_seq_seq');
+        NEW.hash := audit_event_hash(NEW.id, NEW.request_id, NEW.seq, NEW.request_seq, NEW.at, NEW.actor, NEW.action,
+                                     NEW.from_status, NEW.to_status, NEW.detail, NEW.prev_hash);
+        IF has_head THEN
+            UPDATE audit_heads SET request_seq = NEW.request_seq, hash = NEW.hash WHERE request_id = NEW.request_id;
+            RETURN NEW;
+        END IF;
+        -- The request's first event. Another first event at the same time:
+        -- this waits for it to commit, inserts nothing, and goes round
+        -- again to chain onto it (with a new, higher seq).
+        INSERT INTO audit_heads (request_id, request_seq, hash) VALUES (NEW.request_id, 1, NEW.hash)
+            ON CONFLICT (request_id) DO NOTHING;
+        IF FOUND THEN
+            RETURN NEW;
+        END IF;
+    END LOOP;
 END;
 $$;
 
@@ -156,7 +167,7 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
 CREATE TRIGGER consent_events_no_truncate BEFORE TRUNCATE ON consent_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
 
--- Anchors: every events with seq <= last_seq (events of them), folded in seq
+-- Anchors: the events with seq <= last_seq (events of them), folded in seq
 -- order into chain_hash; mac is the HMAC (keyring purpose "audit-anchor",
 -- key key_id) over n, last_seq, events, chain_hash, at and the previous
 -- anchor's mac, so anchors cannot be forged, edited or dropped from the
@@ -183,13 +194,20 @@ CREATE TRIGGER audit_anchors_no_truncate BEFORE TRUNCATE ON audit_anchors
 -- transaction, which should be short (the anchor job commits at once).
 -- SECURITY DEFINER because the runtime role may not lock the table itself.
 CREATE FUNCTION audit_anchor_horizon() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, public
 AS $$
 BEGIN
     LOCK TABLE audit_events IN SHARE MODE;
     RETURN (SELECT coalesce(max(seq), 0) FROM audit_events);
 END;
 $$;
+
+-- SECURITY DEFINER functions run with a fixed search_path (this schema
+-- after pg_catalog), so that nobody calling them can slip in a table or
+-- function of the same name.
+DO $$ BEGIN
+    EXECUTE format('ALTER FUNCTION audit_events_chain() SET search_path = pg_catalog, %I', current_schema());
+    EXECUTE format('ALTER FUNCTION audit_anchor_horizon() SET search_path = pg_catalog, %I', current_schema());
+END $$;
 
 REVOKE EXECUTE ON FUNCTION audit_anchor_horizon() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit_events_chain() FROM PUBLIC;
