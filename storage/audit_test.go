@@ -289,3 +289,23 @@ func TestAuditChainBackfill(t *testing.T) {
 		t.Fatalf("ListAudit = %v, %v", events, err)
 	}
 }
+
+// Migrations merged from parallel work may be applied out of order: a
+// missing version below the highest applied one is still pending.
+func TestCheckMigrationsNamesEveryMissingVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _, adminURL := storagetest.NewDBWithAdmin(t, "gap")
+	admin, err := storage.Open(ctx, adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Pool.Exec(ctx, "DELETE FROM datarights_migrations WHERE version = 5"); err != nil {
+		t.Fatal(err)
+	}
+	err = db.CheckMigrations(ctx)
+	if !errors.Is(err, storage.ErrMigrationsPending) || !strings.Contains(err.Error(), "0005_retention.sql") {
+		t.Fatalf("CheckMigrations with 0005 missing = %v, want it pending", err)
+	}
+}

@@ -211,19 +211,14 @@ func (db *DB) CheckMigrations(ctx context.Context) error {
 	// parallel may land below one already applied (the runner applies
 	// whatever is missing, in order).
 	rows, err := db.Pool.Query(ctx, "SELECT version FROM datarights_migrations")
-	if err != nil {
-		var pgErr interface{ SQLState() string }
-		if errors.As(err, &pgErr) && pgErr.SQLState() == "42P01" { // undefined_table
-			return ErrMigrationsPending
-		}
-		return fmt.Errorf("check migrations: %w", err)
+	var versions []int
+	if err == nil {
+		versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
 	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if isPgCode(err, "42P01") { // undefined_table
+		return ErrMigrationsPending
+	}
 	if err != nil {
-		var pgErr interface{ SQLState() string }
-		if errors.As(err, &pgErr) && pgErr.SQLState() == "42P01" {
-			return ErrMigrationsPending
-		}
 		return fmt.Errorf("check migrations: %w", err)
 	}
 	applied := map[int]bool{}

@@ -146,20 +146,20 @@ func NewDB(t testing.TB, prefix string) (*storage.DB, string) {
 
 // NewDBWithAdmin is NewDB, plus the URL of a superuser connection to the same
 // database, for what the runtime role may not do (tampering, inspecting).
-func NewDBWithAdmin(t testing.TB, prefix string) (db *storage.DB, url, adminURL string) {
+func NewDBWithAdmin(t testing.TB, prefix string) (db *storage.DB, runtimeURL, adminURL string) {
 	t.Helper()
 	ctx := context.Background()
 	adminURL = NewDatabase(t, prefix)
 	if err := Migrate(ctx, adminURL); err != nil {
 		t.Fatalf("storagetest: %v", err)
 	}
-	url = RuntimeURL(t, adminURL)
-	db, err := storage.Open(ctx, url)
+	runtimeURL = RuntimeURL(t, adminURL)
+	db, err := storage.Open(ctx, runtimeURL)
 	if err != nil {
 		t.Fatalf("storagetest: %v", err)
 	}
 	t.Cleanup(db.Close)
-	return db, url, adminURL
+	return db, runtimeURL, adminURL
 }
 
 // RuntimeRole is the role tests run the service as: a plain login role,
