@@ -136,7 +136,7 @@ func (s *server) handleConfirmTask(w http.ResponseWriter, r *http.Request) {
 			Fields: []rights.FieldProblem{{Field: "found", Reason: "is required: true if the person's data was found in the store"}}})
 		return
 	}
-	req, err := s.Pipeline.ConfirmTask(r.Context(), "staff:"+staffName(r.Context()), r.PathValue("id"), r.PathValue("task"),
+	req, err := s.Pipeline.ConfirmTask(r.Context(), rights.ActorStaff(staffName(r.Context())), r.PathValue("id"), r.PathValue("task"),
 		jobs.Confirmation{Found: *body.Found, Records: body.Records, Note: body.Note})
 	s.respondRequest(w, r, req, err)
 }

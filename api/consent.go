@@ -55,7 +55,7 @@ func (s *server) handleRecordConsent(w http.ResponseWriter, r *http.Request) {
 			Fields: []rights.FieldProblem{{Field: "granted", Reason: "is required: true when consent was given, false when withdrawn"}}})
 		return
 	}
-	ev, err := s.Pipeline.RecordConsent(r.Context(), "staff:"+staffName(r.Context()), body.Product, body.Subject.Identities, body.Purpose, *body.Granted, body.Note)
+	ev, err := s.Pipeline.RecordConsent(r.Context(), rights.ActorStaff(staffName(r.Context())), body.Product, body.Subject.Identities, body.Purpose, *body.Granted, body.Note)
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -34,7 +34,7 @@ func (s *server) handleGetExport(w http.ResponseWriter, r *http.Request) {
 // handleRevealPassword gives staff the archive password to read out to the
 // requester, once.
 func (s *server) handleRevealPassword(w http.ResponseWriter, r *http.Request) {
-	view, err := s.Pipeline.RevealPassword(r.Context(), r.PathValue("id"), "staff", "staff:"+staffName(r.Context()))
+	view, err := s.Pipeline.RevealPassword(r.Context(), r.PathValue("id"), "staff", rights.ActorStaff(staffName(r.Context())))
 	if err != nil {
 		s.error(w, r, err)
 		return

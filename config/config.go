@@ -62,6 +62,13 @@ type Config struct {
 	// CalendarsDir holds more holiday calendar years, or corrections, one
 	// JSON file per year, loaded at start-up over the embedded ones.
 	CalendarsDir string `yaml:"calendars_dir"`
+	// MigrateDatabaseURL is the service's database as a role that may
+	// change its tables (a member of the owner role): migrations run on it,
+	// the service on DatabaseURL with only the grants it needs. Empty: one
+	// role does both. Env DATARIGHTS_MIGRATE_DATABASE_URL.
+	MigrateDatabaseURL string `yaml:"migrate_database_url"`
+	// Audit configures the tamper-evident audit trail.
+	Audit Audit `yaml:"audit"`
 
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
@@ -435,6 +442,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 		}
 	}
 	c.exportsEnv(getenv)
+	c.auditEnv(getenv)
 }
 
 func (c *Config) applyDefaults() {
@@ -509,6 +517,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.defaultRecipients()
 	c.defaultExports()
+	c.defaultAudit()
 	if c.Consent.Identity == "" {
 		c.Consent.Identity = DefaultConsentIdentity
 	}
@@ -543,6 +552,7 @@ func (c *Config) validate() rights.Problems {
 	if c.keysErr != nil {
 		p.Add(keyring.EnvVar, "%v", c.keysErr)
 	}
+	c.checkAudit(&p)
 	if c.HTTP.MaxBodyBytes < 1024 {
 		p.Add("http.max_body_bytes", "must be at least 1024, not %d", c.HTTP.MaxBodyBytes)
 	}

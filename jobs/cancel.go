@@ -78,9 +78,9 @@ func (p *Pipeline) refuseCancellation(ctx context.Context, tx pgx.Tx, r *rights.
 		names[i], reasons[i], others[i] = b.name, b.reason, b.other
 	}
 	r.Refusal = &rights.Refusal{Reason: rights.RefuseCancellationBlocked, Message: strings.Join(reasons, "\n"),
-		Translated: strings.Join(others, "\n"), By: "system", Prechecks: names}
+		Translated: strings.Join(others, "\n"), By: rights.ActorSystem, Prechecks: names}
 	if err := storage.Transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
-		Actor: "system", Action: "request.refused", Detail: map[string]any{"reason": rights.RefuseCancellationBlocked, "prechecks": names},
+		Actor: rights.ActorSystem, Action: "request.refused", Detail: map[string]any{"reason": rights.RefuseCancellationBlocked, "prechecks": names},
 	}); err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (p *Pipeline) findCancellation(ctx context.Context, r *rights.Request, reso
 func (p *Pipeline) answerCancelled(ctx context.Context, tx pgx.Tx, r *rights.Request, by string, at time.Time, now time.Time) error {
 	r.Outcome = &rights.Outcome{CancelledBy: by, CancelledAt: &at}
 	if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
-		Actor: "system", Action: "account.already_cancelled", Detail: map[string]any{"cancel_request_id": by, "cancelled_at": at},
+		Actor: rights.ActorSystem, Action: "account.already_cancelled", Detail: map[string]any{"cancel_request_id": by, "cancelled_at": at},
 	}); err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func (p *Pipeline) Pause(ctx context.Context, staff, requestID, reason string) (
 		r.Clock.Pauses = append(r.Clock.Pauses, rights.Pause{Status: r.Status, From: now, Reason: reason, By: staff})
 		p.refreshDeadline(ctx, r, now)
 		return storage.Transition(ctx, tx, r, rights.StatusPaused, now, storage.Change{
-			Actor: "staff:" + staff, Action: "clock.paused", Detail: map[string]any{"reason": reason},
+			Actor: rights.ActorStaff(staff), Action: "clock.paused", Detail: map[string]any{"reason": reason},
 		})
 	})
 	return r, err
@@ -97,7 +97,7 @@ func (p *Pipeline) Resume(ctx context.Context, staff, requestID string) (*rights
 			detail["previous_due_at"] = previousDue
 		}
 		if err := storage.Transition(ctx, tx, r, last.Status, now, storage.Change{
-			Actor: "staff:" + staff, Action: "clock.resumed", Detail: detail,
+			Actor: rights.ActorStaff(staff), Action: "clock.resumed", Detail: detail,
 		}); err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func (p *Pipeline) Extend(ctx context.Context, staff, requestID string, days int
 		if err := storage.SaveRequest(ctx, tx, r); err != nil {
 			return err
 		}
-		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "staff:" + staff,
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorStaff(staff),
 			Action: "deadline.extended", Detail: map[string]any{"days": days, "reason": reason,
 				"due_at": r.DueAt, "previous_due_at": previousDue}})
 	})

@@ -61,7 +61,7 @@ func (p *Pipeline) recordWithdrawal(ctx context.Context, tx pgx.Tx, r *rights.Re
 	}
 	subject := p.consentSubject(r)
 	if subject == "" {
-		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 			Action: "consent.unrecorded", Detail: map[string]any{"identity": p.settings.Consent.Identity, "purposes": purposes}})
 	}
 	for _, purpose := range purposes {
@@ -79,7 +79,7 @@ func (p *Pipeline) recordWithdrawal(ctx context.Context, tx pgx.Tx, r *rights.Re
 	if err := storage.SaveRequest(ctx, tx, r); err != nil {
 		return err
 	}
-	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 		Action: "consent.withdrawn", Detail: map[string]any{"purposes": purposes, "source": source}})
 }
 

@@ -113,11 +113,11 @@ func (p *Pipeline) holdProtectedCorrection(ctx context.Context, tx pgx.Tx, r *ri
 	}
 	detail := map[string]any{"fields": fields}
 	if r.Status == rights.StatusAwaitingApproval {
-		return true, storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+		return true, storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 			Action: "correction.needs_approval", Detail: detail})
 	}
 	return true, storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
-		Actor: "system", Action: "correction.needs_approval", Detail: detail,
+		Actor: rights.ActorSystem, Action: "correction.needs_approval", Detail: detail,
 	})
 }
 

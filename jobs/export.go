@@ -69,7 +69,7 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 		if export.ExpiresAt != nil {
 			detail["expires_at"] = export.ExpiresAt
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, export.CreatedAt, storage.Change{Actor: "system",
+		if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, export.CreatedAt, storage.Change{Actor: rights.ActorSystem,
 			Action: "export.assembled", Detail: detail}); err != nil {
 			return err
 		}
@@ -360,7 +360,7 @@ func (p *Pipeline) OpenDownload(ctx context.Context, token string) (*Download, *
 	now := p.now().UTC()
 	if e.PurgedAt != nil || e.ExpiresAt == nil || !now.Before(*e.ExpiresAt) {
 		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
-			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: e.RequestID, At: now, Actor: "requester",
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: e.RequestID, At: now, Actor: rights.ActorRequester,
 				Action: "export.link_refused", Detail: map[string]any{"reason": "expired", "expires_at": e.ExpiresAt}})
 		})
 		if err != nil {
@@ -463,7 +463,7 @@ func (p *Pipeline) markPurged(ctx context.Context, tx pgx.Tx, requestID, reason 
 	if err := storage.PurgeExport(ctx, tx, requestID, reason, now); err != nil {
 		return err
 	}
-	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: requestID, At: now, Actor: "system",
+	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: requestID, At: now, Actor: rights.ActorSystem,
 		Action: "export.purged", Detail: map[string]any{"reason": reason}})
 }
 
@@ -484,7 +484,7 @@ func (p *Pipeline) expirePasswords(ctx context.Context, now time.Time) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: id, At: now, Actor: "system",
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: id, At: now, Actor: rights.ActorSystem,
 				Action: "export.password_expired"}); err != nil {
 				return err
 			}
@@ -517,7 +517,7 @@ func (p *Pipeline) purgeStaging(ctx context.Context, now time.Time) (int, error)
 		}
 		n++
 		if err := p.db.InTx(ctx, func(tx pgx.Tx) error {
-			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: id, At: now, Actor: "system",
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: id, At: now, Actor: rights.ActorSystem,
 				Action: "staging.purged", Detail: map[string]any{"status": r.Status}})
 		}); err != nil {
 			return n, err

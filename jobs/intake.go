@@ -23,7 +23,7 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 	if err := p.validateIntake(&in, rights.ChannelStaff); err != nil {
 		return nil, false, err
 	}
-	createdBy := "staff:" + staff
+	createdBy := rights.ActorStaff(staff)
 	if idem != nil {
 		if r, err := p.replay(ctx, createdBy, idem); r != nil || err != nil {
 			return r, false, err
@@ -306,7 +306,7 @@ func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Reque
 		}
 		if previous != "" {
 			if err := storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
-				Actor: "system", Action: "request.repeated",
+				Actor: rights.ActorSystem, Action: "request.repeated",
 				Detail: map[string]any{"previous_request_id": previous, "window_hours": window.Hours()},
 			}); err != nil {
 				return err
@@ -343,7 +343,7 @@ func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string) (
 			}
 		}
 		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, p.now().UTC(), storage.Change{
-			Actor: "staff:" + staff, Action: "request.approved", Detail: map[string]any{"note": note},
+			Actor: rights.ActorStaff(staff), Action: "request.approved", Detail: map[string]any{"note": note},
 		}); err != nil {
 			return err
 		}

@@ -168,6 +168,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &expireWorker{p: p})
 		river.AddWorker(workers, &limitsSweepWorker{p: p})
 		river.AddWorker(workers, &sendContactCodeWorker{p: p})
+		river.AddWorker(workers, &auditAnchorWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
@@ -190,6 +191,11 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 				river.PeriodicInterval(p.settings.Retention.SweepInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionSweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "retention_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(p.settings.Audit.AnchorInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return AuditAnchorArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "audit_anchor"},
 			),
 		}
 	}
@@ -290,7 +296,7 @@ func (p *Pipeline) fail(ctx context.Context, requestID, stepName string, cause e
 			return nil
 		}
 		return storage.Transition(ctx, tx, r, rights.StatusFailed, p.now(), storage.Change{
-			Actor: "system", Action: "request.failed",
+			Actor: rights.ActorSystem, Action: "request.failed",
 			Detail: map[string]any{"step": stepName, "error": safeError(cause)},
 		})
 	})

@@ -166,7 +166,7 @@ func (w *recipientNoticeWorker) Work(ctx context.Context, job *river.Job[Recipie
 			return err
 		}
 		p.metrics.RecipientNotice(n.Recipient, n.Status)
-		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: n.RequestID, At: now, Actor: "system", Action: action, Detail: detail})
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: n.RequestID, At: now, Actor: rights.ActorSystem, Action: action, Detail: detail})
 	})
 	if err != nil {
 		return err
@@ -242,8 +242,14 @@ func (p *Pipeline) acknowledge(ctx context.Context, tx pgx.Tx, n *storage.Notice
 	p.metrics.RecipientNotice(n.Recipient, n.Status)
 	// The note is the recipient's or staff's free text: kept on the notice,
 	// not copied into the audit trail.
-	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: n.RequestID, At: now, Actor: ack.By,
-		Action: "recipient.acknowledged", Detail: map[string]any{"recipient": n.Recipient, "channel": n.Channel}})
+	// Staff acknowledging on the recipient's behalf act as themselves; the
+	// recipient itself is the actor otherwise, and how it answered is kept.
+	actor, detail := ack.By, map[string]any{"recipient": n.Recipient, "channel": n.Channel}
+	if !strings.HasPrefix(actor, "staff:") {
+		actor, detail["via"] = rights.ActorRecipient(n.Recipient), ack.By
+	}
+	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: n.RequestID, At: now, Actor: actor,
+		Action: "recipient.acknowledged", Detail: detail})
 }
 
 // AcknowledgeNotice records that staff confirmed the recipient erased the
@@ -259,7 +265,7 @@ func (p *Pipeline) AcknowledgeNotice(ctx context.Context, staff, requestID, reci
 		if n, err = storage.GetNotice(ctx, tx, requestID, recipient, true); err != nil {
 			return err
 		}
-		return p.acknowledge(ctx, tx, n, Acknowledgement{By: "staff:" + staff, Note: note})
+		return p.acknowledge(ctx, tx, n, Acknowledgement{By: rights.ActorStaff(staff), Note: note})
 	})
 	return n, err
 }

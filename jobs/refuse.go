@@ -58,7 +58,7 @@ func (p *Pipeline) Refuse(ctx context.Context, staff, requestID string, reason r
 		}
 		r.Refusal = &rights.Refusal{Reason: reason, Message: message, By: staff}
 		if err := storage.Transition(ctx, tx, r, rights.StatusRefused, p.now().UTC(), storage.Change{
-			Actor: "staff:" + staff, Action: "request.refused", Detail: map[string]any{"reason": reason},
+			Actor: rights.ActorStaff(staff), Action: "request.refused", Detail: map[string]any{"reason": reason},
 		}); err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 		if err := storage.PutDelivery(ctx, tx, storage.Delivery{RequestID: r.ID, Kind: job.Args.Notice, MessageID: msg.ID, SentAt: p.now().UTC()}); err != nil {
 			return err
 		}
-		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: p.now().UTC(), Actor: "system",
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: p.now().UTC(), Actor: rights.ActorSystem,
 			Action: "notice.sent", Detail: map[string]any{"notice": job.Args.Notice, "message_id": msg.ID}})
 	})
 }

@@ -101,7 +101,7 @@ func (p *Pipeline) releaseHold(ctx context.Context, tx pgx.Tx, h storage.Hold, n
 		return err
 	}
 	p.metrics.RetentionReleased(h.Store, action == "retention.released")
-	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system", Action: action, Detail: detail})
+	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem, Action: action, Detail: detail})
 }
 
 // eraseHold erases the hold's dataset in its store, as of now.

@@ -82,13 +82,13 @@ func (p *Pipeline) SweepSLA(ctx context.Context) (SweepResult, error) {
 						res.Breaches++
 						breachedProducts = append(breachedProducts, r.Product)
 					}
-					if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+					if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 						Action: "sla.breached", Detail: map[string]any{"due_at": r.DueAt, "status": r.Status}}); err != nil {
 						return err
 					}
 					continue
 				}
-				if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+				if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 					Action: "sla.reminder", Detail: map[string]any{"kind": kind, "due_at": r.DueAt}}); err != nil {
 					return err
 				}

@@ -53,7 +53,7 @@ func (p *Pipeline) RetryTask(ctx context.Context, staff, requestID, taskID strin
 			return err
 		}
 		if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
-			Actor: "staff:" + staff, Action: "task.retry_requested", Detail: map[string]any{"store": t.Store, "action": t.Action},
+			Actor: rights.ActorStaff(staff), Action: "task.retry_requested", Detail: map[string]any{"store": t.Store, "action": t.Action},
 		}); err != nil {
 			return err
 		}

@@ -170,7 +170,7 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 			return err
 		}
 		task = t
-		return p.finishTask(ctx, tx, r, t, report, p.now().UTC(), "store:"+storeName, "task.called_back",
+		return p.finishTask(ctx, tx, r, t, report, p.now().UTC(), rights.ActorStore(storeName), "task.called_back",
 			map[string]any{"signed_at": cb.Signature.Timestamp})
 	})
 	if err != nil {

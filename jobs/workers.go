@@ -47,7 +47,7 @@ func (w *verifyWorker) Work(ctx context.Context, job *river.Job[VerifyArgs]) err
 			detail["method"], detail["by"] = r.Verification.Method, r.Verification.By
 		}
 		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
-			Actor: "system", Action: "request.verified", Detail: detail,
+			Actor: rights.ActorSystem, Action: "request.verified", Detail: detail,
 		}); err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (w *sendCodeWorker) Work(ctx context.Context, job *river.Job[SendCodeArgs])
 		if err := storage.PutCode(ctx, tx, storage.Code{RequestID: r.ID, Hash: hash, ExpiresAt: expires, SentAt: &now}); err != nil {
 			return err
 		}
-		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 			Action: "verification.code_sent", Detail: map[string]any{"attempt": job.Attempt, "expires_at": expires}})
 	})
 	if err != nil {
@@ -158,7 +158,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 			if err := storage.SaveRequest(ctx, tx, r); err != nil {
 				return err
 			}
-			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 				Action: "identity.resolved", Detail: map[string]any{"resolved": sortedKeys(res.found), "ambiguous": res.ambiguous}}); err != nil {
 				return err
 			}
@@ -195,7 +195,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 			storeNames[i] = t.Store
 		}
 		if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
-			Actor: "system", Action: "request.planned", Detail: map[string]any{"action": action, "stores": storeNames},
+			Actor: rights.ActorSystem, Action: "request.planned", Detail: map[string]any{"action": action, "stores": storeNames},
 		}); err != nil {
 			return err
 		}
@@ -234,7 +234,7 @@ func (p *Pipeline) planStores(r *rights.Request, action rights.TaskAction) []con
 // step: assembling the export, or telling the requester.
 func (p *Pipeline) afterTasks(ctx context.Context, tx pgx.Tx, r *rights.Request, now time.Time) error {
 	if r.Type.Exports() {
-		if err := storage.Transition(ctx, tx, r, rights.StatusAssembling, now, storage.Change{Actor: "system", Action: "request.assembling"}); err != nil {
+		if err := storage.Transition(ctx, tx, r, rights.StatusAssembling, now, storage.Change{Actor: rights.ActorSystem, Action: "request.assembling"}); err != nil {
 			return err
 		}
 		return p.insertTx(ctx, tx, AssembleArgs{RequestID: r.ID})
@@ -242,7 +242,7 @@ func (p *Pipeline) afterTasks(ctx context.Context, tx pgx.Tx, r *rights.Request,
 	if err := p.notifyRecipients(ctx, tx, r, now); err != nil {
 		return err
 	}
-	if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: "system", Action: "request.delivering"}); err != nil {
+	if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: rights.ActorSystem, Action: "request.delivering"}); err != nil {
 		return err
 	}
 	return p.insertTx(ctx, tx, DeliverArgs{RequestID: r.ID})
@@ -295,7 +295,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 			if err := storage.SaveTask(ctx, tx, t); err != nil {
 				return err
 			}
-			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 				Action: "task.waiting", Detail: map[string]any{"store": t.Store, "action": t.Action, "instructions": waiting.Instructions}})
 		})
 	}
@@ -315,18 +315,18 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 				if err := storage.SaveTask(ctx, tx, t); err != nil {
 					return err
 				}
-				return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+				return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 					Action: "task.retrying", Detail: detail})
 			}
 			t.Status, t.FinishedAt = rights.TaskFailed, &now
 			if err := storage.SaveTask(ctx, tx, t); err != nil {
 				return err
 			}
-			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: "system",
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 				Action: "task.failed", Detail: detail}); err != nil {
 				return err
 			}
-			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: "system",
+			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
 				Action: "request.failed", Detail: map[string]any{"step": "store_task", "store": t.Store}})
 		})
 		if err != nil {
@@ -348,7 +348,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 		if fields := report.CorrectedFields(); len(fields) > 0 {
 			extra["fields"] = fields // names of the fields corrected, never values
 		}
-		return p.finishTask(ctx, tx, r, t, report, now, "system", "task.succeeded", extra)
+		return p.finishTask(ctx, tx, r, t, report, now, rights.ActorSystem, "task.succeeded", extra)
 	})
 }
 
@@ -470,7 +470,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 		completed = true
 		now := p.now().UTC()
-		if err := storage.Transition(ctx, tx, r, rights.StatusCompleted, now, storage.Change{Actor: "system",
+		if err := storage.Transition(ctx, tx, r, rights.StatusCompleted, now, storage.Change{Actor: rights.ActorSystem,
 			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}}); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@
 package rights
 
 import (
+	"strings"
 	"time"
 )
 
@@ -282,8 +283,8 @@ type StagedFile struct {
 }
 
 // Actors of audit events: who made a change. Staff are named
-// ("staff:<name>"), third parties by their configured name ("store:<name>",
-// "recipient:<name>").
+// ("staff:<name>", ActorStaff), third parties by their configured name
+// ("store:<name>", "recipient:<name>"). Use these, never literals.
 const (
 	ActorRequester = "requester" // the person who asked, proving it with a code or key
 	ActorSystem    = "system"    // the service itself
@@ -291,6 +292,23 @@ const (
 
 // ActorStaff is the actor of a staff member's action.
 func ActorStaff(name string) string { return "staff:" + name }
+
+// ActorStore is the actor of a store's service calling back.
+func ActorStore(name string) string { return "store:" + name }
+
+// ActorRecipient is the actor of a third party acknowledging a notice.
+func ActorRecipient(name string) string { return "recipient:" + name }
+
+// ValidActor reports whether s names an actor in one of the forms above.
+// The audit trail refuses events without one (so does a CHECK constraint
+// in the database), so that every event says who acted.
+func ValidActor(s string) bool {
+	if s == ActorRequester || s == ActorSystem {
+		return true
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	return ok && name != "" && (kind == "staff" || kind == "store" || kind == "recipient")
+}
 
 // AuditEvent is one entry in a request's append-only audit trail. Detail
 // holds ids, counts and reasons, never personal data.

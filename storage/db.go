@@ -90,11 +90,23 @@ type MigrateResult struct {
 	River []int    // River migration versions applied
 }
 
-// Migrate brings River's and the service's tables up to date. It holds an
-// advisory lock for the whole run, so concurrent callers (several replicas
-// starting at once) apply each migration exactly once.
+// Migrate brings River's and the service's tables up to date with one role
+// for everything: the connection's role owns the tables and the service runs
+// as it (MigrateOptions.SingleRole).
 func (db *DB) Migrate(ctx context.Context) (MigrateResult, error) {
+	return db.MigrateWith(ctx, MigrateOptions{SingleRole: true})
+}
+
+// MigrateWith brings River's and the service's tables up to date and, unless
+// opts.SingleRole, hands them to the owner role and grants opts.RuntimeRole
+// what the service needs (roles.go). It holds an advisory lock for the whole
+// run, so concurrent callers (several replicas starting at once) apply each
+// migration exactly once.
+func (db *DB) MigrateWith(ctx context.Context, opts MigrateOptions) (MigrateResult, error) {
 	var res MigrateResult
+	if !opts.SingleRole && opts.RuntimeRole == "" {
+		return res, errors.New("migrate: name the runtime role the service connects as, or choose a single role")
+	}
 	own, err := ownMigrations()
 	if err != nil {
 		return res, err
@@ -149,6 +161,11 @@ func (db *DB) Migrate(ctx context.Context) (MigrateResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("migrate: %w", err)
 	}
+	if !opts.SingleRole {
+		if err := setUpRoles(ctx, conn.Conn(), opts.RuntimeRole); err != nil {
+			return res, fmt.Errorf("migrate: roles: %w", err)
+		}
+	}
 	return res, nil
 }
 
@@ -190,17 +207,32 @@ func (db *DB) CheckMigrations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var latest int
-	err = db.Pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM datarights_migrations").Scan(&latest)
+	// Every version, not only the highest: migrations from work merged in
+	// parallel may land below one already applied (the runner applies
+	// whatever is missing, in order).
+	rows, err := db.Pool.Query(ctx, "SELECT version FROM datarights_migrations")
+	var versions []int
+	if err == nil {
+		versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
+	if isPgCode(err, "42P01") { // undefined_table
+		return ErrMigrationsPending
+	}
 	if err != nil {
-		var pgErr interface{ SQLState() string }
-		if errors.As(err, &pgErr) && pgErr.SQLState() == "42P01" { // undefined_table
-			return ErrMigrationsPending
-		}
 		return fmt.Errorf("check migrations: %w", err)
 	}
-	if want := own[len(own)-1].version; latest < want {
-		return fmt.Errorf("%w (at %d of %d)", ErrMigrationsPending, latest, want)
+	applied := map[int]bool{}
+	for _, v := range versions {
+		applied[v] = true
+	}
+	var missing []string
+	for _, m := range own {
+		if !applied[m.version] {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w (%s)", ErrMigrationsPending, strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -232,7 +232,7 @@ func RecordDownload(ctx context.Context, tx pgx.Tx, requestID string, d Download
 		requestID, d.At, d.Bytes, d.Complete); err != nil {
 		return fmt.Errorf("record download of %s: %w", requestID, err)
 	}
-	return AppendAudit(ctx, tx, rights.AuditEvent{RequestID: requestID, At: d.At, Actor: "requester", Action: "export.downloaded",
+	return AppendAudit(ctx, tx, rights.AuditEvent{RequestID: requestID, At: d.At, Actor: rights.ActorRequester, Action: "export.downloaded",
 		Detail: map[string]any{"bytes": d.Bytes, "complete": d.Complete}})
 }
 

@@ -193,8 +193,14 @@ func purposes(r *rights.Request) []string {
 	return r.Purposes
 }
 
-// AppendAudit adds one event to a request's audit trail.
+// AppendAudit adds one event to a request's audit trail. The database
+// chains it onto the request's earlier events (migration 0011): the caller
+// holds the request's chain until tx ends, so keep tx short.
 func AppendAudit(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) error {
+	if !rights.ValidActor(ev.Actor) {
+		return fmt.Errorf("append audit %s for %s: actor %q is not system, requester, staff:<name>, store:<name> or recipient:<name>",
+			ev.Action, ev.RequestID, ev.Actor)
+	}
 	detail := ev.Detail
 	if detail == nil {
 		detail = map[string]any{}
@@ -211,7 +217,7 @@ func AppendAudit(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) error {
 // ListAudit returns a request's audit trail, oldest first.
 func ListAudit(ctx context.Context, q Querier, requestID string) ([]rights.AuditEvent, error) {
 	rows, err := q.Query(ctx, `SELECT id, request_id, at, actor, action, coalesce(from_status, ''),
-		coalesce(to_status, ''), detail FROM audit_events WHERE request_id = $1 ORDER BY id`, requestID)
+		coalesce(to_status, ''), detail FROM audit_events WHERE request_id = $1 ORDER BY request_seq`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list audit %s: %w", requestID, err)
 	}

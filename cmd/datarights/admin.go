@@ -37,28 +37,82 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError("datarights migrate: say `migrate up`")
 	}
 	fs, path := newFlags("migrate up", stderr)
+	runtimeRole := fs.String("runtime-role", "", "the role the service connects as; it is granted only what the service needs\n(default: the role of database_url, when the migrations have a URL of their own)")
+	single := fs.Bool("single-role", false, "let one role own the tables and run the service (small setups: the service could then rewrite the audit trail)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	url, err := databaseURL(*path, getenv)
+	if *single && *runtimeRole != "" {
+		return usageError("datarights migrate up: -runtime-role and -single-role exclude each other")
+	}
+	serviceURL, migrateURL, err := migrationURLs(*path, getenv)
 	if err != nil {
 		return err
 	}
-	db, err := storage.Open(ctx, url)
+	opts := storage.MigrateOptions{RuntimeRole: *runtimeRole, SingleRole: *single}
+	if !opts.SingleRole && opts.RuntimeRole == "" {
+		if serviceURL == "" {
+			return usageError("datarights migrate up: say -runtime-role ROLE (the role the service connects as) or -single-role;\n" +
+				"or set " + config.MigrateEnvVar + " (or migrate_database_url) to migrate as another role than DATABASE_URL's")
+		}
+		if opts.RuntimeRole, err = roleOf(ctx, serviceURL); err != nil {
+			return err
+		}
+	}
+	db, err := storage.Open(ctx, migrateURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	res, err := db.Migrate(ctx)
+	res, err := db.MigrateWith(ctx, opts)
 	if err != nil {
 		return err
 	}
 	if len(res.Own)+len(res.River) == 0 {
 		fmt.Fprintln(stdout, "database is up to date")
-		return nil
+	} else {
+		fmt.Fprintf(stdout, "applied river versions %v and migrations %v\n", res.River, res.Own)
 	}
-	fmt.Fprintf(stdout, "applied river versions %v and migrations %v\n", res.River, res.Own)
+	if opts.SingleRole {
+		fmt.Fprintln(stderr, "warning: single role: the role that owns the tables also runs the service, so nothing but triggers keeps it from rewriting the audit trail (docs/security.md §8)")
+	} else {
+		fmt.Fprintf(stdout, "tables owned by %s; runtime role %s may read and append to the audit trail, never change it\n", storage.OwnerRole, opts.RuntimeRole)
+	}
 	return nil
+}
+
+// migrationURLs returns the service's database URL (database_url, or ""
+// when only one URL is known) and the one migrations run on
+// (migrate_database_url, else database_url), from the environment or the
+// configuration file.
+func migrationURLs(path string, getenv func(string) string) (serviceURL, migrateURL string, err error) {
+	serviceURL, migrateURL = getenv("DATABASE_URL"), getenv(config.MigrateEnvVar)
+	if serviceURL == "" || migrateURL == "" {
+		if _, statErr := os.Stat(path); statErr == nil {
+			cfg, err := config.Load(path, getenv)
+			if err != nil {
+				return "", "", err
+			}
+			serviceURL, migrateURL = cfg.DatabaseURL, cfg.MigrateDatabaseURL
+		}
+	}
+	switch {
+	case serviceURL == "" && migrateURL == "":
+		return "", "", usageError(fmt.Sprintf("datarights: set DATABASE_URL (and %s) or pass -config (%s not found)", config.MigrateEnvVar, path))
+	case migrateURL == "":
+		return "", serviceURL, nil
+	}
+	return serviceURL, migrateURL, nil
+}
+
+// roleOf returns the role a database URL connects as.
+func roleOf(ctx context.Context, url string) (string, error) {
+	db, err := storage.Open(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	return db.CurrentRole(ctx)
 }
 
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

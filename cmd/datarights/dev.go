@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +28,9 @@ const (
 	devStaffToken = "dev-staff-token"
 	devDatabase   = "datarights_dev"
 	devBank       = "datarights_demo_bank"
-	localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	// devRuntimeRole is the role the dev service connects as.
+	devRuntimeRole = "datarights_dev_runtime"
+	localPostgres  = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 )
 
 // runDev runs everything with local defaults: a Postgres (DATABASE_URL, the
@@ -62,9 +67,19 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 			admin = srv.URL("postgres")
 		}
 	}
-	serviceURL, err := ensureDatabase(ctx, admin, devDatabase)
+	ownerURL, err := ensureDatabase(ctx, admin, devDatabase)
 	if err != nil {
 		return err
+	}
+	// The two roles, as in production: migrations run on the admin
+	// connection and the service as a role that can only append to the
+	// audit trail. A server where we may not create roles gets one role.
+	serviceURL, migrateURL := ownerURL, ownerURL
+	if runtimeURL, err := ensureRuntimeRole(ctx, ownerURL, devRuntimeRole); err != nil {
+		fmt.Fprintf(stderr, "warning: cannot create the runtime role %s (%v); running as one role, which could rewrite the audit trail\n", devRuntimeRole, shortErr(err))
+		migrateURL = ""
+	} else {
+		serviceURL = runtimeURL
 	}
 	bankURL, err := ensureDatabase(ctx, admin, devBank)
 	if err != nil {
@@ -75,7 +90,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	path := filepath.Join(absDir, "datarights.yaml")
-	yaml := demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) + demo.ExtrasYAML(bankURL) + devStaffYAML()
+	yaml := migrateYAML(migrateURL) + demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) + demo.ExtrasYAML(bankURL) + devStaffYAML()
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		return err
 	}
@@ -89,7 +104,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	devenv := func(k string) string {
 		switch k {
-		case "DATABASE_URL":
+		case "DATABASE_URL", config.MigrateEnvVar:
 			return "" // the demo config names the service database
 		case "DATARIGHTS_STAFF_TOKEN":
 			return token
@@ -216,6 +231,53 @@ func ensureDatabase(ctx context.Context, admin, name string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// ensureRuntimeRole creates (or refreshes) a login role for the service with
+// a fresh random password, and returns dbURL as that role. Migrations grant
+// it what it needs.
+func ensureRuntimeRole(ctx context.Context, dbURL, role string) (string, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to Postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	password := base64.RawURLEncoding.EncodeToString(b[:])
+	ident := pgx.Identifier{role}.Sanitize()
+	// The password is random URL-safe base64: nothing in it needs quoting
+	// beyond the literal's quotes.
+	_, err = conn.Exec(ctx, `DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+role+`') THEN
+			CREATE ROLE `+ident+` LOGIN;
+		END IF;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`)
+	if err != nil {
+		return "", fmt.Errorf("create role %s: %w", role, err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+" LOGIN PASSWORD '"+password+"'"); err != nil {
+		return "", fmt.Errorf("set the password of %s: %w", role, err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", fmt.Errorf("parse database URL: %w", err)
+	}
+	u.User = url.UserPassword(role, password)
+	return u.String(), nil
+}
+
+// migrateYAML is the configuration line naming the migrations' connection.
+func migrateYAML(migrateURL string) string {
+	if migrateURL == "" {
+		return ""
+	}
+	return "# Migrations run as this role (a superuser here), which hands the tables to\n" +
+		"# datarights_owner; the service connects as database_url's role, which may\n" +
+		"# only read and append to the audit trail (README: database roles).\n" +
+		"migrate_database_url: " + strconv.Quote(migrateURL) + "\n\n"
 }
 
 func shortErr(err error) string {

@@ -98,8 +98,11 @@ func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
 	dir := t.TempDir()
 	e.configPath = filepath.Join(dir, "datarights.yaml")
 	// Staff tokens go first: the demo configuration ends in a list that
-	// tests extend with appendConfig.
-	yaml := testStaffYAML(!strings.Contains(extraYAML, "intake:")) + demo.ConfigYAML(e.serviceURL, e.bankURL, filepath.Join(dir, "data")) + extraYAML
+	// tests extend with appendConfig. The service runs as the runtime
+	// role, with only its grants; the migrations and the tests' own pool
+	// (e.db) as a superuser.
+	yaml := testStaffYAML(!strings.Contains(extraYAML, "intake:")) + migrateYAML(e.serviceURL) +
+		demo.ConfigYAML(storagetest.RuntimeURL(t, e.serviceURL), e.bankURL, filepath.Join(dir, "data")) + extraYAML
 	if err := os.WriteFile(e.configPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,12 @@ commands:
   dev                 run API and workers with local defaults and a demo bank (no setup needed)
   serve   -config F   run the API and the workers
   worker  -config F   run the workers only
-  migrate up [-config F]   apply database migrations (DATABASE_URL is enough)
+  migrate up [-config F] [-runtime-role R | -single-role]
+                      apply database migrations on DATARIGHTS_MIGRATE_DATABASE_URL (else DATABASE_URL),
+                      hand the tables to datarights_owner and grant the service's role R (default:
+                      DATABASE_URL's role) only what it needs; -single-role: one role does everything
+  audit verify [-config F]  check every audit chain and anchor; exit 1 naming the first broken link
+  audit anchor [-config F]  anchor the audit trail now (the service does it every audit.anchor_interval)
   token add NAME [-config F]     create a staff token, print it once, store its hash
   token revoke NAME [-config F]  revoke a staff token
   token hash TOKEN    print the SHA-256 to put in staff_tokens[].sha256
@@ -62,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDev(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "sla":

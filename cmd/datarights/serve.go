@@ -89,12 +89,8 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 		return err
 	}
 	defer db.Close()
-	res, err := db.Migrate(ctx)
-	if err != nil {
+	if err := migrateOnStart(ctx, cfg, db, logger); err != nil {
 		return err
-	}
-	if len(res.Own)+len(res.River) > 0 {
-		logger.Info("migrated database", "own", res.Own, "river", res.River)
 	}
 	if err := registerTokens(ctx, db, cfg); err != nil {
 		return err
@@ -215,6 +211,48 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 		}
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// migrateOnStart brings the database up to date before the service uses
+// it. With migrate_database_url, migrations run as that role and grant the
+// service's own (database_url's) role what it needs; without, the service's
+// role migrates, when anything is pending, and owns everything.
+func migrateOnStart(ctx context.Context, cfg *config.Config, db *storage.DB, logger *slog.Logger) error {
+	var res storage.MigrateResult
+	if cfg.MigrateDatabaseURL != "" {
+		role, err := db.CurrentRole(ctx)
+		if err != nil {
+			return err
+		}
+		admin, err := storage.Open(ctx, cfg.MigrateDatabaseURL)
+		if err != nil {
+			return fmt.Errorf("migrate_database_url: %w", err)
+		}
+		defer admin.Close()
+		if res, err = admin.MigrateWith(ctx, storage.MigrateOptions{RuntimeRole: role}); err != nil {
+			return err
+		}
+	} else if err := db.CheckMigrations(ctx); err != nil {
+		// Only when something is pending: a runtime role migrated for by
+		// `datarights migrate up` may not even look at creating a table.
+		if !errors.Is(err, storage.ErrMigrationsPending) {
+			return err
+		}
+		if res, err = db.Migrate(ctx); err != nil {
+			return fmt.Errorf("%w (if the tables belong to %s, run `datarights migrate up` as its member, or set migrate_database_url)", err, storage.OwnerRole)
+		}
+	}
+	if len(res.Own)+len(res.River) > 0 {
+		logger.Info("migrated database", "own", res.Own, "river", res.River)
+	}
+	can, err := storage.RuntimeCanRewriteAudit(ctx, db.Pool)
+	if err != nil {
+		return err
+	}
+	if can {
+		logger.Warn("the service's database role can change or delete audit events: run migrations with migrate_database_url (or `datarights migrate up -runtime-role`) so that it cannot (docs/security.md §8)")
+	}
 	return nil
 }
 

@@ -136,18 +136,95 @@ func redact(raw string) string {
 }
 
 // NewDB gives the test a database of its own with datarights' and River's
-// tables migrated, open for the test's duration, and its URL.
+// tables migrated, open for the test's duration as the runtime role (so the
+// test runs with the service's grants, not a superuser's), and its URL.
 func NewDB(t testing.TB, prefix string) (*storage.DB, string) {
 	t.Helper()
+	db, url, _ := NewDBWithAdmin(t, prefix)
+	return db, url
+}
+
+// NewDBWithAdmin is NewDB, plus the URL of a superuser connection to the same
+// database, for what the runtime role may not do (tampering, inspecting).
+func NewDBWithAdmin(t testing.TB, prefix string) (db *storage.DB, runtimeURL, adminURL string) {
+	t.Helper()
 	ctx := context.Background()
-	url := NewDatabase(t, prefix)
-	db, err := storage.Open(ctx, url)
+	adminURL = NewDatabase(t, prefix)
+	if err := Migrate(ctx, adminURL); err != nil {
+		t.Fatalf("storagetest: %v", err)
+	}
+	runtimeURL = RuntimeURL(t, adminURL)
+	db, err := storage.Open(ctx, runtimeURL)
 	if err != nil {
 		t.Fatalf("storagetest: %v", err)
 	}
 	t.Cleanup(db.Close)
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("storagetest: %v", err)
+	return db, runtimeURL, adminURL
+}
+
+// RuntimeRole is the role tests run the service as: a plain login role,
+// granted per database by the migrations (storage.MigrateOptions). It is
+// shared by every test database on the server and never dropped.
+const RuntimeRole = "drtest_runtime"
+
+// runtimePassword is the test role's password, for servers that ask for
+// one; it protects nothing but test databases.
+const runtimePassword = "drtest_runtime"
+
+var (
+	runtimeOnce sync.Once
+	runtimeErr  error
+)
+
+// RuntimeURL returns dbURL (a superuser's URL of a test database) as
+// RuntimeRole, creating the role on the server the first time.
+func RuntimeURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	if err := ensureRuntimeRoleOnce(dbURL); err != nil {
+		t.Fatalf("storagetest: runtime role: %v", err)
 	}
-	return db, url
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("storagetest: parse %s: %v", redact(dbURL), err)
+	}
+	u.User = url.UserPassword(RuntimeRole, runtimePassword)
+	return u.String()
+}
+
+func ensureRuntimeRole(dbURL string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	// Other test packages, running at the same time, race to create it.
+	_, err = conn.Exec(ctx, `DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+RuntimeRole+`') THEN
+			CREATE ROLE `+RuntimeRole+` LOGIN PASSWORD '`+runtimePassword+`';
+		END IF;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`)
+	return err
+}
+
+// Migrate migrates the database at adminURL (a superuser's) with the two
+// roles: the owner role owns the tables, RuntimeRole gets the service's
+// grants.
+func Migrate(ctx context.Context, adminURL string) error {
+	admin, err := storage.Open(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := ensureRuntimeRoleOnce(adminURL); err != nil {
+		return err
+	}
+	_, err = admin.MigrateWith(ctx, storage.MigrateOptions{RuntimeRole: RuntimeRole})
+	return err
+}
+
+func ensureRuntimeRoleOnce(dbURL string) error {
+	runtimeOnce.Do(func() { runtimeErr = ensureRuntimeRole(dbURL) })
+	return runtimeErr
 }
