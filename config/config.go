@@ -90,7 +90,11 @@ type HTTP struct {
 	Addr         string `yaml:"addr"`
 	MaxBodyBytes int64  `yaml:"max_body_bytes"`
 	// PublicURL is how requesters reach the service (for links in emails).
+	// serve and worker refuse to start without it: a link built from the
+	// address of whichever process sent the email points at a worker.
 	PublicURL string `yaml:"public_url"`
+	// PublicURLSet says PublicURL was configured, not defaulted.
+	PublicURLSet bool `yaml:"-"`
 	// TrustedProxies are the networks (CIDR) of the reverse proxies in
 	// front of the service: only a peer in one of them is believed about
 	// the client's address in X-Forwarded-For.
@@ -396,6 +400,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DatabaseURL = v
 	}
+	if v := getenv("DATARIGHTS_PUBLIC_URL"); v != "" {
+		c.HTTP.PublicURL = v
+	}
 	if v := getenv("DATARIGHTS_HTTP_ADDR"); v != "" {
 		c.HTTP.Addr = v
 	}
@@ -452,6 +459,7 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.MaxBodyBytes == 0 {
 		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	c.HTTP.PublicURLSet = c.HTTP.PublicURL != ""
 	if c.HTTP.PublicURL == "" {
 		c.HTTP.PublicURL = "http://" + c.HTTP.Addr
 	}

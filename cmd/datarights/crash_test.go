@@ -72,6 +72,7 @@ func (e *e2e) startProcess(addr string) *exec.Cmd {
 		"DATARIGHTS_STAFF_TOKEN="+testToken,
 		keyring.EnvVar+"="+testSecretKey,
 		"DATARIGHTS_HTTP_ADDR="+addr,
+		"DATARIGHTS_PUBLIC_URL=http://"+addr,
 		"DATABASE_URL=",
 	)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))

@@ -62,6 +62,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.Keys == nil {
 		return fmt.Errorf("%s is not set: the service encrypts export passwords and signs its audit anchors with it; generate one with `datarights key new` and keep it in your secret store (docs/security.md)", keyring.EnvVar)
 	}
+	if !cfg.HTTP.PublicURLSet {
+		return usageError("http.public_url is not set: links in emails (downloads, status pages, acknowledgements) must point at the API as requesters reach it, " +
+			"not at whichever process sent the email; set http.public_url or DATARIGHTS_PUBLIC_URL, e.g. https://privacy.example.com")
+	}
 	return serve(ctx, cfg, newLogger(stdout), withAPI, nil)
 }
 
