@@ -239,6 +239,9 @@ type requestView struct {
 	Recipients []*storage.Notice `json:"recipients,omitempty"`
 	// Contacts are the addresses the request had to prove with a code.
 	Contacts []*storage.Contact `json:"contacts,omitempty"`
+	// FailedSteps are the steps that ran out of attempts (retried ones
+	// show when and by whom); POST …/resume runs the open ones again.
+	FailedSteps []*storage.FailedStep `json:"failed_steps,omitempty"`
 }
 
 type taskView struct {
@@ -290,6 +293,9 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		return v, err
 	}
 	if v.Contacts, err = storage.ListContacts(ctx, s.DB.Pool, r.ID, false); err != nil {
+		return v, err
+	}
+	if v.FailedSteps, err = storage.ListFailedSteps(ctx, s.DB.Pool, r.ID, false); err != nil {
 		return v, err
 	}
 	return v, nil

@@ -77,7 +77,13 @@ func (p *Pipeline) Pause(ctx context.Context, staff, requestID, reason string) (
 
 // Resume restarts the clock of a paused request, moves its deadline out by
 // the days it stood still, and picks up the work where it was left.
+//
+// A request that is not paused but failed (or has a failed notice) is
+// resumed from the step that failed: one action for staff either way.
 func (p *Pipeline) Resume(ctx context.Context, staff, requestID string) (*rights.Request, error) {
+	if current, err := storage.GetRequest(ctx, p.db.Pool, requestID); err == nil && current.Status != rights.StatusPaused {
+		return p.ResumeFailed(ctx, staff, requestID)
+	}
 	var r *rights.Request
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		var err error

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,9 +47,7 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 	}
 	export, res, err := p.buildExport(ctx, r)
 	if err != nil {
-		if lastAttempt(job.JobRow) {
-			return errors.Join(err, p.fail(ctx, r.ID, "assemble", err))
-		}
+		// On the last attempt the failure handler fails the request.
 		return fmt.Errorf("assemble %s: %w", r.ID, err)
 	}
 	err = step(ctx, p, job, func(tx pgx.Tx) error {

@@ -151,6 +151,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		MaxAttempts:          w.MaxAttempts,
 		JobTimeout:           w.JobTimeout,
 		RescueStuckJobsAfter: w.RescueAfter,
+		ErrorHandler:         &failureHandler{p: p},
 	}
 	if work {
 		workers := river.NewWorkers()
@@ -168,6 +169,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &expireWorker{p: p})
 		river.AddWorker(workers, &limitsSweepWorker{p: p})
 		river.AddWorker(workers, &sendContactCodeWorker{p: p})
+		river.AddWorker(workers, &failuresSweepWorker{p: p})
 		river.AddWorker(workers, &auditAnchorWorker{p: p})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
@@ -186,6 +188,11 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 				river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return LimitsSweepArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "limits_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return FailuresSweepArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "failures_sweep"},
 			),
 			river.NewPeriodicJob(
 				river.PeriodicInterval(p.settings.Retention.SweepInterval),
@@ -282,24 +289,6 @@ func (p *Pipeline) insertAt(ctx context.Context, tx pgx.Tx, args river.JobArgs, 
 		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
 	}
 	return nil
-}
-
-// fail gives up on a request whose step has exhausted its attempts: the
-// request becomes failed, visibly, for staff to act on.
-func (p *Pipeline) fail(ctx context.Context, requestID, stepName string, cause error) error {
-	return p.db.InTx(ctx, func(tx pgx.Tx) error {
-		r, err := storage.LockRequest(ctx, tx, requestID)
-		if err != nil {
-			return err
-		}
-		if !rights.CanTransition(r.Status, rights.StatusFailed) {
-			return nil
-		}
-		return storage.Transition(ctx, tx, r, rights.StatusFailed, p.now(), storage.Change{
-			Actor: rights.ActorSystem, Action: "request.failed",
-			Detail: map[string]any{"step": stepName, "error": safeError(cause)},
-		})
-	})
 }
 
 // lastAttempt reports whether River will not retry this job after a failure.

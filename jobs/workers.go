@@ -449,9 +449,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			return err
 		}
 		if err := p.mailer.Send(ctx, msg); err != nil {
-			if lastAttempt(job.JobRow) {
-				return errors.Join(err, p.fail(ctx, r.ID, "deliver", err))
-			}
+			// On the last attempt the failure handler fails the request.
 			return fmt.Errorf("deliver %s: %w", r.ID, err)
 		}
 		delivery = &storage.Delivery{RequestID: r.ID, Kind: deliveryCompletion, MessageID: msg.ID, SentAt: p.now().UTC()}

@@ -69,6 +69,7 @@ type Metrics struct {
 	retention       *prometheus.CounterVec
 	consent         *prometheus.CounterVec
 	notices         *prometheus.CounterVec
+	stepsFailed     *prometheus.CounterVec
 	open            *openRequestsCollector
 	backlog         *backlogCollector
 
@@ -141,13 +142,17 @@ func New() *Metrics {
 			Namespace: namespace, Name: "recipient_notices_total",
 			Help: "Notices to third parties to erase shared data, by recipient and what became of them (sent, acknowledged, failed).",
 		}, []string{"recipient", "outcome"}),
+		stepsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "steps_failed_total",
+			Help: "Steps of requests that ran out of attempts and wait for staff to resume them, by job kind and error class.",
+		}, []string{"kind", "error_class"}),
 		open:    newOpenRequestsCollector(),
 		backlog: newBacklogCollector(),
 	}
 	m.own = []prometheus.Collector{
 		m.received, m.completed, m.completionDays, m.breached, m.refused,
 		m.storeDuration, m.storeErrors, m.calendarMissing, m.reminders,
-		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.open, m.backlog,
+		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.stepsFailed, m.open, m.backlog,
 	}
 	m.registry.MustRegister(m.own...)
 	m.registry.MustRegister(
@@ -189,6 +194,11 @@ func (m *Metrics) ConsentWithdrawn(product, purpose, source string) {
 // RecipientNotice counts what became of a notice to a third party.
 func (m *Metrics) RecipientNotice(recipient, outcome string) {
 	m.notices.WithLabelValues(recipient, outcome).Inc()
+}
+
+// StepFailed counts a request's step that ran out of attempts.
+func (m *Metrics) StepFailed(kind, errorClass string) {
+	m.stepsFailed.WithLabelValues(kind, errorClass).Inc()
 }
 
 // RequestReceived counts a new request.
@@ -355,6 +365,7 @@ var names = sync.OnceValue(func() []string {
 	m.RetentionReleased("store", true)
 	m.ConsentWithdrawn("product", "purpose", "request")
 	m.RecipientNotice("recipient", "sent")
+	m.StepFailed("plan", "network")
 	m.observeJob(&river.Event{Kind: river.EventKindJobCompleted,
 		Job: &rivertype.JobRow{Kind: "kind"}, JobStats: &river.JobStatistics{}})
 	m.SetOpenRequestsSource(func(context.Context) ([]OpenCount, error) {

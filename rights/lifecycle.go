@@ -36,14 +36,17 @@ var Statuses = []Status{
 // listed for it. Terminal statuses have no entry.
 var transitions = map[Status][]Status{
 	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled, StatusExpired},
-	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
-	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval, StatusAwaitingContact},
+	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused, StatusFailed},
+	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval, StatusAwaitingContact, StatusFailed},
 	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled},
-	StatusAwaitingContact:      {StatusVerified, StatusRefused, StatusCancelled, StatusExpired},
+	StatusAwaitingContact:      {StatusVerified, StatusRefused, StatusCancelled, StatusExpired, StatusFailed},
 	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled},
 	StatusAssembling:           {StatusDelivering, StatusFailed},
 	StatusDelivering:           {StatusCompleted, StatusFailed},
-	StatusFailed:               {StatusInProgress, StatusCancelled, StatusPaused},
+	// A failed request resumes from the step that failed (failed_steps):
+	// the status that step works on.
+	StatusFailed: {StatusInProgress, StatusCancelled, StatusPaused, StatusReceived, StatusVerified,
+		StatusAwaitingContact, StatusAssembling, StatusDelivering},
 	// A pause returns to the status it interrupted (see Pause.Status); work
 	// is never paused mid-flight, only before it starts or after it failed.
 	StatusPaused: {StatusReceived, StatusVerified, StatusFailed, StatusRefused, StatusCancelled},

@@ -49,6 +49,14 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusAwaitingContact, rights.StatusRefused},
 		{rights.StatusAwaitingContact, rights.StatusCancelled},
 		{rights.StatusAwaitingContact, rights.StatusExpired},
+		{rights.StatusReceived, rights.StatusFailed},
+		{rights.StatusVerified, rights.StatusFailed},
+		{rights.StatusAwaitingContact, rights.StatusFailed},
+		{rights.StatusFailed, rights.StatusReceived},
+		{rights.StatusFailed, rights.StatusVerified},
+		{rights.StatusFailed, rights.StatusAwaitingContact},
+		{rights.StatusFailed, rights.StatusAssembling},
+		{rights.StatusFailed, rights.StatusDelivering},
 	} {
 		allowed[pair] = true
 	}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/datarights/datarights/demo"
+)
+
+// failedStep returns the request's failed step of kind, or nil.
+func failedStep(body map[string]any, kind string) map[string]any {
+	for _, f := range asSlice(body["failed_steps"]) {
+		if f := f.(map[string]any); f["step"] == kind {
+			return f
+		}
+	}
+	return nil
+}
+
+// TestStepsThatRunOutOfAttemptsFailVisiblyAndResume: with one attempt per
+// job, a plan that cannot reach the store, a completion email the mail
+// server refuses and a refusal notice it refuses each leave a visible,
+// audited failure; one staff action (resume) runs the failed step again
+// and the request finishes.
+func TestStepsThatRunOutOfAttemptsFailVisiblyAndResume(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "worker:\n  max_attempts: 1\n")
+	proxy := e.throughProxy(t)
+	e.start()
+	resume := func(id string) {
+		t.Helper()
+		if code, out := e.call("POST", "/api/v1/requests/"+id+"/resume", staffToken("agent"), map[string]any{}); code != http.StatusOK {
+			t.Fatalf("resume %s = %d %v", id, code, out)
+		}
+	}
+
+	// The plan: the bank is down, so the email cannot be resolved.
+	code, body := e.call("POST", "/api/v1/requests", testToken, byEmail(copyTicket("demo-user-10"), 10))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	planID := body["id"].(string)
+	failed := e.waitStatus(planID, "failed", 60*time.Second)
+	if f := failedStep(failed, "plan"); f == nil || f["from_status"] != "verified" || f["error_class"] == "" {
+		t.Fatalf("failed steps = %v", failed["failed_steps"])
+	}
+	if d := auditDetail(failed, "request.failed"); d["step"] != "plan" {
+		t.Errorf("request.failed = %v", d)
+	}
+	if code, _ := e.call("POST", "/api/v1/requests/"+planID+"/resume", staffToken("auditor"), map[string]any{}); code != http.StatusForbidden {
+		t.Errorf("an auditor resumes = %d, want 403", code)
+	}
+	proxy.up.Store(true)
+	resume(planID)
+	done := e.waitStatus(planID, "completed", 60*time.Second)
+	if f := failedStep(done, "plan"); f["retried_at"] == nil || f["retried_by"] != "staff:agent" || !hasAction(done, "request.resumed") {
+		t.Errorf("after resuming: %v, audit %v", f, auditActions(done))
+	}
+	e.smtp.WaitForMessage(t, planID+".completion@datarights", 30*time.Second)
+	if code, _ := e.call("POST", "/api/v1/requests/"+planID+"/resume", staffToken("agent"), map[string]any{}); code != http.StatusConflict {
+		t.Errorf("resuming a completed request = %d, want 409", code)
+	}
+
+	// The delivery: the mail server refuses the completion email.
+	e.smtp.FailNext(1)
+	ticket := copyTicket("demo-user-11")
+	ticket["type"] = "delete"
+	code, body = e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	deliverID := body["id"].(string)
+	failed = e.waitStatus(deliverID, "failed", 60*time.Second)
+	if f := failedStep(failed, "deliver"); f == nil || f["from_status"] != "delivering" {
+		t.Fatalf("failed steps = %v", failed["failed_steps"])
+	}
+	resume(deliverID)
+	e.waitStatus(deliverID, "completed", 60*time.Second)
+	e.smtp.WaitForMessage(t, deliverID+".completion@datarights", 30*time.Second)
+
+	// A refusal notice: the request is refused either way; the notice's
+	// failure shows on it and is sent when resumed.
+	code, body = e.call("POST", "/api/v1/self-service/requests", "", map[string]any{
+		"product": "webank", "type": "copy", "email": demo.Email(12), "locale": "en"})
+	if code != http.StatusAccepted {
+		t.Fatalf("self-service = %d %v", code, body)
+	}
+	refusedID := body["id"].(string)
+	waitFor(t, 30*time.Second, "the code email", func() bool {
+		_, b := e.call("GET", "/api/v1/requests/"+refusedID, testToken, nil)
+		return hasAction(b, "verification.code_sent")
+	})
+	e.smtp.FailNext(1)
+	if code, out := e.call("POST", "/api/v1/requests/"+refusedID+"/refuse", testToken, map[string]string{
+		"reason": "identity_not_verified", "message": "We could not verify who is asking."}); code != http.StatusOK {
+		t.Fatalf("refuse = %d %v", code, out)
+	}
+	var notice map[string]any
+	waitFor(t, 60*time.Second, "the failed refusal notice", func() bool {
+		_, b := e.call("GET", "/api/v1/requests/"+refusedID, testToken, nil)
+		notice = b
+		return failedStep(b, "notice") != nil
+	})
+	if notice["status"] != "refused" || auditDetail(notice, "step.failed")["notice"] != "refusal" {
+		t.Errorf("after the failed notice: status %v, step.failed %v", notice["status"], auditDetail(notice, "step.failed"))
+	}
+	resume(refusedID)
+	e.smtp.WaitForMessage(t, refusedID+".refusal@datarights", 30*time.Second)
+}
