@@ -84,6 +84,16 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 		}
 		sum := sha256.Sum256(raw)
 		idem = &storage.Idempotency{Key: key, BodyHash: hex.EncodeToString(sum[:])}
+	} else {
+		// No key: one is derived from the body (and, through the staff
+		// member, who sent it) for a short window, so that a client
+		// retrying a POST whose answer it lost does not file the ticket
+		// twice. The window is two 10-minute buckets: a retry across the
+		// boundary finds the previous one.
+		sum := sha256.Sum256(raw)
+		bucket := s.Pipeline.Now().Unix() / int64(derivedKeyWindow.Seconds())
+		key := func(b int64) string { return fmt.Sprintf("auto:%x:%d", sum[:16], b) }
+		idem = &storage.Idempotency{Key: key(bucket), BodyHash: hex.EncodeToString(sum[:]), Alternates: []string{key(bucket - 1)}}
 	}
 	if body.Verification != nil {
 		// Who verified and when is recorded by the service, not taken from the body.
@@ -111,11 +121,18 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	view, err := s.requestView(r.Context(), req, true)
 	if err != nil {
-		s.error(w, r, err)
-		return
+		// Saved, but the database went away before the details could be
+		// read: answer from what was written, not a 500 that invites a
+		// duplicate.
+		view, _ = s.requestView(r.Context(), req, false)
 	}
 	s.json(w, status, view)
 }
+
+// derivedKeyWindow is how long a ticket posted again without an
+// Idempotency-Key is taken for a retry of the first (at least this long,
+// at most twice).
+const derivedKeyWindow = 10 * time.Minute
 
 func (s *server) handleGetRequest(w http.ResponseWriter, r *http.Request) {
 	req, err := storage.GetRequest(r.Context(), s.DB.Pool, r.PathValue("id"))

@@ -272,6 +272,14 @@ type errorBody struct {
 // error writes err as JSON. Internal errors are logged with the request id
 // and shown to the caller only as "internal error".
 func (s *server) error(w http.ResponseWriter, r *http.Request, err error) {
+	if rights.ErrorCode(err) == rights.EInternal && storage.Unavailable(err) {
+		// The database is down or refusing work: say so, and when to come
+		// back, instead of a 500 that reads like a bug. Nothing half-done
+		// is behind it: every change is one transaction.
+		s.Logger.WarnContext(r.Context(), "database unavailable", "route", r.Pattern, "err", err)
+		err = &rights.Error{Code: rights.EUnavailable, RetryAfter: 5 * time.Second,
+			Message: "the service cannot reach its database just now; try again shortly (see Retry-After)"}
+	}
 	code := rights.ErrorCode(err)
 	status, ok := statusFor[code]
 	if !ok {

@@ -60,7 +60,16 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 }
 
 func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.Idempotency) (*rights.Request, error) {
-	r, hash, err := storage.FindByIdempotencyKey(ctx, p.db.Pool, createdBy, idem.Key)
+	var (
+		r    *rights.Request
+		hash string
+		err  error
+	)
+	for _, key := range append([]string{idem.Key}, idem.Alternates...) {
+		if r, hash, err = storage.FindByIdempotencyKey(ctx, p.db.Pool, createdBy, key); err != nil || r != nil {
+			break
+		}
+	}
 	if err != nil || r == nil {
 		return nil, err
 	}

@@ -42,6 +42,9 @@ const requestColumns = `id, product, type, channel, status, subject, delivery_em
 type Idempotency struct {
 	Key      string
 	BodyHash string
+	// Alternates are earlier keys a retry may have been stored under (a
+	// derived key's previous window); only Key is stored.
+	Alternates []string
 }
 
 // InsertRequest stores a new request.

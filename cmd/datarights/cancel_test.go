@@ -160,6 +160,9 @@ func TestCancelAccountErasesEverythingOnce(t *testing.T) {
 		again := cancelTicket("demo-user-12")
 		again["type"] = kind
 		again["subject"] = map[string]any{"identities": map[string]string{"email": demo.Email(12)}}
+		// A new ticket, not a retry of the first (same body, same staff,
+		// within minutes: taken for a retry without an Idempotency-Key).
+		again["note"] = "asked again at the counter"
 		if kind == "correct" {
 			again["corrections"] = map[string]string{"city": "杭州"}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +108,65 @@ func TestStepsThatRunOutOfAttemptsFailVisiblyAndResume(t *testing.T) {
 	}
 	resume(refusedID)
 	e.smtp.WaitForMessage(t, refusedID+".refusal@datarights", 30*time.Second)
+}
+
+// TestRetriedTicketWithoutKeyIsNotFiledTwice: a client that lost the answer
+// to a POST and sends the same ticket again, with no Idempotency-Key, gets
+// the first request back (200), not a second one; another body is a new
+// ticket, and so is the same body from another member of staff.
+func TestRetriedTicketWithoutKeyIsNotFiledTwice(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	ticket := copyTicket("demo-user-14")
+	code, first := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("first = %d %v", code, first)
+	}
+	code, again := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusOK || again["id"] != first["id"] {
+		t.Errorf("retry = %d %v, want 200 with %v", code, again["id"], first["id"])
+	}
+	code, other := e.call("POST", "/api/v1/requests", staffToken("agent"), ticket)
+	if code != http.StatusCreated || other["id"] == first["id"] {
+		t.Errorf("the same body from another agent = %d %v", code, other["id"])
+	}
+	ticket["note"] = "a different ticket"
+	if code, _ := e.call("POST", "/api/v1/requests", testToken, ticket); code != http.StatusCreated {
+		t.Errorf("another body = %d, want 201", code)
+	}
+}
+
+// TestDatabaseOutageAnswers503: with the service's database stopped from
+// under it, the API answers 503 with Retry-After, not 500.
+func TestDatabaseOutageAnswers503(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "")
+	// The service reaches its own database through a switchable proxy.
+	proxy := e.serviceThroughProxy(t)
+	proxy.up.Store(true)
+	e.start()
+	if code, body := e.call("GET", "/api/v1/requests", testToken, nil); code != http.StatusOK {
+		t.Fatalf("list = %d %v", code, body)
+	}
+	proxy.up.Store(false)
+	proxy.dropAll()
+	req, err := http.NewRequest("POST", e.base+"/api/v1/requests", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("during the outage = %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	proxy.up.Store(true)
+	waitFor(t, 30*time.Second, "the database to be back", func() bool {
+		code, _ := e.call("GET", "/api/v1/requests", testToken, nil)
+		return code == http.StatusOK
+	})
 }

@@ -105,7 +105,11 @@ func TestRepeatedRequestWaitsForStaff(t *testing.T) {
 	}
 	e.waitStatus(second, "completed", 60*time.Second)
 
-	third := submit(copyTicket("demo-user-2"))
+	// A third ticket, not a retry of the first: same body and staff within
+	// minutes would be taken for one (no Idempotency-Key).
+	thirdTicket := copyTicket("demo-user-2")
+	thirdTicket["note"] = "third call this month"
+	third := submit(thirdTicket)
 	e.waitStatus(third, "awaiting_approval", 30*time.Second)
 	// Four eyes: whoever filed the ticket cannot refuse it.
 	refusal := map[string]string{"reason": "excessive_or_repeated", "message": "Two copies were sent this month."}

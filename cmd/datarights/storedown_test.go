@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/datarights/datarights/storage/storagetest"
 )
 
 // switchProxy stands between the service and a store: while down it drops
@@ -23,6 +25,32 @@ type switchProxy struct {
 	target string
 	up     atomic.Bool
 	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+// dropAll closes every connection open through the proxy, as a database
+// restart does to its clients.
+func (p *switchProxy) dropAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *switchProxy) track(c net.Conn, open bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		p.conns = map[net.Conn]bool{}
+	}
+	if open {
+		p.conns[c] = true
+	} else {
+		delete(p.conns, c)
+	}
 }
 
 func newSwitchProxy(t *testing.T, target string) *switchProxy {
@@ -48,6 +76,8 @@ func (p *switchProxy) serve() {
 			continue
 		}
 		go func() {
+			p.track(conn, true)
+			defer p.track(conn, false)
 			defer conn.Close()
 			backend, err := net.Dial("tcp", p.target)
 			if err != nil {
@@ -81,6 +111,36 @@ func (e *e2e) throughProxy(t *testing.T) *switchProxy {
 		t.Fatal(err)
 	}
 	yaml = []byte(strings.Replace(string(yaml), strconv.Quote(e.bankURL), strconv.Quote(via.String()), 1))
+	if err := os.WriteFile(e.configPath, yaml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return proxy
+}
+
+// serviceThroughProxy rewrites the configuration so the service reaches
+// its own database (as its runtime role) through a switchable proxy, and
+// returns the proxy (down). Migrations still connect directly.
+func (e *e2e) serviceThroughProxy(t *testing.T) *switchProxy {
+	t.Helper()
+	runtime := storagetest.RuntimeURL(t, e.serviceURL)
+	u, err := url.Parse(runtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newSwitchProxy(t, u.Host)
+	via := *u
+	via.Host = proxy.ln.Addr().String()
+	q := via.Query()
+	q.Set("connect_timeout", "2")
+	via.RawQuery = q.Encode()
+	yaml, err := os.ReadFile(e.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(yaml), strconv.Quote(runtime)) {
+		t.Fatalf("the configuration does not name %s", runtime)
+	}
+	yaml = []byte(strings.Replace(string(yaml), strconv.Quote(runtime), strconv.Quote(via.String()), 1))
 	if err := os.WriteFile(e.configPath, yaml, 0o600); err != nil {
 		t.Fatal(err)
 	}
