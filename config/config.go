@@ -189,8 +189,10 @@ type Limits struct {
 type Worker struct {
 	Concurrency int           `yaml:"concurrency"`
 	JobTimeout  time.Duration `yaml:"job_timeout"`
-	// RescueAfter is how long a job may stay running before another process
-	// takes it over (its worker is presumed dead).
+	// RescueAfter is how long a running job may go without its worker's
+	// heartbeat before another process takes it over (its worker is
+	// presumed dead). Live workers beat every quarter of it, however long
+	// the job runs.
 	RescueAfter time.Duration `yaml:"rescue_after"`
 	MaxAttempts int           `yaml:"max_attempts"`
 }
@@ -355,7 +357,7 @@ const (
 	DefaultExpiryGrace          = time.Hour
 	DefaultWorkerConcurrency    = 20
 	DefaultJobTimeout           = 10 * time.Minute
-	DefaultRescueAfter          = 30 * time.Minute
+	DefaultRescueAfter          = time.Minute
 	DefaultJobMaxAttempts       = 25
 	DefaultTimeZone             = "Asia/Shanghai"
 	DefaultFrom                 = "datarights <privacy@localhost>"
@@ -656,8 +658,10 @@ func (c *Config) validate() rights.Problems {
 	if c.Worker.JobTimeout < time.Second {
 		p.Add("worker.job_timeout", "must be at least 1s, not %s", c.Worker.JobTimeout)
 	}
-	if c.Worker.RescueAfter < c.Worker.JobTimeout {
-		p.Add("worker.rescue_after", "must be at least worker.job_timeout (%s), not %s", c.Worker.JobTimeout, c.Worker.RescueAfter)
+	if c.Worker.RescueAfter < 2*time.Second || c.Worker.RescueAfter > time.Hour {
+		// Workers beat a heartbeat every quarter of it: shorter loads the
+		// database for little gain; longer only delays recovery.
+		p.Add("worker.rescue_after", "must be between 2s and 1h, not %s", c.Worker.RescueAfter)
 	}
 	if c.Worker.MaxAttempts < 1 || c.Worker.MaxAttempts > 100 {
 		p.Add("worker.max_attempts", "must be between 1 and 100, not %d", c.Worker.MaxAttempts)

@@ -107,7 +107,7 @@ func TestParseRejects(t *testing.T) {
 		"unknown product":   {strings.Replace(valid, "key: user_id", "key: user_id\n    products: [wechat]", 1), `stores[0].products[0]: unknown product "wechat"`},
 		"bad time zone":     {strings.Replace(valid, "clock_start: verified", "clock_start: verified\n      time_zone: Mars/Olympus", 1), "time_zone: unknown time zone"},
 		"injection table":   {strings.Replace(valid, "table: users", "table: users; drop table x", 1), "lookups[0].table"},
-		"rescue < timeout":  {valid + "worker:\n  job_timeout: 10m\n  rescue_after: 1m\n", "worker.rescue_after"},
+		"rescue too short":  {valid + "worker:\n  rescue_after: 1s\n", "worker.rescue_after"},
 		"bad ops addr":      {valid + "http:\n  ops_addr: metrics.internal\n", "http.ops_addr: must be host:port"},
 		"ops addr = addr":   {valid + "http:\n  addr: 0.0.0.0:8080\n  ops_addr: 0.0.0.0:8080\n", "http.ops_addr: must differ from http.addr"},
 		"duplicate product": {strings.Replace(valid, "products:\n", "products:\n  - name: webank\n    deadline: {policy: calendar_days, days: 15, clock_start: received}\n", 1), "declared twice"},

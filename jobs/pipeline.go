@@ -149,28 +149,31 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 	cfg := &river.Config{
 		Logger:               p.logger.With("component", "river"),
 		MaxAttempts:          w.MaxAttempts,
-		JobTimeout:           w.JobTimeout,
+		// River's timeout is the liveness window; jobs beat a heartbeat and
+		// run under worker.job_timeout instead (heartbeat.go).
+		JobTimeout:           w.RescueAfter,
 		RescueStuckJobsAfter: w.RescueAfter,
+		WorkerMiddleware:     []rivertype.WorkerMiddleware{&heartbeatMiddleware{p: p, every: w.RescueAfter / 4}},
 		ErrorHandler:         &failureHandler{p: p},
 	}
 	if work {
 		workers := river.NewWorkers()
-		river.AddWorker(workers, &verifyWorker{p: p})
-		river.AddWorker(workers, &sendCodeWorker{p: p})
-		river.AddWorker(workers, &planWorker{p: p})
-		river.AddWorker(workers, &storeTaskWorker{p: p})
-		river.AddWorker(workers, &assembleWorker{p: p})
-		river.AddWorker(workers, &deliverWorker{p: p})
-		river.AddWorker(workers, &slaSweepWorker{p: p})
-		river.AddWorker(workers, &noticeWorker{p: p})
-		river.AddWorker(workers, &retentionSweepWorker{p: p})
-		river.AddWorker(workers, &recipientNoticeWorker{p: p})
-		river.AddWorker(workers, &exportSweepWorker{p: p})
-		river.AddWorker(workers, &expireWorker{p: p})
-		river.AddWorker(workers, &limitsSweepWorker{p: p})
-		river.AddWorker(workers, &sendContactCodeWorker{p: p})
-		river.AddWorker(workers, &failuresSweepWorker{p: p})
-		river.AddWorker(workers, &auditAnchorWorker{p: p})
+		river.AddWorker(workers, withTimeLimit(&verifyWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&sendCodeWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&planWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&storeTaskWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&assembleWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&deliverWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&slaSweepWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&noticeWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&retentionSweepWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&recipientNoticeWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&exportSweepWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&expireWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&limitsSweepWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&sendContactCodeWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&failuresSweepWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&auditAnchorWorker{p: p}, w.JobTimeout))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
