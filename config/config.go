@@ -33,6 +33,7 @@ import (
 type Config struct {
 	// DatabaseURL is the service's own Postgres (requests, audit, River).
 	DatabaseURL string       `yaml:"database_url"`
+	Database    Database     `yaml:"database"`
 	DataDir     string       `yaml:"data_dir"` // staging, exports and the file outbox
 	HTTP        HTTP         `yaml:"http"`
 	SMTP        SMTP         `yaml:"smtp"`
@@ -146,6 +147,15 @@ type Intake struct {
 	ConfirmDeliveryEmail *bool `yaml:"confirm_delivery_email"`
 }
 
+// Database sizes the connection pools to the service's own Postgres. An
+// API process and the workers get separate pools, so a burst of jobs never
+// makes a staff request (or the commit that records a sent email) wait for
+// a connection behind them.
+type Database struct {
+	// MaxConns is the API's pool; default 10.
+	MaxConns int `yaml:"max_conns"`
+}
+
 // SMS configures text messages (codes proving a new phone number). No
 // gateway: messages are written to <data_dir>/sms, one file each.
 type SMS struct {
@@ -195,6 +205,10 @@ type Worker struct {
 	// the job runs.
 	RescueAfter time.Duration `yaml:"rescue_after"`
 	MaxAttempts int           `yaml:"max_attempts"`
+	// DBConns is the workers' pool: by default concurrency + 10, one for
+	// each running job and the rest for River's own work (fetching,
+	// completing, heartbeats) and the steps' commits.
+	DBConns int `yaml:"db_conns"`
 }
 
 // SLA configures deadline reminders and the staff queue's bands.
@@ -499,6 +513,12 @@ func (c *Config) applyDefaults() {
 	if c.Worker.Concurrency == 0 {
 		c.Worker.Concurrency = DefaultWorkerConcurrency
 	}
+	if c.Worker.DBConns == 0 {
+		c.Worker.DBConns = c.Worker.Concurrency + 10
+	}
+	if c.Database.MaxConns == 0 {
+		c.Database.MaxConns = 10
+	}
 	if c.Worker.JobTimeout == 0 {
 		c.Worker.JobTimeout = DefaultJobTimeout
 	}
@@ -662,6 +682,12 @@ func (c *Config) validate() rights.Problems {
 		// Workers beat a heartbeat every quarter of it: shorter loads the
 		// database for little gain; longer only delays recovery.
 		p.Add("worker.rescue_after", "must be between 2s and 1h, not %s", c.Worker.RescueAfter)
+	}
+	if c.Worker.DBConns < c.Worker.Concurrency+2 || c.Worker.DBConns > 2000 {
+		p.Add("worker.db_conns", "must be at least worker.concurrency + 2 (%d): each running job holds one, River needs the rest; not %d", c.Worker.Concurrency+2, c.Worker.DBConns)
+	}
+	if c.Database.MaxConns < 2 || c.Database.MaxConns > 1000 {
+		p.Add("database.max_conns", "must be between 2 and 1000, not %d", c.Database.MaxConns)
 	}
 	if c.Worker.MaxAttempts < 1 || c.Worker.MaxAttempts > 100 {
 		p.Add("worker.max_attempts", "must be between 1 and 100, not %d", c.Worker.MaxAttempts)

@@ -269,4 +269,3 @@ func (p *Pipeline) ResumeFailed(ctx context.Context, staff, requestID string) (*
 	})
 	return r, err
 }
-

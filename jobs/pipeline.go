@@ -147,8 +147,8 @@ const QueueDefault = river.QueueDefault
 func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 	w := p.settings.Worker
 	cfg := &river.Config{
-		Logger:               p.logger.With("component", "river"),
-		MaxAttempts:          w.MaxAttempts,
+		Logger:      p.logger.With("component", "river"),
+		MaxAttempts: w.MaxAttempts,
 		// River's timeout is the liveness window; jobs beat a heartbeat and
 		// run under worker.job_timeout instead (heartbeat.go).
 		JobTimeout:           w.RescueAfter,

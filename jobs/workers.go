@@ -435,7 +435,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err != nil {
 		return err
 	}
-	var export *storage.Export
+	var (
+		export *storage.Export
+		sentAt time.Time
+	)
 	if delivery == nil {
 		tasks, err := storage.ListTasks(ctx, p.db.Pool, r.ID)
 		if err != nil {
@@ -453,6 +456,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			return fmt.Errorf("deliver %s: %w", r.ID, err)
 		}
 		delivery = &storage.Delivery{RequestID: r.ID, Kind: deliveryCompletion, MessageID: msg.ID, SentAt: p.now().UTC()}
+		sentAt = time.Now()
 	}
 	completed := false
 	err = step(ctx, p, job, func(tx pgx.Tx) error {
@@ -479,6 +483,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		return p.markPurged(ctx, tx, r.ID, "delivered", now)
 	})
 	if err == nil && completed {
+		if !sentAt.IsZero() {
+			// The window in which a crash resends the same message.
+			p.metrics.SendRecorded(time.Since(sentAt))
+		}
 		p.metrics.RequestCompleted(r.Product, r.Type, r.Channel, p.workingDaysTaken(r))
 		if export != nil && export.Delivery == "attachment" {
 			if err := p.deleteArchive(ctx, export); err != nil {

@@ -70,6 +70,7 @@ type Metrics struct {
 	consent         *prometheus.CounterVec
 	notices         *prometheus.CounterVec
 	stepsFailed     *prometheus.CounterVec
+	sendRecorded    *prometheus.HistogramVec
 	open            *openRequestsCollector
 	backlog         *backlogCollector
 
@@ -146,13 +147,18 @@ func New() *Metrics {
 			Namespace: namespace, Name: "steps_failed_total",
 			Help: "Steps of requests that ran out of attempts and wait for staff to resume them, by job kind and error class.",
 		}, []string{"kind", "error_class"}),
+		sendRecorded: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "send_to_record_seconds",
+			Help:    "Time from a completion email accepted by the mail server to the commit recording it: the window in which a crash sends the same message again.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"kind"}),
 		open:    newOpenRequestsCollector(),
 		backlog: newBacklogCollector(),
 	}
 	m.own = []prometheus.Collector{
 		m.received, m.completed, m.completionDays, m.breached, m.refused,
 		m.storeDuration, m.storeErrors, m.calendarMissing, m.reminders,
-		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.stepsFailed, m.open, m.backlog,
+		m.riverJobs, m.riverDuration, m.retention, m.consent, m.notices, m.stepsFailed, m.sendRecorded, m.open, m.backlog,
 	}
 	m.registry.MustRegister(m.own...)
 	m.registry.MustRegister(
@@ -194,6 +200,12 @@ func (m *Metrics) ConsentWithdrawn(product, purpose, source string) {
 // RecipientNotice counts what became of a notice to a third party.
 func (m *Metrics) RecipientNotice(recipient, outcome string) {
 	m.notices.WithLabelValues(recipient, outcome).Inc()
+}
+
+// SendRecorded observes the time from a sent completion email to the
+// commit that records it.
+func (m *Metrics) SendRecorded(d time.Duration) {
+	m.sendRecorded.WithLabelValues("completion").Observe(d.Seconds())
 }
 
 // StepFailed counts a request's step that ran out of attempts.
@@ -366,6 +378,7 @@ var names = sync.OnceValue(func() []string {
 	m.ConsentWithdrawn("product", "purpose", "request")
 	m.RecipientNotice("recipient", "sent")
 	m.StepFailed("plan", "network")
+	m.SendRecorded(time.Millisecond)
 	m.observeJob(&river.Event{Kind: river.EventKindJobCompleted,
 		Job: &rivertype.JobRow{Kind: "kind"}, JobStats: &river.JobStatistics{}})
 	m.SetOpenRequestsSource(func(context.Context) ([]OpenCount, error) {

@@ -37,9 +37,18 @@ type DB struct {
 
 // Open connects to the database at url.
 func Open(ctx context.Context, url string) (*DB, error) {
+	return OpenWith(ctx, url, 0)
+}
+
+// OpenWith is Open with a pool of at most maxConns connections (0: pgx's
+// default, the larger of 4 and the number of CPUs).
+func OpenWith(ctx context.Context, url string, maxConns int) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

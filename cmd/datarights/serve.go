@@ -88,11 +88,23 @@ type serveHooks struct {
 
 // serveWith is serve with all its hooks.
 func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, withAPI bool, hooks serveHooks) error {
-	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	// Two pools: the API's (and the probes', metrics') and the workers'.
+	// A backlog of jobs holding every worker connection must not make a
+	// staff request wait, nor the reverse.
+	apiConns := cfg.Database.MaxConns
+	if !withAPI {
+		apiConns = 4 // probes and /metrics only
+	}
+	db, err := storage.OpenWith(ctx, cfg.DatabaseURL, apiConns)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	workerDB, err := storage.OpenWith(ctx, cfg.DatabaseURL, cfg.Worker.DBConns)
+	if err != nil {
+		return err
+	}
+	defer workerDB.Close()
 	if err := migrateOnStart(ctx, cfg, db, logger); err != nil {
 		return err
 	}
@@ -127,7 +139,7 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 		b.Unacknowledged, err = storage.CountUnacknowledged(ctx, db.Pool)
 		return b, err
 	})
-	pipeline, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: mailer, Logger: logger, Metrics: m})
+	pipeline, err := jobs.New(jobs.Config{DB: workerDB, Settings: cfg, Mailer: mailer, Logger: logger, Metrics: m})
 	if err != nil {
 		return err
 	}
