@@ -950,6 +950,16 @@ func (c *Config) Product(name string) (Product, bool) {
 	return Product{}, false
 }
 
+// Store returns the store named name.
+func (c *Config) Store(name string) (Store, bool) {
+	for _, s := range c.Stores {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Store{}, false
+}
+
 // StoresFor returns the stores that hold data for product.
 func (c *Config) StoresFor(product string) []Store {
 	var out []Store

@@ -43,6 +43,10 @@ type Config struct {
 	Now func() time.Time
 	// Destination keeps finished archives; defaults to the configured one.
 	Destination exporters.Destination
+	// AfterStoreEffect, for fault-injection tests only, is called after a
+	// store task did its work and before its result is recorded; an error
+	// stands for the worker dying at that line (the task is retried).
+	AfterStoreEffect func(store string, action rights.TaskAction) error
 }
 
 func (c *Config) validate() error {
@@ -81,6 +85,8 @@ type Pipeline struct {
 	connectors    map[string]rights.Connector
 
 	client *river.Client[pgx.Tx]
+
+	afterStoreEffect func(store string, action rights.TaskAction) error
 }
 
 // New builds a pipeline. Call Client (workers) or InsertOnlyClient (API-only
@@ -105,6 +111,8 @@ func New(cfg Config) (*Pipeline, error) {
 		openConnector: cfg.OpenConnector,
 		connectors:    map[string]rights.Connector{},
 		dest:          cfg.Destination,
+
+		afterStoreEffect: cfg.AfterStoreEffect,
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)

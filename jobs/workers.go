@@ -278,7 +278,17 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 	}
 
 	started := time.Now()
-	report, workErr := p.runTask(ctx, r, task)
+	inventory, workErr := p.takeInventory(ctx, r, task)
+	var report rights.StoreReport
+	if workErr == nil {
+		report, workErr = p.runTask(ctx, r, task)
+	}
+	if workErr == nil {
+		report = rights.ReconcileErasure(report, inventory)
+		if p.afterStoreEffect != nil {
+			workErr = p.afterStoreEffect(task.Store, task.Action) // a test's crash before the record
+		}
+	}
 	p.metrics.StoreTask(task.Store, string(task.Action), time.Since(started), workErr)
 	now := p.now().UTC()
 	var waiting *rights.AwaitingConfirmation
@@ -347,6 +357,9 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 		extra := map[string]any{"duration_ms": time.Since(started).Milliseconds()}
 		if fields := report.CorrectedFields(); len(fields) > 0 {
 			extra["fields"] = fields // names of the fields corrected, never values
+		}
+		if report.Reconciled {
+			extra["reconciled"] = true // rows an earlier attempt erased, counted from the inventory
 		}
 		return p.finishTask(ctx, tx, r, t, report, now, rights.ActorSystem, "task.succeeded", extra)
 	})

@@ -18,6 +18,13 @@ type Connector interface {
 	Close() error
 }
 
+// Inventorier is a connector that counts what it holds about a subject in
+// the unit its erasure reports in (keys, say, where its export writes a
+// row per field). Connectors without it are counted by their export.
+type Inventorier interface {
+	Inventory(ctx context.Context, subject Subject) (StoreReport, error)
+}
+
 // AwaitingConfirmation is returned by a connector whose work is done
 // elsewhere — by staff for a manual store, or by a service that answers a
 // webhook later. The task then waits until that work is confirmed.

@@ -217,6 +217,9 @@ type Task struct {
 	LastError  string
 	CreatedAt  time.Time
 	FinishedAt *time.Time
+	// Inventory is what the store held before an erasure: datasets and
+	// row counts, taken before anything was changed.
+	Inventory *StoreReport
 }
 
 // StoreReport is what a connector found or did in its store. It holds counts
@@ -230,6 +233,11 @@ type StoreReport struct {
 	// Fields are the fields a correction set in the store (in tables where
 	// the subject has rows), sorted: names only, never values.
 	Fields []string `json:"fields,omitempty"`
+	// Reconciled says rows were missing on a rerun that the inventory
+	// taken before the first attempt had: an earlier attempt erased them
+	// and died before its report was recorded; they are counted as
+	// deleted.
+	Reconciled bool `json:"reconciled,omitempty"`
 }
 
 // Rows returns the total row count across datasets.

@@ -390,14 +390,20 @@ func InsertTasks(ctx context.Context, tx pgx.Tx, tasks []*rights.Task) error {
 	return nil
 }
 
-const taskColumns = `id, request_id, store, action, status, attempts, report, last_error, created_at, finished_at`
+const taskColumns = `id, request_id, store, action, status, attempts, report, last_error, created_at, finished_at, inventory`
 
 func scanTask(row pgx.Row) (*rights.Task, error) {
 	var t rights.Task
-	var report []byte
+	var report, inventory []byte
 	if err := row.Scan(&t.ID, &t.RequestID, &t.Store, &t.Action, &t.Status, &t.Attempts, &report,
-		&t.LastError, &t.CreatedAt, &t.FinishedAt); err != nil {
+		&t.LastError, &t.CreatedAt, &t.FinishedAt, &inventory); err != nil {
 		return nil, err
+	}
+	if inventory != nil {
+		t.Inventory = &rights.StoreReport{}
+		if err := json.Unmarshal(inventory, t.Inventory); err != nil {
+			return nil, fmt.Errorf("task %s inventory: %w", t.ID, err)
+		}
 	}
 	if report != nil {
 		t.Report = &rights.StoreReport{}
@@ -442,6 +448,15 @@ func SaveTask(ctx context.Context, tx pgx.Tx, t *rights.Task) error {
 		finished_at = $6 WHERE id = $1`, t.ID, t.Status, t.Attempts, t.Report, t.LastError, t.FinishedAt)
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// SaveInventory records what a store held before a task's erasure; the
+// first inventory taken is kept (a rerun's would see the store after it).
+func SaveInventory(ctx context.Context, q Querier, taskID string, inventory rights.StoreReport) error {
+	if _, err := q.Exec(ctx, `UPDATE tasks SET inventory = $2 WHERE id = $1 AND inventory IS NULL`, taskID, inventory); err != nil {
+		return fmt.Errorf("save inventory of task %s: %w", taskID, err)
 	}
 	return nil
 }

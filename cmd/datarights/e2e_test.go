@@ -24,6 +24,7 @@ import (
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters/smtptest"
+	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage/storagetest"
@@ -49,6 +50,9 @@ type e2e struct {
 	// accessKeys are self-service requests' access keys, by request id,
 	// for tests that open a self-service copy as its requester.
 	accessKeys map[string]string
+	// pipelineHook, set before start, changes the pipeline's configuration
+	// (fault injection).
+	pipelineHook func(*jobs.Config)
 }
 
 // testStaff are the staff every end-to-end test's service knows besides
@@ -168,6 +172,7 @@ func (e *e2e) start() {
 		Ready: func(addr string) { ready <- addr },
 		// Called before Ready, from the goroutine that then calls Ready.
 		OpsReady: func(addr string) { e.opsBase = "http://" + addr },
+		Pipeline: e.pipelineHook,
 	}
 	go func() { done <- serveWith(ctx, cfg, logger, true, hooks) }()
 	select {

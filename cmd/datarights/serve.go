@@ -84,6 +84,9 @@ type serveHooks struct {
 	// OpsReady, if not nil, is called with the address of http.ops_addr
 	// once it is served; never when http.ops_addr is not set.
 	OpsReady func(addr string)
+	// Pipeline, if not nil, may change the pipeline's configuration before
+	// it is built (tests inject faults).
+	Pipeline func(*jobs.Config)
 }
 
 // serveWith is serve with all its hooks.
@@ -139,7 +142,11 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 		b.Unacknowledged, err = storage.CountUnacknowledged(ctx, db.Pool)
 		return b, err
 	})
-	pipeline, err := jobs.New(jobs.Config{DB: workerDB, Settings: cfg, Mailer: mailer, Logger: logger, Metrics: m})
+	pcfg := jobs.Config{DB: workerDB, Settings: cfg, Mailer: mailer, Logger: logger, Metrics: m}
+	if hooks.Pipeline != nil {
+		hooks.Pipeline(&pcfg)
+	}
+	pipeline, err := jobs.New(pcfg)
 	if err != nil {
 		return err
 	}

@@ -338,6 +338,20 @@ func (r *Redis) exportKey(ctx context.Context, p redisPattern, key string, w rig
 	}
 }
 
+// Inventory reports, per pattern, how many keys the subject has: the unit
+// Delete reports in (Export writes a row per field or member).
+func (r *Redis) Inventory(ctx context.Context, subject rights.Subject) (rights.StoreReport, error) {
+	found, err := r.find(ctx, subject)
+	if err != nil || found == nil {
+		return rights.StoreReport{}, err
+	}
+	var datasets []rights.DatasetReport
+	for i, p := range r.keys {
+		datasets = append(datasets, rights.DatasetReport{Name: p.dataset, Category: p.Category, Rows: int64(len(found[i]))})
+	}
+	return rights.StoreReport{Resolved: true, Datasets: datasets}, nil
+}
+
 // Delete unlinks every key of the subject and reports, per pattern in
 // configuration order, how many keys it deleted.
 func (r *Redis) Delete(ctx context.Context, subject rights.Subject) (rights.StoreReport, error) {
