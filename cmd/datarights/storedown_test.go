@@ -24,7 +24,10 @@ type switchProxy struct {
 	ln     net.Listener
 	target string
 	up     atomic.Bool
-	wg     sync.WaitGroup
+	// hang, while up, accepts connections and never answers, as a server
+	// stuck under load does.
+	hang atomic.Bool
+	wg   sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[net.Conn]bool
@@ -73,6 +76,15 @@ func (p *switchProxy) serve() {
 		}
 		if !p.up.Load() {
 			conn.Close()
+			continue
+		}
+		if p.hang.Load() {
+			go func() {
+				p.track(conn, true)
+				defer p.track(conn, false)
+				defer conn.Close()
+				_, _ = io.Copy(io.Discard, conn) // until the client gives up
+			}()
 			continue
 		}
 		go func() {
