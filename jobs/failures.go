@@ -34,6 +34,16 @@ var failureKinds = []string{
 	(ExpireArgs{}).Kind(),
 }
 
+// stepStatus is the status each request-moving step works on: a failure
+// of that step, in that status, fails the request.
+var stepStatus = map[string]rights.Status{
+	(VerifyArgs{}).Kind():          rights.StatusReceived,
+	(PlanArgs{}).Kind():            rights.StatusVerified,
+	(AssembleArgs{}).Kind():        rights.StatusAssembling,
+	(DeliverArgs{}).Kind():         rights.StatusDelivering,
+	(SendContactCodeArgs{}).Kind(): rights.StatusAwaitingContact,
+}
+
 type failureHandler struct {
 	p *Pipeline
 }
@@ -88,12 +98,13 @@ func (p *Pipeline) recordFailure(ctx context.Context, jobID int64, kind string, 
 			_ = json.Unmarshal(args, &n)
 			detail["notice"] = n.Notice
 		}
-		if rights.CanTransition(r.Status, rights.StatusFailed) {
+		if stepStatus[kind] == r.Status && rights.CanTransition(r.Status, rights.StatusFailed) {
 			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{
 				Actor: rights.ActorSystem, Action: "request.failed", Detail: detail})
 		}
-		// A notice about a refused request, an expiry…: the request stays
-		// where it is; the failure shows on it and can be retried.
+		// A notice (which never moves a request: its work goes on without
+		// it), an expiry, or a step the request has moved past: the request
+		// stays where it is; the failure shows on it and can be retried.
 		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 			Action: "step.failed", Detail: detail})
 	})
@@ -227,6 +238,15 @@ func (p *Pipeline) ResumeFailed(ctx context.Context, staff, requestID string) (*
 		var names []string
 		target := rights.Status("")
 		for _, f := range steps {
+			if f.Kind == (RecipientNoticeArgs{}).Kind() {
+				var a RecipientNoticeArgs
+				if err := json.Unmarshal(f.Args, &a); err != nil {
+					return fmt.Errorf("failed step %d: %w", f.ID, err)
+				}
+				if err := storage.ReopenNotice(ctx, tx, r.ID, a.Recipient); err != nil {
+					return err
+				}
+			}
 			// Not unique by arguments: the job that failed may still show as
 			// running for a moment (its failure is recorded before River
 			// finalizes it), and a unique insert would be skipped. The

@@ -167,3 +167,14 @@ func SealAckToken(ctx context.Context, tx pgx.Tx, requestID, recipient, secret s
 	}
 	return nil
 }
+
+// ReopenNotice puts a failed notice back to pending, for its job to send
+// again.
+func ReopenNotice(ctx context.Context, tx pgx.Tx, requestID, recipient string) error {
+	_, err := tx.Exec(ctx, `UPDATE recipient_notices SET status = $3, last_error = ''
+		WHERE request_id = $1 AND recipient = $2 AND status = $4`, requestID, recipient, NoticePending, NoticeFailed)
+	if err != nil {
+		return fmt.Errorf("reopen notice to %s for %s: %w", recipient, requestID, err)
+	}
+	return nil
+}

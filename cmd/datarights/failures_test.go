@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/storage/s3test"
 )
 
 // failedStep returns the request's failed step of kind, or nil.
@@ -169,4 +171,89 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 		code, _ := e.call("GET", "/api/v1/requests", testToken, nil)
 		return code == http.StatusOK
 	})
+}
+
+// TestNoticesAndAssemblyThatRunOutOfAttemptsResume: with the mail server
+// refusing everything and one attempt per job, a delete's acknowledgement,
+// its third party's notice and its answer all give up: each shows on the
+// request and is audited; one resume sends them all. A copy whose archive
+// cannot be stored (its bucket is missing) fails at assembly and completes
+// once resumed after the bucket exists.
+func TestNoticesAndAssemblyThatRunOutOfAttemptsResume(t *testing.T) {
+	t.Parallel()
+	srv := s3test.NewServer(t)
+	e := setupE2E(t, false, "")
+	e.appendConfig(t, demo.ExtrasYAML(e.bankURL)+fmt.Sprintf(`worker:
+  max_attempts: 1
+exports:
+  destination: s3
+  s3:
+    bucket: late-bucket
+    endpoint: %s
+    region: us-east-1
+    path_style: true
+    access_key_env: EXPORTS_ACCESS
+    secret_key_env: EXPORTS_SECRET
+`, srv.Endpoint()))
+	base := e.getenv
+	e.getenv = func(k string) string {
+		switch k {
+		case "EXPORTS_ACCESS":
+			return srv.AccessKey()
+		case "EXPORTS_SECRET":
+			return srv.SecretKey()
+		}
+		return base(k)
+	}
+	e.start()
+	resume := func(id string) {
+		t.Helper()
+		if code, out := e.call("POST", "/api/v1/requests/"+id+"/resume", staffToken("agent"), map[string]any{}); code != http.StatusOK {
+			t.Fatalf("resume %s = %d %v", id, code, out)
+		}
+	}
+
+	e.smtp.FailNext(1 << 30)
+	ticket := copyTicket("demo-user-15")
+	ticket["type"] = "delete"
+	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	var failed map[string]any
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, failed = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+		if failed["status"] == "failed" && failedStep(failed, "notice") != nil && failedStep(failed, "recipient_notice") != nil &&
+			failedStep(failed, "deliver") != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %v, failed steps %v, recipients %v, audit %v", failed["status"], failed["failed_steps"], failed["recipients"], auditActions(failed))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if d := auditDetail(failed, "step.failed"); d["step"] == nil {
+		t.Errorf("no step.failed event: %v", auditActions(failed))
+	}
+	e.smtp.FailNext(0)
+	resume(id)
+	e.waitStatus(id, "completed", 60*time.Second)
+	for _, msgID := range []string{id + ".acknowledgement@datarights", id + ".notice.credit_bureau@datarights", id + ".completion@datarights"} {
+		e.smtp.WaitForMessage(t, msgID, 30*time.Second)
+	}
+
+	code, body = e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-16"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	copyID := body["id"].(string)
+	failed = e.waitStatus(copyID, "failed", 60*time.Second)
+	if f := failedStep(failed, "assemble"); f == nil || f["from_status"] != "assembling" {
+		t.Fatalf("failed steps = %v", failed["failed_steps"])
+	}
+	srv.CreateBucket(t, "late-bucket")
+	resume(copyID)
+	e.waitStatus(copyID, "completed", 60*time.Second)
 }
