@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -444,6 +445,36 @@ func TestChaos(t *testing.T) {
 		}
 		copies++
 	}
+
+	// The window between a sent completion email and its record, as the
+	// processes running at the end saw it (docs/performance.md).
+	buckets := map[string]float64{}
+	var order []string
+	for _, p := range procs {
+		resp, err := http.Get("http://" + p.addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(raw), "\n") {
+			if !strings.HasPrefix(line, "datarights_send_to_record_seconds_bucket") {
+				continue
+			}
+			le := line[strings.Index(line, `le="`)+4:]
+			le = le[:strings.Index(le, `"`)]
+			v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+			if _, ok := buckets[le]; !ok {
+				order = append(order, le)
+			}
+			buckets[le] += v
+		}
+	}
+	var window []string
+	for _, le := range order {
+		window = append(window, fmt.Sprintf("≤%ss:%.0f", le, buckets[le]))
+	}
+	t.Logf("send-to-record window (cumulative completions): %s", strings.Join(window, " "))
 
 	var kills int
 	for _, p := range procs {
