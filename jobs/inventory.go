@@ -24,7 +24,7 @@ var inventoryKinds = map[string]bool{"postgres": true, "mysql": true, "redis": t
 // subject before the task's erasure. It returns the inventory to reconcile
 // with (nil for a store that takes none).
 func (p *Pipeline) takeInventory(ctx context.Context, r *rights.Request, t *rights.Task) (*rights.StoreReport, error) {
-	if t.Action != rights.ActionDelete {
+	if t.Action != rights.ActionDelete && t.Action != rights.ActionWithdrawConsent {
 		return nil, nil
 	}
 	if t.Inventory != nil {

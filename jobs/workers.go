@@ -284,7 +284,11 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 		report, workErr = p.runTask(ctx, r, task)
 	}
 	if workErr == nil {
-		report = rights.ReconcileErasure(report, inventory)
+		if task.Action == rights.ActionWithdrawConsent {
+			report = rights.ReconcileWithdrawal(report, inventory)
+		} else {
+			report = rights.ReconcileErasure(report, inventory)
+		}
 		if p.afterStoreEffect != nil {
 			workErr = p.afterStoreEffect(task.Store, task.Action) // a test's crash before the record
 		}

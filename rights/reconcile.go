@@ -39,3 +39,26 @@ func ReconcileErasure(report StoreReport, inventory *StoreReport) StoreReport {
 	out.Resolved = report.Resolved || inventory.Resolved
 	return out
 }
+
+// ReconcileWithdrawal is ReconcileErasure for a withdrawal of consent,
+// which erases only the datasets kept for the purposes withdrawn: only the
+// datasets its report erases from are reconciled (a consent table whose
+// rows it flipped, not erased, is left as reported), and the inventory's
+// other datasets are none of its business.
+func ReconcileWithdrawal(report StoreReport, inventory *StoreReport) StoreReport {
+	if inventory == nil {
+		return report
+	}
+	erased := StoreReport{Resolved: inventory.Resolved}
+	for _, d := range report.Datasets {
+		if d.Rows != d.Deleted+d.Anonymized+d.Restricted {
+			continue // rows changed in place (consents flipped)
+		}
+		for _, before := range inventory.Datasets {
+			if before.Name == d.Name {
+				erased.Datasets = append(erased.Datasets, before)
+			}
+		}
+	}
+	return ReconcileErasure(report, &erased)
+}

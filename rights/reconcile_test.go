@@ -45,3 +45,18 @@ func TestReconcileErasureCountsWhatAnEarlierAttemptErased(t *testing.T) {
 		t.Errorf("without an inventory the report is changed: %+v", got)
 	}
 }
+
+func TestReconcileWithdrawalLeavesFlippedConsentsAlone(t *testing.T) {
+	t.Parallel()
+	inventory := &rights.StoreReport{Resolved: true, Datasets: []rights.DatasetReport{
+		{Name: "consents", Rows: 4}, {Name: "ad_profiles", Rows: 2}, {Name: "users", Rows: 1}}}
+	// The rerun after a committed withdrawal: consents flipped again (1
+	// row, the purpose's), the purpose's table already empty.
+	rerun := rights.StoreReport{Resolved: true, Datasets: []rights.DatasetReport{
+		{Name: "consents", Rows: 1}, {Name: "ad_profiles"}}}
+	got := rights.ReconcileWithdrawal(rerun, inventory)
+	if len(got.Datasets) != 2 || got.Datasets[0].Rows != 1 || got.Datasets[0].Deleted != 0 ||
+		got.Datasets[1].Deleted != 2 || !got.Reconciled {
+		t.Errorf("reconciled = %+v", got)
+	}
+}

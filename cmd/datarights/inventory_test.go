@@ -27,10 +27,11 @@ func TestErasureReportSurvivesACrashAfterTheStoreCommitted(t *testing.T) {
 		c.AfterStoreEffect = func(store string, action rights.TaskAction) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if action != rights.ActionDelete || crashed[store] {
+			key := store + "/" + string(action)
+			if crashed[key] || (action != rights.ActionDelete && action != rights.ActionWithdrawConsent) {
 				return nil
 			}
-			crashed[store] = true
+			crashed[key] = true
 			return errors.New("injected: the worker died after the store committed")
 		}
 	}
@@ -83,5 +84,31 @@ func TestErasureReportSurvivesACrashAfterTheStoreCommitted(t *testing.T) {
 	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 0)
 	if strings.Contains(msg.Text, "no data") || strings.Contains(msg.Text, "not found") {
 		t.Errorf("the email says nothing was found:\n%s", msg.Text)
+	}
+
+	// A withdrawal of consent erases the cache's keys kept for the purpose;
+	// it too crashes after the cache committed. The report still counts
+	// the keys erased; the consents it flipped are reported as flipped.
+	before = a.snapshot(t, e)
+	withdrawer := "demo-user-1"
+	withdrawal := byEmail(copyTicket(withdrawer), 1)
+	withdrawal["type"], withdrawal["purposes"] = "withdraw_consent", []string{"personalised_ads"}
+	done, _ = e.submitAndComplete(t, withdrawal)
+	after = a.snapshot(t, e)
+	lostKeys := int64(len(before["sessions"][withdrawer]) - len(after["sessions"][withdrawer]))
+	for _, task := range asSlice(done["tasks"]) {
+		task := task.(map[string]any)
+		if task["store"] != "sessions" {
+			continue
+		}
+		var deleted int64
+		for _, d := range asSlice(task["report"].(map[string]any)["datasets"]) {
+			if n, ok := d.(map[string]any)["deleted"].(float64); ok {
+				deleted += int64(n)
+			}
+		}
+		if deleted != lostKeys || lostKeys == 0 {
+			t.Errorf("withdrawal: the cache's report says %d keys deleted, it lost %d", deleted, lostKeys)
+		}
 	}
 }

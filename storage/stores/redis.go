@@ -378,7 +378,7 @@ func (r *Redis) unlink(ctx context.Context, subject rights.Subject, keep func(re
 			}
 			deleted += n
 		}
-		datasets = append(datasets, rights.DatasetReport{Name: p.dataset, Category: p.Category, Rows: deleted})
+		datasets = append(datasets, rights.DatasetReport{Name: p.dataset, Category: p.Category, Rows: deleted, Deleted: deleted})
 	}
 	return rights.StoreReport{Resolved: true, Datasets: datasets}, nil
 }

@@ -409,9 +409,9 @@ func TestRedisDeleteRemovesOnlyTheSubjectsKeys(t *testing.T) {
 		}
 		lower := strings.ToLower(ns)
 		want := []rights.DatasetReport{
-			{Name: lower + "_session_user_id", Category: "sessions", Rows: 1},
-			{Name: lower + "_profile_user_id", Category: "profile", Rows: 1},
-			{Name: lower + "_cart_user_id", Category: "carts", Rows: 3},
+			{Name: lower + "_session_user_id", Category: "sessions", Rows: 1, Deleted: 1},
+			{Name: lower + "_profile_user_id", Category: "profile", Rows: 1, Deleted: 1},
+			{Name: lower + "_cart_user_id", Category: "carts", Rows: 3, Deleted: 3},
 		}
 		if !report.Resolved || !slices.Equal(report.Datasets, want) {
 			t.Errorf("delete %s = %+v, want resolved with %+v", id, report, want)
