@@ -682,7 +682,7 @@ func requestsFile(ctx context.Context, args []string, getenv func(string) string
 		if !errors.As(err, &api) {
 			// No answer: the ticket may or may not be filed. The same key
 			// files it at most once.
-			return fmt.Errorf("%w\nno apiAnswer; retry with --idempotency-key %s to file it at most once", err, *key)
+			return fmt.Errorf("%w\nno answer; retry with --idempotency-key %s to file it at most once", err, *key)
 		}
 		return err
 	}
