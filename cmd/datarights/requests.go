@@ -455,7 +455,11 @@ func printRequest(w io.Writer, raw []byte) error {
 	}
 	switch {
 	case v.DueAt != nil:
-		row("DEADLINE", "last day %s (%s), %s days left", v.LastDay, dash(v.Band), v.daysLeft(time.Now()))
+		left := ""
+		if d := v.daysLeft(time.Now()); d != "-" {
+			left = ", " + d + " days left"
+		}
+		row("DEADLINE", "last day %s (%s)%s", v.LastDay, dash(v.Band), left)
 	default:
 		row("DEADLINE", "none yet (%s)", dash(v.Band))
 	}
@@ -555,7 +559,7 @@ func printRequest(w io.Writer, raw []byte) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, e := range events {
 			what := strings.NewReplacer(".", " ", "_", " ").Replace(e.Action)
-			if e.ToStatus != "" && e.ToStatus != e.FromStatus {
+			if e.FromStatus != "" && e.ToStatus != "" && e.ToStatus != e.FromStatus {
 				what += " → " + e.ToStatus
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(e.At), e.Actor, what, details(e.Detail))
