@@ -683,7 +683,10 @@ func requestsFile(ctx context.Context, args []string, getenv func(string) string
 	ans, err := c.do(ctx, "POST", "/api/v1/requests", t, http.Header{"Idempotency-Key": {*key}})
 	if err != nil {
 		var api *apiError
-		if !errors.As(err, &api) {
+		var op *net.OpError
+		// A refused connection sent nothing; any other failure may have
+		// lost the answer to a ticket that was filed.
+		if !errors.As(err, &api) && !(errors.As(err, &op) && op.Op == "dial") {
 			// No answer: the ticket may or may not be filed. The same key
 			// files it at most once.
 			return fmt.Errorf("%w\nno answer; retry with --idempotency-key %s to file it at most once", err, *key)
