@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -233,4 +234,31 @@ func TestStaffRetriesAFailedTask(t *testing.T) {
 		t.Errorf("audit = %v, want %v", got, want)
 	}
 	e.checkExport(e.smtp.WaitForMessages(t, 1, 30*time.Second)[0], "demo-user-8")
+}
+
+// TestResumeRunsAFailedStoreTask: the one staff action for a failed
+// request, resume, also puts a store task that ran out of attempts back to
+// work.
+func TestResumeRunsAFailedStoreTask(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "worker:\n  max_attempts: 1\n")
+	proxy := e.throughProxy(t)
+	e.start()
+	code, body := e.call("POST", "/api/v1/requests", testToken, copyTicket("demo-user-19"))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	failed := e.waitStatus(id, "failed", 60*time.Second)
+	if d := auditDetail(failed, "request.failed"); d["step"] != "store_task" {
+		t.Errorf("request.failed = %v", d)
+	}
+	proxy.up.Store(true)
+	if code, out := e.call("POST", "/api/v1/requests/"+id+"/resume", staffToken("agent"), map[string]any{}); code != http.StatusOK || out["status"] != "in_progress" {
+		t.Fatalf("resume = %d %v", code, out)
+	}
+	done := e.waitStatus(id, "completed", 60*time.Second)
+	if d := auditDetail(done, "request.resumed"); fmt.Sprint(d["steps"]) != "[store_task:demo_bank]" {
+		t.Errorf("request.resumed = %v", d)
+	}
 }
