@@ -111,7 +111,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		// whenever they like: they are not writes of the bad input.
 		query := "SELECT count(*) FROM " + table
 		if table == "river_job" {
-			query += " WHERE kind NOT LIKE '%_sweep' AND kind <> 'audit_anchor'"
+			query += " WHERE " + notPeriodic
 		}
 		if err := e.db.QueryRow(ctx, query).Scan(&n); err != nil {
 			t.Fatal(err)

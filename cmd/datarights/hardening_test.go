@@ -193,7 +193,7 @@ func TestHardeningBadText(t *testing.T) {
 	for _, table := range []string{"requests", "audit_events", "tasks", "verification_codes", "consent_events", "throttle_events", "river_job"} {
 		query := "SELECT count(*) FROM " + table
 		if table == "river_job" {
-			query += " WHERE kind NOT LIKE '%_sweep'" // the periodic sweeps are not the input's
+			query += " WHERE " + notPeriodic // the periodic jobs are not the input's
 		}
 		var n int
 		if err := e.db.QueryRow(ctx, query).Scan(&n); err != nil {
