@@ -109,25 +109,7 @@ func (p *switchProxy) serve() {
 // through a switchable proxy, and returns the proxy (down).
 func (e *e2e) throughProxy(t *testing.T) *switchProxy {
 	t.Helper()
-	u, err := url.Parse(e.bankURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newSwitchProxy(t, u.Host)
-	via := *u
-	via.Host = proxy.ln.Addr().String()
-	q := via.Query()
-	q.Set("connect_timeout", "2")
-	via.RawQuery = q.Encode()
-	yaml, err := os.ReadFile(e.configPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	yaml = []byte(strings.Replace(string(yaml), strconv.Quote(e.bankURL), strconv.Quote(via.String()), 1))
-	if err := os.WriteFile(e.configPath, yaml, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return proxy
+	return e.proxyDatabase(t, e.bankURL)
 }
 
 // serviceThroughProxy rewrites the configuration so the service reaches
@@ -135,8 +117,14 @@ func (e *e2e) throughProxy(t *testing.T) *switchProxy {
 // returns the proxy (down). Migrations still connect directly.
 func (e *e2e) serviceThroughProxy(t *testing.T) *switchProxy {
 	t.Helper()
-	runtime := storagetest.RuntimeURL(t, e.serviceURL)
-	u, err := url.Parse(runtime)
+	return e.proxyDatabase(t, storagetest.RuntimeURL(t, e.serviceURL))
+}
+
+// proxyDatabase replaces the database URL dbURL in the configuration by
+// one through a new switchable proxy (down), with a short connect timeout.
+func (e *e2e) proxyDatabase(t *testing.T, dbURL string) *switchProxy {
+	t.Helper()
+	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +138,10 @@ func (e *e2e) serviceThroughProxy(t *testing.T) *switchProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(yaml), strconv.Quote(runtime)) {
-		t.Fatalf("the configuration does not name %s", runtime)
+	if !strings.Contains(string(yaml), strconv.Quote(dbURL)) {
+		t.Fatalf("the configuration does not name %s", dbURL)
 	}
-	yaml = []byte(strings.Replace(string(yaml), strconv.Quote(runtime), strconv.Quote(via.String()), 1))
+	yaml = []byte(strings.Replace(string(yaml), strconv.Quote(dbURL), strconv.Quote(via.String()), 1))
 	if err := os.WriteFile(e.configPath, yaml, 0o600); err != nil {
 		t.Fatal(err)
 	}
