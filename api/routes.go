@@ -17,6 +17,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		return
 	}
 
+	if s.Console != nil {
+		mux.Handle("/console/", s.Console)
+	}
 	for _, rt := range s.staffRoutes() {
 		mux.HandleFunc(rt.pattern, s.staff(rt.perm, rt.handler))
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	MigrateDatabaseURL string `yaml:"migrate_database_url"`
 	// Audit configures the tamper-evident audit trail.
 	Audit Audit `yaml:"audit"`
+	// Console configures the staff web console's sessions.
+	Console Console `yaml:"console"`
 
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
@@ -360,8 +362,23 @@ type Notify struct {
 	Acknowledgement bool `yaml:"acknowledgement"`
 }
 
+// Console configures the staff console's sign-in sessions.
+type Console struct {
+	// IdleTimeout ends a session not used for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a session this long after sign-in, however busy:
+	// a stolen cookie does not live for ever.
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// SigninLinkTTL is how long a one-time sign-in link may wait to be used.
+	SigninLinkTTL time.Duration `yaml:"signin_link_ttl"`
+}
+
 // Defaults for fields left out of the file.
 const (
+	DefaultConsoleIdleTimeout     = 30 * time.Minute
+	DefaultConsoleAbsoluteTimeout = 12 * time.Hour
+	DefaultSigninLinkTTL          = 15 * time.Minute
+
 	DefaultHTTPAddr             = "127.0.0.1:8080"
 	DefaultMaxBodyBytes         = 64 << 10
 	DefaultSignatureWindow      = 5 * time.Minute
@@ -482,6 +499,15 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.SignatureWindow == 0 {
 		c.HTTP.SignatureWindow = DefaultSignatureWindow
 	}
+	if c.Console.IdleTimeout == 0 {
+		c.Console.IdleTimeout = DefaultConsoleIdleTimeout
+	}
+	if c.Console.AbsoluteTimeout == 0 {
+		c.Console.AbsoluteTimeout = DefaultConsoleAbsoluteTimeout
+	}
+	if c.Console.SigninLinkTTL == 0 {
+		c.Console.SigninLinkTTL = DefaultSigninLinkTTL
+	}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -593,6 +619,15 @@ func (c *Config) validate() rights.Problems {
 			// Port 0 picks a free port for each listener (tests do).
 			p.Add("http.ops_addr", "must differ from http.addr (%s): it is the separate address for /metrics", c.HTTP.Addr)
 		}
+	}
+	if t := c.Console.IdleTimeout; t < time.Minute || t > 24*time.Hour {
+		p.Add("console.idle_timeout", "must be between 1m and 24h, not %s", t)
+	}
+	if t := c.Console.AbsoluteTimeout; t < c.Console.IdleTimeout || t > 7*24*time.Hour {
+		p.Add("console.absolute_timeout", "must be at least console.idle_timeout (%s) and at most 168h, not %s", c.Console.IdleTimeout, t)
+	}
+	if t := c.Console.SigninLinkTTL; t < time.Minute || t > 24*time.Hour {
+		p.Add("console.signin_link_ttl", "must be between 1m and 24h, not %s", t)
 	}
 	if w := c.HTTP.SignatureWindow; w < 30*time.Second || w > time.Hour {
 		// Shorter and clocks a little apart refuse good callbacks; longer

@@ -221,3 +221,17 @@ func (p *Pipeline) workingDaysTaken(r *rights.Request) float64 {
 	}
 	return float64(n)
 }
+
+// DaysLeft is how many days r has until its last day, counted as its
+// product counts its deadline (working or calendar days); negative when
+// late. ok is false when r has no deadline (yet).
+func (p *Pipeline) DaysLeft(r *rights.Request) (days int, kind rights.DeadlineKind, ok bool) {
+	if r.DueAt == nil {
+		return 0, "", false
+	}
+	policy := p.policies[r.Product]
+	return policy.DaysLeft(*r.DueAt, p.now()), policy.Kind, true
+}
+
+// Policy is a product's deadline policy.
+func (p *Pipeline) Policy(product string) rights.DeadlinePolicy { return p.policies[product] }
