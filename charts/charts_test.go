@@ -192,7 +192,7 @@ func TestBarsStackSeriesAndWriteEveryValue(t *testing.T) {
 func TestColumnsGroupSeriesByRow(t *testing.T) {
 	t.Parallel()
 	chart := charts.Chart{
-		Title: "Received and completed per week",
+		Title:  "Received and completed per week",
 		Series: []charts.Series{{Name: "received", Class: "flow-received"}, {Name: "completed", Class: "flow-completed"}},
 		Rows: []charts.Row{{Label: "W09", Values: []float64{4, 0}}, {Label: "W10", Values: []float64{5, 2}},
 			{Label: "W11", Values: []float64{1, 2.5}}},
