@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -146,6 +147,17 @@ func TestRegisterExport(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("the register holds personal data or free text:\n%s", out)
 		}
+	}
+
+	// The CLI writes the same CSV, and says what is wrong.
+	env := map[string]string{urlEnvVar: e.base, tokenEnvVar: staffToken("auditor")}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"register", "export", "--from", "2026-03-01", "--to", "2026-03-31"}, func(k string) string { return env[k] }, &out, &errOut); err != nil || out.String() != want {
+		t.Errorf("register export: %v\n%s\nstderr: %s", err, out.String(), errOut.String())
+	}
+	err = run(ctx, []string{"register", "export", "--from", "2026-03-31", "--to", "2026-03-01"}, func(k string) string { return env[k] }, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "to: must not be before from") {
+		t.Errorf("register export backwards: %v", err)
 	}
 
 	// Scope, permission and bad input.
