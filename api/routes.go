@@ -69,6 +69,7 @@ func (s *server) staffRoutes() []staffRoute {
 		{"POST /api/v1/consents/lookup", rights.PermRead, s.handleConsentLookup},
 		{"GET /api/v1/staff/me", rights.PermNone, s.handleWhoAmI},
 		{"GET /api/v1/audit", rights.PermAuditExport, s.handleAuditExport},
+		{"GET /api/v1/register", rights.PermAuditExport, s.handleRegister},
 		{"GET /api/v1/admin/tokens", rights.PermAdmin, s.handleListTokens},
 		{"POST /api/v1/admin/tokens", rights.PermAdmin, s.handleCreateToken},
 		{"DELETE /api/v1/admin/tokens/{name}", rights.PermAdmin, s.handleRevokeToken},

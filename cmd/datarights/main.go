@@ -55,6 +55,9 @@ commands:
   requests list|show|file|approve|refuse|pause|resume|extend …
                       the staff queue through a running service's API ($DATARIGHTS_URL,
                       token in $DATARIGHTS_STAFF_TOKEN); "datarights requests help" for the verbs
+  register export --from D --to D [--product P] [--format csv|json]
+                      the register of requests received in a period, to stdout (an auditor's
+                      token in $DATARIGHTS_STAFF_TOKEN; columns in docs/register.md)
 
 Run "datarights <command> -h" for the flags of a command.`
 
@@ -84,6 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRequests(ctx, rest, getenv, stdout, stderr)
 	case "console":
 		return runConsole(ctx, rest, getenv, stdout, stderr)
+	case "register":
+		return runRegister(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
