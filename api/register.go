@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -14,12 +15,25 @@ import (
 // request, no personal data (see docs/register.md), of the staff member's
 // products only.
 func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	s.writeRegister(w, r, staffFrom(r.Context()))
+}
+
+// RegisterWriter is the register export for a staff member authenticated
+// some other way (the console's session): the same rows, scope and errors.
+func RegisterWriter(deps Deps) func(w http.ResponseWriter, r *http.Request, st rights.Staff) {
+	s := &server{Deps: deps}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	return s.writeRegister
+}
+
+func (s *server) writeRegister(w http.ResponseWriter, r *http.Request, st rights.Staff) {
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
 		format = jobs.RegisterCSV
 	}
-	st := staffFrom(r.Context())
 	products := scope(st)
 	if product := q.Get("product"); product != "" {
 		if err := st.CheckProduct(product); err != nil {
@@ -72,4 +86,24 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// handleDashboard is the SLA dashboard's figures for the staff member's
+// products (counts only; see jobs.Dashboard).
+func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request) {
+	st := staffFrom(r.Context())
+	products := scope(st)
+	if product := r.URL.Query().Get("product"); product != "" {
+		if err := st.CheckProduct(product); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		products = []string{product}
+	}
+	d, err := s.Pipeline.Dashboard(r.Context(), products, s.Pipeline.Now())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, d)
 }

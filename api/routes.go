@@ -70,6 +70,7 @@ func (s *server) staffRoutes() []staffRoute {
 		{"GET /api/v1/staff/me", rights.PermNone, s.handleWhoAmI},
 		{"GET /api/v1/audit", rights.PermAuditExport, s.handleAuditExport},
 		{"GET /api/v1/register", rights.PermAuditExport, s.handleRegister},
+		{"GET /api/v1/dashboard", rights.PermReport, s.handleDashboard},
 		{"GET /api/v1/admin/tokens", rights.PermAdmin, s.handleListTokens},
 		{"POST /api/v1/admin/tokens", rights.PermAdmin, s.handleCreateToken},
 		{"DELETE /api/v1/admin/tokens/{name}", rights.PermAdmin, s.handleRevokeToken},

@@ -53,7 +53,7 @@ type Deps struct {
 	OperationsCSP string
 	// Register writes the request register for st (the API's export, with
 	// the query's from, to, product and format); nil offers none.
-	Register func(w http.ResponseWriter, r *http.Request, st rights.Staff, query url.Values)
+	Register func(w http.ResponseWriter, r *http.Request, st rights.Staff)
 }
 
 // Prefix is where the console is mounted.

@@ -3,7 +3,6 @@ package console
 import (
 	"html/template"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/datarights/datarights/charts"
@@ -55,20 +54,12 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "dashboard", p)
 }
 
-// handleRegister hands the register download to the API's export, which
-// the session (not a bearer token) authorises here: the same rows, the
-// same scope.
+// handleRegister is the API's register export, authorised by the session
+// (not a bearer token): the same rows, the same scope.
 func (s *server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	v := url.Values{}
-	for _, k := range []string{"from", "to", "product", "format"} {
-		if q.Get(k) != "" {
-			v.Set(k, q.Get(k))
-		}
-	}
 	if s.Register == nil {
 		s.fail(w, r, rights.Errorf(rights.ENotImplemented, "the register export is not available"))
 		return
 	}
-	s.Register(w, r, staffOf(r), v)
+	s.Register(w, r, staffOf(r))
 }

@@ -24,8 +24,8 @@ type route struct {
 	handler http.HandlerFunc
 }
 
-// pages are the console's routes that need a session.
-func (s *server) pages() []route {
+// signedInRoutes are the console's routes that need a session.
+func (s *server) signedInRoutes() []route {
 	return []route{
 		{"GET /console/queue", "GET /api/v1/requests", "", s.handleQueue},
 		{"POST /console/queue/assign", "POST /api/v1/requests/{id}/assign", "", s.handleBulkAssign},
@@ -63,7 +63,7 @@ func (s *server) routes(mux *http.ServeMux) error {
 	mux.HandleFunc("POST /console/signin/{token}", s.handleLinkSignin)
 	mux.HandleFunc("GET /console/lang/{lang}", s.handleLanguage)
 	mux.HandleFunc("/console/", s.handleNotFound)
-	for _, rt := range s.pages() {
+	for _, rt := range s.signedInRoutes() {
 		perm, err := s.permission(rt)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ type Route struct {
 func Routes() ([]Route, error) {
 	s := &server{perms: apiPermissions()}
 	var out []Route
-	for _, rt := range s.pages() {
+	for _, rt := range s.signedInRoutes() {
 		perm, err := s.permission(rt)
 		if err != nil {
 			return nil, err

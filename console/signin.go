@@ -126,12 +126,12 @@ func (s *server) handleSignout(w http.ResponseWriter, r *http.Request) {
 // NewSigninLink makes a one-time sign-in link for an active staff member,
 // valid for ttl, and returns its path (under Prefix): for `datarights
 // console link` and the dev command's banner. by is who asked for it.
-func NewSigninLink(ctx context.Context, db *storage.DB, staffName, by string, now time.Time, ttl time.Duration) (string, error) {
+func NewSigninLink(ctx context.Context, q storage.Querier, staffName, by string, now time.Time, ttl time.Duration) (string, error) {
 	secret, err := newSecret()
 	if err != nil {
 		return "", err
 	}
-	if err := storage.CreateSigninLink(ctx, db.Pool, hashSecret(secret), staffName, by, now, now.Add(ttl)); err != nil {
+	if err := storage.CreateSigninLink(ctx, q, hashSecret(secret), staffName, by, now, now.Add(ttl)); err != nil {
 		return "", err
 	}
 	return "/console/signin/" + secret, nil

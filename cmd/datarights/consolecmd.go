@@ -48,7 +48,7 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
-	link, err := console.NewSigninLink(ctx, db, name, "cli", time.Now(), *ttl)
+	link, err := console.NewSigninLink(ctx, db.Pool, name, "cli", time.Now(), *ttl)
 	if err != nil {
 		return err
 	}

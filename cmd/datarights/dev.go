@@ -157,7 +157,7 @@ func devSigninLinks(ctx context.Context, cfg *config.Config) (map[string]string,
 	defer db.Close()
 	links := map[string]string{}
 	for _, s := range devStaff {
-		link, err := console.NewSigninLink(ctx, db, s.name, "dev", time.Now(), 24*time.Hour)
+		link, err := console.NewSigninLink(ctx, db.Pool, s.name, "dev", time.Now(), 24*time.Hour)
 		if err != nil {
 			return nil, err
 		}

@@ -33,6 +33,7 @@ var staffRouteRoles = map[string][]string{
 	"GET /api/v1/staff/me":                                          {"agent", "approver", "auditor", "admin"},
 	"GET /api/v1/audit":                                             {"auditor"},
 	"GET /api/v1/register":                                          {"auditor"},
+	"GET /api/v1/dashboard":                                         {"approver", "auditor"},
 	"GET /api/v1/admin/tokens":                                      {"admin"},
 	"POST /api/v1/admin/tokens":                                     {"admin"},
 	"DELETE /api/v1/admin/tokens/{name}":                            {"admin"},

@@ -23,6 +23,7 @@ import (
 	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/metrics"
+	"github.com/datarights/datarights/operations"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -317,6 +318,12 @@ func registerTokens(ctx context.Context, db *storage.DB, cfg *config.Config) err
 // newConsole is the staff web console, with the River UI for admins.
 func newConsole(ctx context.Context, cfg *config.Config, db *storage.DB, pipeline *jobs.Pipeline, client *river.Client[pgx.Tx], logger *slog.Logger) (http.Handler, error) {
 	deps := console.Deps{DB: db, Pipeline: pipeline, Logger: logger, Sessions: cfg.Console,
-		Secure: strings.HasPrefix(cfg.HTTP.PublicURL, "https://")}
+		Secure:   strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
+		Register: api.RegisterWriter(api.Deps{DB: db, Pipeline: pipeline, Logger: logger})}
+	ui, err := operations.RiverUI(ctx, client, db.Pool, logger, "/console/river/")
+	if err != nil {
+		return nil, fmt.Errorf("river ui: %w", err)
+	}
+	deps.Operations, deps.OperationsCSP = ui, operations.RiverUICSP
 	return console.New(deps)
 }
