@@ -57,6 +57,14 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusFailed, rights.StatusAwaitingContact},
 		{rights.StatusFailed, rights.StatusAssembling},
 		{rights.StatusFailed, rights.StatusDelivering},
+		// Staff pause where they work: during store tasks, approval and a
+		// contact confirmation, and resume to where the pause interrupted.
+		{rights.StatusInProgress, rights.StatusPaused},
+		{rights.StatusAwaitingApproval, rights.StatusPaused},
+		{rights.StatusAwaitingContact, rights.StatusPaused},
+		{rights.StatusPaused, rights.StatusInProgress},
+		{rights.StatusPaused, rights.StatusAwaitingApproval},
+		{rights.StatusPaused, rights.StatusAwaitingContact},
 	} {
 		allowed[pair] = true
 	}
