@@ -643,6 +643,8 @@ func (c *Config) validate() rights.Problems {
 		f := fmt.Sprintf("staff_tokens[%d]", i)
 		if !nameRE.MatchString(t.Name) {
 			p.Add(f+".name", "must be a lower-case name like \"alice\"")
+		} else if rights.ReservedStaffName(t.Name) {
+			p.Add(f+".name", "%q is reserved: the queue's assignee filter uses it", t.Name)
 		} else if seenTokens[t.Name] {
 			p.Add(f+".name", "%q is declared twice", t.Name)
 		}

@@ -39,12 +39,10 @@ const requestColumns = `id, product, type, channel, status, subject, delivery_em
 	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome,
 	coalesce(ticket_ref, ''), coalesce(assignee, '')`
 
-// insertColumns are requestColumns as written (the NULLs of ticket_ref and
-// assignee read back as "").
-const insertColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
+// baseColumns are the columns every request is written with.
+const baseColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
-	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome,
-	ticket_ref, assignee`
+	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome`
 
 // Idempotency identifies a staff submit that may be retried.
 type Idempotency struct {
@@ -61,13 +59,24 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 	if idem != nil {
 		key, hash = &idem.Key, &idem.BodyHash
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO requests (`+insertColumns+`, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-			nullif($26, ''), nullif($27, ''), $28, $29)`,
-		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
+	args := []any{r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
 		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), purposes(r), r.Outcome,
-		r.TicketRef, r.Assignee, key, hash)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), purposes(r), r.Outcome, key, hash}
+	columns := baseColumns + `, idempotency_key, request_hash`
+	// The columns of migration 0017 are written only when set (they are
+	// NULL otherwise), so a request is stored the same way in a database
+	// migrated part way, as the migration tests do.
+	for _, c := range []struct{ name, value string }{{"ticket_ref", r.TicketRef}, {"assignee", r.Assignee}} {
+		if c.value != "" {
+			columns += ", " + c.name
+			args = append(args, c.value)
+		}
+	}
+	params := make([]string, len(args))
+	for i := range args {
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO requests (`+columns+`) VALUES (`+strings.Join(params, ", ")+`)`, args...)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
