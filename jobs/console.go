@@ -305,8 +305,8 @@ func (p *Pipeline) probeStore(ctx context.Context, name string, identities map[s
 	}
 	_, canProbe := conn.(rights.KeyProber)
 	_, canResolve := conn.(rights.KeyResolver)
-	if !canProbe && !canResolve {
-		return nil, nil
+	if !canProbe && !canResolve || !p.storeKnowsAny(name, identities) {
+		return nil, nil // not asked: it could not tell
 	}
 	keys, err := probe(rights.Subject{Identities: identities})
 	if err != nil {
@@ -332,6 +332,21 @@ func (p *Pipeline) probeStore(ctx context.Context, name string, identities map[s
 		keys = []string{}
 	}
 	return keys, nil
+}
+
+// storeKnowsAny reports whether one of the identities is the store's key
+// or one of its lookups': otherwise asking it says nothing.
+func (p *Pipeline) storeKnowsAny(name string, identities map[string]string) bool {
+	s, _ := p.settings.Store(name)
+	if identities[s.Key] != "" {
+		return true
+	}
+	for _, l := range s.Lookups {
+		if identities[l.Identity] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Pipeline) productNames() []string {

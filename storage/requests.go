@@ -322,7 +322,8 @@ func (f RequestFilter) where(args []any) ([]string, []any) {
 	}
 	if f.Search != "" {
 		if ValidID(f.Search) {
-			add("(id = $%[1]d::uuid OR ticket_ref = $%[1]d)", f.Search)
+			args = append(args, f.Search, f.Search)
+			where = append(where, fmt.Sprintf("(id = $%d::uuid OR ticket_ref = $%d::text)", len(args)-1, len(args)))
 		} else {
 			add("ticket_ref = $%d", f.Search)
 		}
