@@ -314,3 +314,32 @@ func TestLookupBeforeFiling(t *testing.T) {
 		}
 	}
 }
+
+// TestStaffCLIAssignNoteAndQueue: `requests assign`, `requests note`, and
+// the list's queue flags.
+func TestStaffCLIAssignNoteAndQueue(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, paperArchive) // the copy waits for the archive: it stays open
+	id := e.fileJSON(testToken, "--product", "webank", "--type", "copy", "--identity", "user_id=demo-user-18",
+		"--delivery-email", "demo-user-18@example.com", "--verification", "face_check", "--ticket-ref", "CS-77")
+	if out := e.mustCLI(testToken, "assign", id, "agent-webank"); !strings.Contains(out, "assigned to agent-webank") {
+		t.Errorf("assign: %s", out)
+	}
+	if out := e.mustCLI(staffToken("agent-webank"), "note", id, "customer asked to be called after 6pm"); !strings.Contains(out, "note") {
+		t.Errorf("note: %s", out)
+	}
+	list := e.mustCLI(staffToken("agent-webank"), "list", "--assignee", "me", "--open", "--q", "CS-77", "--channel", "staff")
+	if lines := strings.Split(strings.TrimSpace(list), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "ASSIGNEE") ||
+		!strings.Contains(lines[1], id) || !strings.Contains(lines[1], "agent-webank") {
+		t.Errorf("list:\n%s", list)
+	}
+	if show := e.mustCLI(testToken, "show", id); !strings.Contains(show, "CS-77") {
+		t.Errorf("show lacks the ticket reference:\n%s", show)
+	}
+	if _, _, err := e.cli(testToken, "assign", id, "nobody"); err == nil || !strings.Contains(err.Error(), "assignee:") {
+		t.Errorf("assign to nobody: %v", err)
+	}
+	if out := e.mustCLI(testToken, "assign", id, ""); !strings.Contains(out, "unassigned") {
+		t.Errorf("unassign: %s", out)
+	}
+}
