@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters/smtptest"
+	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/rights"
 )
 
 // The engine under the staff console: pause where staff work, the
@@ -341,5 +344,78 @@ func TestStaffCLIAssignNoteAndQueue(t *testing.T) {
 	}
 	if out := e.mustCLI(testToken, "assign", id, ""); !strings.Contains(out, "unassigned") {
 		t.Errorf("unassign: %s", out)
+	}
+}
+
+// TestStoreTaskFinishingWhilePausedIsRecorded: a store task is held after
+// its store did the work; the request is paused meanwhile; the task then
+// finishes and is recorded, but the request stays paused with every task
+// done, until the resume moves it on to completion.
+func TestStoreTaskFinishingWhilePausedIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "")
+	entered, release := make(chan string, 1), make(chan struct{})
+	var once sync.Once
+	e.pipelineHook = func(c *jobs.Config) {
+		c.AfterStoreEffect = func(store string, action rights.TaskAction) error {
+			held := false
+			once.Do(func() { held = true })
+			if held {
+				entered <- store
+				<-release
+			}
+			return nil
+		}
+	}
+	e.start()
+	ticket := copyTicket("demo-user-19")
+	ticket["type"] = "delete"
+	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	var held string
+	select {
+	case held = <-entered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no store task ran")
+	}
+	code, body = e.call("POST", "/api/v1/requests/"+id+"/pause", testToken, map[string]any{"reason": "Waiting for the customer to confirm the deletion in writing"})
+	close(release)
+	if code != http.StatusOK || body["status"] != "paused" {
+		t.Fatalf("pause while %s runs = %d %v", held, code, body)
+	}
+	var paused map[string]any
+	// A task not yet started when the pause came stays pending (its job
+	// found the request paused); the resume enqueues it again.
+	waitFor(t, 60*time.Second, "the held task to be recorded while paused", func() bool {
+		_, paused = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+		for _, task := range asSlice(paused["tasks"]) {
+			if tm := task.(map[string]any); tm["store"] == held && tm["status"] == "succeeded" {
+				return true
+			}
+		}
+		return false
+	})
+	if paused["status"] != "paused" || hasAction(paused, "request.delivering") {
+		t.Fatalf("with its task done during the pause the request is %v: %v", paused["status"], auditActions(paused))
+	}
+	if code, body := e.call("POST", "/api/v1/requests/"+id+"/resume", testToken, map[string]any{}); code != http.StatusOK {
+		t.Fatalf("resume = %d %v", code, body)
+	}
+	done := e.waitStatus(id, "completed", 60*time.Second)
+	actions := auditActions(done)
+	resumedAt, deliveringAt := -1, -1
+	for i, a := range actions {
+		switch a {
+		case "clock.resumed":
+			resumedAt = i
+		case "request.delivering":
+			deliveringAt = i
+		}
+	}
+	if resumedAt < 0 || deliveringAt < resumedAt {
+		t.Errorf("the request moved on before the resume: %v", actions)
 	}
 }
