@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,7 +148,18 @@ type Intake struct {
 	// trusts the address staff typed (e.g. one already checked in the
 	// company's own systems).
 	ConfirmDeliveryEmail *bool `yaml:"confirm_delivery_email"`
+	// VerificationMethods are the ways staff may record that they verified
+	// a requester (a ticket's verification.method): a typo would otherwise
+	// become evidence nobody can interpret. Unset means
+	// DefaultVerificationMethods; cancel_account.verification_methods must
+	// be among them.
+	VerificationMethods []string `yaml:"verification_methods"`
 }
+
+// DefaultVerificationMethods are intake.verification_methods when unset:
+// what customer service commonly does, and email_code, which self-service
+// uses (and cancel_account.verification_methods may name).
+var DefaultVerificationMethods = []string{"email_code", "sms_code", "face_check", "id_document", "video_call", "in_person", "phone_call"}
 
 // Database sizes the connection pools to the service's own Postgres. An
 // API process and the workers get separate pools, so a burst of jobs never
@@ -562,6 +574,9 @@ func (c *Config) applyDefaults() {
 		yes := true
 		c.Intake.ConfirmDeliveryEmail = &yes
 	}
+	if c.Intake.VerificationMethods == nil {
+		c.Intake.VerificationMethods = slices.Clone(DefaultVerificationMethods)
+	}
 	if c.SLA.Reminders == nil {
 		c.SLA.Reminders = []float64{0.5, 0.8}
 	}
@@ -663,6 +678,8 @@ func (c *Config) validate() rights.Problems {
 		f := fmt.Sprintf("staff_tokens[%d]", i)
 		if !nameRE.MatchString(t.Name) {
 			p.Add(f+".name", "must be a lower-case name like \"alice\"")
+		} else if rights.ReservedStaffName(t.Name) {
+			p.Add(f+".name", "%q is reserved: the queue's assignee filter uses it", t.Name)
 		} else if seenTokens[t.Name] {
 			p.Add(f+".name", "%q is declared twice", t.Name)
 		}
@@ -730,6 +747,20 @@ func (c *Config) validate() rights.Problems {
 
 	if *c.Intake.RepeatWindow < 0 {
 		p.Add("intake.repeat_window", "must not be negative")
+	}
+	if len(c.Intake.VerificationMethods) == 0 {
+		p.Add("intake.verification_methods", "must list at least one method (or be left out for the defaults: %s)", strings.Join(DefaultVerificationMethods, ", "))
+	}
+	seenMethods := map[string]bool{}
+	for i, m := range c.Intake.VerificationMethods {
+		f := fmt.Sprintf("intake.verification_methods[%d]", i)
+		switch {
+		case !identityRE.MatchString(m):
+			p.Add(f, "must be a method name like \"face_check\", not %q", m)
+		case seenMethods[m]:
+			p.Add(f, "%q is listed twice", m)
+		}
+		seenMethods[m] = true
 	}
 	for i, f := range c.SLA.Reminders {
 		if f <= 0 || f >= 1 {
@@ -1113,7 +1144,11 @@ func (c *Config) Catalog() rights.Catalog {
 	for _, p := range c.Products {
 		products[p.Name] = true
 	}
-	return rights.Catalog{Products: products, IdentityTypes: c.IdentityTypes()}
+	methods := map[string]bool{}
+	for _, m := range c.Intake.VerificationMethods {
+		methods[m] = true
+	}
+	return rights.Catalog{Products: products, IdentityTypes: c.IdentityTypes(), VerificationMethods: methods}
 }
 
 // TrustedProxyPrefixes returns http.trusted_proxies parsed (validated by Parse).

@@ -194,6 +194,11 @@ var catalogue = map[string]text{
 	"lookup.one_person":   {"The identities resolve to exactly one person.", "这些身份标识对应唯一一人。"},
 	"lookup.no_one":       {"No store knows these identities: the answer would be “no data found”.", "所有数据存储都找不到这些身份标识：答复将是“未找到数据”。"},
 	"lookup.several":      {"These identities belong to more than one person. Check them before filing.", "这些身份标识对应多于一人，请核实后再登记。"},
+	"found.0":            {"not found", "未找到"},
+	"found.1":            {"found, one person", "找到一人"},
+	"found.many":         {"more than one person", "多于一人"},
+	"found.not_checked":  {"cannot be checked ahead", "无法预先核对"},
+	"found.error":        {"did not answer", "未响应"},
 	"lookup.store":        {"%s: %s", "%s：%s"},
 
 	"dash.title":        {"SLA dashboard", "时限看板"},

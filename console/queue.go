@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/datarights/datarights/rights"
@@ -122,7 +123,7 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 		v.Set("cursor", next)
 		d.Next = "/console/queue?" + v.Encode()
 	}
-	counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, scope(st), now, s.Pipeline.DueSoonAt())
+	counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, storage.RequestFilter{Products: scope(st), Now: now, DueSoonAt: s.Pipeline.DueSoonAt()})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -131,10 +132,22 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 		v := url.Values{"band": {string(b)}}
 		d.Counts = append(d.Counts, bandCount{Band: b, Count: counts[b], URL: "/console/queue?" + v.Encode()})
 	}
-	if d.Assignable, err = storage.AssignableStaff(r.Context(), s.DB.Pool, ""); err != nil {
-		s.fail(w, r, err)
-		return
+	// Anyone who can work on one of the products listed.
+	seen := map[string]bool{}
+	for _, prod := range d.Products {
+		names, err := storage.AssignableStaff(r.Context(), s.DB.Pool, prod)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				d.Assignable = append(d.Assignable, n)
+			}
+		}
 	}
+	sort.Strings(d.Assignable)
 	s.render(w, r, http.StatusOK, "queue", p)
 }
 

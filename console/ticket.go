@@ -37,7 +37,7 @@ func (s *server) ticketData(r *http.Request, f ticketForm) *ticketData {
 	st := staffOf(r)
 	d := &ticketData{Form: f, Rights: rights.Types, IdentityTypes: map[string][]string{}, Purposes: map[string][]string{},
 		Relations: []rights.Relation{rights.RelationSelf, rights.RelationGuardian, rights.RelationNextOfKin, rights.RelationAgent},
-		Methods:   s.Pipeline.VerificationMethods()}
+		Methods:   s.Pipeline.Settings().Intake.VerificationMethods}
 	for _, prod := range s.Pipeline.Settings().Products {
 		if !st.InScope(prod.Name) {
 			continue

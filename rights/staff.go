@@ -132,11 +132,18 @@ func FourEyes(r *Request, decider, what string) error {
 	return nil
 }
 
+// ReservedStaffName reports whether name means something else in the
+// queue's assignee filter ("me": the caller, "none": nobody).
+func ReservedStaffName(name string) bool { return name == "me" || name == "none" }
+
 // ValidateStaff checks a staff identity's fields, naming the bad one.
 func ValidateStaff(s Staff) error {
 	var p Problems
-	if !staffNameRE.MatchString(s.Name) {
+	switch {
+	case !staffNameRE.MatchString(s.Name):
 		p.Add("name", "must be a lower-case name like \"alice\" or \"li.wei\"")
+	case ReservedStaffName(s.Name):
+		p.Add("name", "%q is reserved: the queue's assignee filter uses it", s.Name)
 	}
 	if _, err := ParseRole(string(s.Role)); err != nil {
 		p.Add("role", "%s", ErrorMessage(err))
