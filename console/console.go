@@ -185,6 +185,7 @@ var cst = func() *time.Location {
 var funcs = template.FuncMap{
 	"join":       strings.Join,
 	"taskCounts": taskCounts,
+	"shortID":    shortID,
 }
 
 // session is the signed-in staff member of one HTTP request.

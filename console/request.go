@@ -55,6 +55,12 @@ func (d *requestData) Is(statuses ...string) bool {
 	return slices.Contains(statuses, string(d.R.Status))
 }
 
+// CanMoveTo reports whether the lifecycle lets the request move to status
+// now: an action it would refuse is not offered.
+func (d *requestData) CanMoveTo(status string) bool {
+	return rights.CanTransition(d.R.Status, rights.Status(status))
+}
+
 func (s *server) loadRequest(r *http.Request, p *page) (*requestData, error) {
 	ctx := r.Context()
 	id := r.PathValue("id")
@@ -153,9 +159,11 @@ func (s *server) showRequest(w http.ResponseWriter, r *http.Request, status int,
 	s.render(w, r, status, "request", p)
 }
 
+// shortID is the end of a request id: ids are UUIDv7, whose first digits
+// are the time they were made and are the same for requests made together.
 func shortID(id string) string {
 	if len(id) > 8 {
-		return id[:8]
+		return "…" + id[len(id)-8:]
 	}
 	return id
 }

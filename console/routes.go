@@ -202,7 +202,11 @@ func (s *server) setFlash(w http.ResponseWriter, r *http.Request, msg string) {
 }
 
 func (s *server) handleHome(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/console/queue", http.StatusSeeOther)
+	target := "/console/queue"
+	if sess, _, err := s.authenticate(r); err == nil && sess != nil {
+		target = s.landing(sess.staff)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {

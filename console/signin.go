@@ -61,6 +61,9 @@ func (s *server) handleSignin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if next == "/console/queue" {
+		next = s.landing(*st)
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -106,7 +109,11 @@ func (s *server) handleLinkSignin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/console/queue", http.StatusSeeOther)
+	landing := "/console/queue"
+	if st, err := storage.ActiveStaff(r.Context(), s.DB.Pool, name); err == nil && st != nil {
+		landing = s.landing(*st)
+	}
+	http.Redirect(w, r, landing, http.StatusSeeOther)
 }
 
 func (s *server) handleSignout(w http.ResponseWriter, r *http.Request) {
@@ -135,4 +142,18 @@ func NewSigninLink(ctx context.Context, q storage.Querier, staffName, by string,
 		return "", err
 	}
 	return "/console/signin/" + secret, nil
+}
+
+// landing is the first page for a role: the queue for those who read
+// requests, the River UI for an admin (who reads none).
+func (s *server) landing(st rights.Staff) string {
+	switch {
+	case st.Can(rights.PermRead):
+		return "/console/queue"
+	case st.Can(rights.PermReport):
+		return "/console/dashboard"
+	case st.Can(rights.PermAdmin) && s.Operations != nil:
+		return "/console/river/"
+	}
+	return "/console/queue"
 }

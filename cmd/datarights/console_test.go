@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +38,7 @@ func noScript(t *testing.T, ctx context.Context) {
 func consoleShot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	var png []byte
-	if err := chromedp.Run(ctx, chromedp.EmulateViewport(1366, 900), chromedp.FullScreenshot(&png, 90)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.EmulateViewport(1366, 900), chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	if os.Getenv("DATARIGHTS_SCREENSHOTS") == "" {
@@ -89,7 +91,7 @@ func requestIDOnPage(t *testing.T, ctx context.Context) string {
 func TestConsoleAgentFilesATicketWithoutJavaScript(t *testing.T) {
 	t.Parallel()
 	e := setupE2E(t, true, "")
-	ctx := browser(t)
+	ctx := browserFor(t, 4*time.Minute)
 	noScript(t, ctx)
 	signInWithToken(t, ctx, e, staffToken("agent-webank"))
 
@@ -266,11 +268,15 @@ func snippet(s string) string {
 	return s
 }
 
+var ticketSeq atomic.Int64
+
 // fileByAPI files a ticket through the staff API and returns its id.
 func fileByAPI(t *testing.T, e *e2e, user, right string) string {
 	t.Helper()
 	ticket := copyTicket(user)
 	ticket["type"] = right
+	// A note of its own: the same ticket posted twice is taken for a retry.
+	ticket["note"] = fmt.Sprintf("ticket %d", ticketSeq.Add(1))
 	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
 	if code != http.StatusCreated {
 		t.Fatalf("file %s for %s = %d %v", right, user, code, body)
@@ -289,7 +295,7 @@ func TestConsoleApproverActsOnRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := browser(t)
+	ctx := browserFor(t, 4*time.Minute)
 	var who string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(e.base+"/console/lang/en?back=/console/queue"),
@@ -364,8 +370,11 @@ func TestConsoleApproverActsOnRequests(t *testing.T) {
 	act(".confirm-task", chromedp.SetValue(`.confirm-task input[name=records]`, "3"), chromedp.SendKeys(`.confirm-task input[name=note]`, "3 forms shredded, certificate SH-0912"))
 	e.waitStatus(id, "completed", 30*time.Second)
 
-	// Refuse another request, with a ground from the list.
-	other := fileByAPI(t, e, "demo-user-13", "delete")
+	// Refuse a repeated request (the same copy asked for twice), with a
+	// ground from the list.
+	fileByAPI(t, e, "demo-user-13", "copy")
+	other := fileByAPI(t, e, "demo-user-13", "copy")
+	e.waitStatus(other, "awaiting_approval", 30*time.Second)
 	var refusedStatus string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(e.base+"/console/requests/"+other),
@@ -373,13 +382,15 @@ func TestConsoleApproverActsOnRequests(t *testing.T) {
 		chromedp.SetValue(`#refuse select[name=reason]`, "excessive_or_repeated"),
 		chromedp.SendKeys(`#refuse input[name=message]`, "The same request was answered last week."),
 		chromedp.Click(`#refuse button`),
-		chromedp.WaitVisible(`#flash`),
+		chromedp.WaitVisible(`#flash, #error`),
 		chromedp.AttributeValue(`#status`, "data-status", &refusedStatus, nil),
 	); err != nil {
 		t.Fatalf("refuse: %v", err)
 	}
 	if refusedStatus != "refused" {
-		t.Errorf("after refusing, the request is %q", refusedStatus)
+		var page string
+		_ = chromedp.Run(ctx, chromedp.Text(`main`, &page))
+		t.Errorf("after refusing, the request is %q: %s", refusedStatus, snippet(page))
 	}
 
 	// The queue, in both languages, and the dashboard.
@@ -407,8 +418,7 @@ func TestConsoleApproverActsOnRequests(t *testing.T) {
 	consoleShot(t, ctx, "queue-zh.png")
 	var dash string
 	if err := chromedp.Run(ctx,
-		chromedp.Click(`#lang`), // back to English
-		chromedp.Navigate(e.base+"/console/dashboard"),
+		chromedp.Navigate(e.base+"/console/lang/en?back=/console/dashboard"),
 		chromedp.WaitVisible(`svg.chart`),
 		chromedp.Text(`main`, &dash),
 	); err != nil {
@@ -420,4 +430,108 @@ func TestConsoleApproverActsOnRequests(t *testing.T) {
 		}
 	}
 	consoleShot(t, ctx, "dashboard.png")
+}
+
+// TestConsoleSessionsEnd: the session cookie's attributes; a session ends
+// when idle too long, at its absolute end, when its token is revoked, and at
+// sign-out; a wrong token signs no one in; a form posted from another
+// site is refused even with the right CSRF token; every page has the CSP.
+func TestConsoleSessionsEnd(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	ctx := context.Background()
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(e.base+"/console/signin", url.Values{"token": {staffToken("agent")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "dr_console" {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == nil {
+		t.Fatalf("sign-in = %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/console/" {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/console/", cookie)
+	}
+	if strings.Contains(cookie.Value, staffToken("agent")) {
+		t.Error("the session cookie holds the staff token")
+	}
+	var stored int
+	if err := e.db.QueryRow(ctx, `SELECT count(*) FROM console_sessions WHERE id_sha256 = sha256($1::bytea)`, []byte(cookie.Value)).Scan(&stored); err != nil || stored != 1 {
+		t.Errorf("sessions stored by the cookie's hash: %d (%v)", stored, err)
+	}
+
+	signedIn := func(c *consoleSession) bool {
+		t.Helper()
+		resp, err := c.http.Get(e.base + "/console/queue")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s has CSP %q", resp.Request.URL.Path, csp)
+		}
+		return resp.Request.URL.Path == "/console/queue"
+	}
+	for name, end := range map[string]string{
+		"idle":     `UPDATE console_sessions SET last_seen_at = last_seen_at - interval '31 minutes'`,
+		"absolute": `UPDATE console_sessions SET expires_at = now() - interval '1 second'`,
+	} {
+		c := consoleClient(t, e, staffToken("auditor"))
+		if !signedIn(c) {
+			t.Fatalf("%s: not signed in", name)
+		}
+		if _, err := e.db.Exec(ctx, end+` WHERE staff_name = 'auditor'`); err != nil {
+			t.Fatal(err)
+		}
+		if signedIn(c) {
+			t.Errorf("a session past its %s end still works", name)
+		}
+	}
+
+	agent := consoleClient(t, e, staffToken("agent"))
+	// From another site, even with the session's CSRF token: refused.
+	req, _ := http.NewRequest("POST", e.base+"/console/signout", strings.NewReader(url.Values{"csrf": {agent.csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.example")
+	if resp, err := agent.http.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-site post = %v (%v), want 403", resp.StatusCode, err)
+	}
+	if !signedIn(agent) {
+		t.Fatal("the cross-site post signed the agent out")
+	}
+	if code, _ := agent.post(t, "/console/signout", url.Values{}); code != http.StatusOK || signedIn(agent) {
+		t.Errorf("after sign-out (%d) the session still works", code)
+	}
+
+	approver := consoleClient(t, e, staffToken("approver-webank"))
+	if code, body := e.call("DELETE", "/api/v1/admin/tokens/approver-webank", staffToken("admin"), nil); code != http.StatusOK {
+		t.Fatalf("revoke = %d %v", code, body)
+	}
+	if signedIn(approver) {
+		t.Error("a session outlives the revocation of its staff token")
+	}
+
+	resp, err = http.PostForm(e.base+"/console/signin", url.Values{"token": {"not-a-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong token = %d, want 401", resp.StatusCode)
+	}
+	// The River UI is the admin's only.
+	if code, _ := consoleClient(t, e, staffToken("approver")).get(t, "/console/river/"); code != http.StatusForbidden {
+		t.Errorf("River UI for an approver = %d, want 403", code)
+	}
+	code, body := consoleClient(t, e, staffToken("admin")).get(t, "/console/river/")
+	if code != http.StatusOK || !strings.Contains(body, "<script") {
+		t.Errorf("River UI for the admin = %d %s", code, snippet(body))
+	}
 }
