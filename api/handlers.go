@@ -50,6 +50,8 @@ type requestBody struct {
 	Locale            string               `json:"locale"`
 	Verification      *rights.Verification `json:"verification"`
 	Note              string               `json:"note"`
+	// TicketRef: the customer-service system's ticket number (optional).
+	TicketRef string `json:"ticket_ref"`
 	// Corrections: a correct request's fields and new values.
 	Corrections map[string]string `json:"corrections"`
 	// Purposes: the consents a withdraw_consent request withdraws.
@@ -102,7 +104,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 	in := rights.Intake{
 		Product: body.Product, Type: body.Type, Identities: body.Subject.Identities,
 		DeliveryEmail: body.DeliveryEmail, Relation: body.RequesterRelation, Locale: body.Locale,
-		Verification: body.Verification, Note: body.Note, Corrections: body.Corrections, Purposes: body.Purposes,
+		Verification: body.Verification, Note: body.Note, TicketRef: body.TicketRef, Corrections: body.Corrections, Purposes: body.Purposes,
 	}
 	if err := staffFrom(r.Context()).CheckProduct(in.Product); err != nil && in.Product != "" {
 		s.error(w, r, err)
@@ -149,12 +151,56 @@ func (s *server) handleGetRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
+	st := staffFrom(r.Context())
+	f, err := s.requestFilter(r, st)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	list, next, err := storage.ListRequests(r.Context(), s.DB.Pool, f)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	items := make([]requestView, 0, len(list))
+	for _, req := range list {
+		v, err := s.requestView(r.Context(), req, false)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		items = append(items, v)
+	}
+	answer := map[string]any{"requests": items, "next_cursor": next}
+	if q := r.URL.Query().Get("counts"); q == "true" {
+		// The counts above the console's queue: open requests per band,
+		// under the same filters (the band's aside).
+		counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, f)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		answer["counts"] = counts
+	}
+	s.json(w, http.StatusOK, answer)
+}
+
+// requestFilter reads the staff list's query: every value is checked and
+// an unknown one is a 400 naming its parameter, so that a typo (a product
+// that does not exist) never looks like an empty queue.
+//
+//	status, product, type, sla_band, channel: exact values
+//	assignee: a staff name, "me" (the caller) or "none" (nobody)
+//	open=true: every request not completed, refused, cancelled or expired
+//	q: an exact request id or ticket reference; never personal data
+//	sort=due_at|-received_at, limit, cursor
+func (s *server) requestFilter(r *http.Request, st rights.Staff) (storage.RequestFilter, error) {
 	q := r.URL.Query()
 	var problems rights.Problems
 	f := storage.RequestFilter{
 		Status: rights.Status(q.Get("status")), Product: q.Get("product"), Type: rights.Type(q.Get("type")),
-		Band: rights.Band(q.Get("sla_band")), Cursor: q.Get("cursor"),
-		Now: s.Pipeline.Now(), DueSoonAt: s.Pipeline.DueSoonAt(),
+		Band: rights.Band(q.Get("sla_band")), Channel: rights.Channel(q.Get("channel")), Cursor: q.Get("cursor"),
+		Search: q.Get("q"), Now: s.Pipeline.Now(), DueSoonAt: s.Pipeline.DueSoonAt(),
 	}
 	switch q.Get("sort") {
 	case "", "-received_at":
@@ -172,6 +218,40 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
 	if f.Type != "" && !f.Type.Valid() {
 		problems.Add("type", "unknown right %q", f.Type)
 	}
+	if f.Product != "" {
+		if _, ok := s.Pipeline.Settings().Product(f.Product); !ok {
+			problems.Add("product", "unknown product %q", f.Product)
+		}
+	}
+	switch f.Channel {
+	case "", rights.ChannelStaff, rights.ChannelSelfService:
+	default:
+		problems.Add("channel", "unknown channel %q; known: staff, self_service", f.Channel)
+	}
+	switch a := q.Get("assignee"); {
+	case a == "":
+	case a == "me":
+		f.Assignee = st.Name
+	case a == "none":
+		f.Unassigned = true
+	case rights.ValidateStaff(rights.Staff{Name: a, Role: rights.RoleAgent}) != nil:
+		problems.Add("assignee", "must be a staff name, me (yourself) or none (unassigned)")
+	default:
+		f.Assignee = a
+	}
+	switch q.Get("open") {
+	case "", "false":
+	case "true":
+		f.Open = true
+	default:
+		problems.Add("open", "must be true or false")
+	}
+	if f.Search != "" && !storage.ValidID(f.Search) && !rights.ValidTicketRef(f.Search) {
+		problems.Add("q", "must be an exact request id or ticket reference (personal data is not searched)")
+	}
+	if v := q.Get("counts"); v != "" && v != "true" && v != "false" {
+		problems.Add("counts", "must be true or false")
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > storage.MaxPageSize {
@@ -180,32 +260,15 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
 		f.Limit = n
 	}
 	if err := problems.Err(); err != nil {
-		s.error(w, r, err)
-		return
+		return f, err
 	}
-	st := staffFrom(r.Context())
 	if f.Product != "" {
 		if err := st.CheckProduct(f.Product); err != nil {
-			s.error(w, r, err)
-			return
+			return f, err
 		}
 	}
 	f.Products = scope(st)
-	list, next, err := storage.ListRequests(r.Context(), s.DB.Pool, f)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	items := make([]requestView, 0, len(list))
-	for _, req := range list {
-		v, err := s.requestView(r.Context(), req, false)
-		if err != nil {
-			s.error(w, r, err)
-			return
-		}
-		items = append(items, v)
-	}
-	s.json(w, http.StatusOK, map[string]any{"requests": items, "next_cursor": next})
+	return f, nil
 }
 
 // requestView is a request as the staff API shows it.
@@ -221,10 +284,14 @@ type requestView struct {
 	Locale            string               `json:"locale"`
 	Verification      *rights.Verification `json:"verification,omitempty"`
 	Note              string               `json:"note,omitempty"`
-	CreatedBy         string               `json:"created_by"`
-	ReceivedAt        time.Time            `json:"received_at"`
-	VerifiedAt        *time.Time           `json:"verified_at"`
-	DueAt             *time.Time           `json:"due_at"`
+	// TicketRef is the customer-service ticket number; Assignee who works
+	// on the request ("" for nobody).
+	TicketRef  string     `json:"ticket_ref"`
+	Assignee   string     `json:"assignee"`
+	CreatedBy  string     `json:"created_by"`
+	ReceivedAt time.Time  `json:"received_at"`
+	VerifiedAt *time.Time `json:"verified_at"`
+	DueAt      *time.Time `json:"due_at"`
 	// LastDay is the last day of the period in the product's time zone:
 	// due_at is 24:00 of it.
 	LastDay        string            `json:"last_day,omitempty"`
@@ -259,6 +326,8 @@ type requestView struct {
 	// FailedSteps are the steps that ran out of attempts (retried ones
 	// show when and by whom); POST …/resume runs the open ones again.
 	FailedSteps []*storage.FailedStep `json:"failed_steps,omitempty"`
+	// Notes are staff's internal notes, oldest first; never emailed.
+	Notes []*storage.Note `json:"notes,omitempty"`
 }
 
 type taskView struct {
@@ -276,7 +345,7 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 	v := requestView{
 		ID: r.ID, Product: r.Product, Type: r.Type, Channel: r.Channel, Status: r.Status, Subject: r.Subject,
 		DeliveryEmail: r.DeliveryEmail, RequesterRelation: r.Relation, Locale: r.Locale,
-		Verification: r.Verification, Note: r.Note, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
+		Verification: r.Verification, Note: r.Note, TicketRef: r.TicketRef, Assignee: r.Assignee, CreatedBy: r.CreatedBy, ReceivedAt: r.ReceivedAt,
 		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
 		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt, Refusal: r.Refusal,
 		Band: string(s.Pipeline.Band(r)), Corrections: r.Corrections, Purposes: r.Purposes, Outcome: r.Outcome,
@@ -313,6 +382,9 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		return v, err
 	}
 	if v.FailedSteps, err = storage.ListFailedSteps(ctx, s.DB.Pool, r.ID, false); err != nil {
+		return v, err
+	}
+	if v.Notes, err = storage.ListNotes(ctx, s.DB.Pool, r.ID); err != nil {
 		return v, err
 	}
 	return v, nil

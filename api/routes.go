@@ -17,6 +17,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		return
 	}
 
+	if s.Console != nil {
+		mux.Handle("/console/", s.Console)
+	}
 	for _, rt := range s.staffRoutes() {
 		mux.HandleFunc(rt.pattern, s.staff(rt.perm, rt.handler))
 	}
@@ -62,10 +65,15 @@ func (s *server) staffRoutes() []staffRoute {
 		{"GET /api/v1/requests/{id}/export", rights.PermRead, s.handleGetExport},
 		{"POST /api/v1/requests/{id}/export/password", rights.PermRevealPassword, s.handleRevealPassword},
 		{"POST /api/v1/requests/{id}/contact/confirm", rights.PermFile, s.handleConfirmContact},
+		{"POST /api/v1/requests/{id}/assign", rights.PermOperate, s.handleAssign},
+		{"POST /api/v1/requests/{id}/notes", rights.PermOperate, s.handleAddNote},
+		{"POST /api/v1/lookup", rights.PermFile, s.handleLookup},
 		{"POST /api/v1/consents", rights.PermFile, s.handleRecordConsent},
 		{"POST /api/v1/consents/lookup", rights.PermRead, s.handleConsentLookup},
 		{"GET /api/v1/staff/me", rights.PermNone, s.handleWhoAmI},
 		{"GET /api/v1/audit", rights.PermAuditExport, s.handleAuditExport},
+		{"GET /api/v1/register", rights.PermAuditExport, s.handleRegister},
+		{"GET /api/v1/dashboard", rights.PermReport, s.handleDashboard},
 		{"GET /api/v1/admin/tokens", rights.PermAdmin, s.handleListTokens},
 		{"POST /api/v1/admin/tokens", rights.PermAdmin, s.handleCreateToken},
 		{"DELETE /api/v1/admin/tokens/{name}", rights.PermAdmin, s.handleRevokeToken},

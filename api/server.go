@@ -41,6 +41,9 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed about the client's address (http.trusted_proxies).
 	TrustedProxies []netip.Prefix
+	// Console is the staff web console, served under /console/; nil
+	// serves none.
+	Console http.Handler
 }
 
 type server struct {
@@ -258,6 +261,15 @@ var statusFor = map[string]int{
 	rights.ENotImplemented: http.StatusNotImplemented,
 	rights.EUnavailable:    http.StatusServiceUnavailable,
 	rights.EInternal:       http.StatusInternalServerError,
+}
+
+// HTTPStatus is the HTTP status an error answers with, by its code: the
+// console answers with the same ones.
+func HTTPStatus(err error) int {
+	if status, ok := statusFor[rights.ErrorCode(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
 }
 
 type errorBody struct {

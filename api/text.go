@@ -245,3 +245,8 @@ func (s *server) parseForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	return nil
 }
+
+// TextProblem says what is wrong with s as text the service stores (not
+// UTF-8, a NUL or another control character), or "" when it is clean: the
+// console checks form fields with it as the API checks JSON.
+func TextProblem(s string) string { return textProblem(s) }

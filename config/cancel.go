@@ -68,8 +68,11 @@ func (c *Config) PrechecksFor(product string) []Precheck {
 
 func (c *Config) checkCancelAccount(p *rights.Problems, products map[string]bool) {
 	for i, m := range c.CancelAccount.VerificationMethods {
-		if !identityRE.MatchString(m) {
+		switch {
+		case !identityRE.MatchString(m):
 			p.Add(fmt.Sprintf("cancel_account.verification_methods[%d]", i), "must be a method name like \"face_check\", not %q", m)
+		case !slices.Contains(c.Intake.VerificationMethods, m):
+			p.Add(fmt.Sprintf("cancel_account.verification_methods[%d]", i), "%q is not in intake.verification_methods (%s)", m, strings.Join(c.Intake.VerificationMethods, ", "))
 		}
 	}
 	stores := map[string]Store{}

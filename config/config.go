@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,8 @@ type Config struct {
 	MigrateDatabaseURL string `yaml:"migrate_database_url"`
 	// Audit configures the tamper-evident audit trail.
 	Audit Audit `yaml:"audit"`
+	// Console configures the staff web console's sessions.
+	Console Console `yaml:"console"`
 
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
@@ -145,7 +148,18 @@ type Intake struct {
 	// trusts the address staff typed (e.g. one already checked in the
 	// company's own systems).
 	ConfirmDeliveryEmail *bool `yaml:"confirm_delivery_email"`
+	// VerificationMethods are the ways staff may record that they verified
+	// a requester (a ticket's verification.method): a typo would otherwise
+	// become evidence nobody can interpret. Unset means
+	// DefaultVerificationMethods; cancel_account.verification_methods must
+	// be among them.
+	VerificationMethods []string `yaml:"verification_methods"`
 }
+
+// DefaultVerificationMethods are intake.verification_methods when unset:
+// what customer service commonly does, and email_code, which self-service
+// uses (and cancel_account.verification_methods may name).
+var DefaultVerificationMethods = []string{"email_code", "sms_code", "face_check", "id_document", "video_call", "in_person", "phone_call"}
 
 // Database sizes the connection pools to the service's own Postgres. An
 // API process and the workers get separate pools, so a burst of jobs never
@@ -360,8 +374,23 @@ type Notify struct {
 	Acknowledgement bool `yaml:"acknowledgement"`
 }
 
+// Console configures the staff console's sign-in sessions.
+type Console struct {
+	// IdleTimeout ends a session not used for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a session this long after sign-in, however busy:
+	// a stolen cookie does not live for ever.
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// SigninLinkTTL is how long a one-time sign-in link may wait to be used.
+	SigninLinkTTL time.Duration `yaml:"signin_link_ttl"`
+}
+
 // Defaults for fields left out of the file.
 const (
+	DefaultConsoleIdleTimeout     = 30 * time.Minute
+	DefaultConsoleAbsoluteTimeout = 12 * time.Hour
+	DefaultSigninLinkTTL          = 15 * time.Minute
+
 	DefaultHTTPAddr             = "127.0.0.1:8080"
 	DefaultMaxBodyBytes         = 64 << 10
 	DefaultSignatureWindow      = 5 * time.Minute
@@ -482,6 +511,15 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.SignatureWindow == 0 {
 		c.HTTP.SignatureWindow = DefaultSignatureWindow
 	}
+	if c.Console.IdleTimeout == 0 {
+		c.Console.IdleTimeout = DefaultConsoleIdleTimeout
+	}
+	if c.Console.AbsoluteTimeout == 0 {
+		c.Console.AbsoluteTimeout = DefaultConsoleAbsoluteTimeout
+	}
+	if c.Console.SigninLinkTTL == 0 {
+		c.Console.SigninLinkTTL = DefaultSigninLinkTTL
+	}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -535,6 +573,9 @@ func (c *Config) applyDefaults() {
 	if c.Intake.ConfirmDeliveryEmail == nil {
 		yes := true
 		c.Intake.ConfirmDeliveryEmail = &yes
+	}
+	if c.Intake.VerificationMethods == nil {
+		c.Intake.VerificationMethods = slices.Clone(DefaultVerificationMethods)
 	}
 	if c.SLA.Reminders == nil {
 		c.SLA.Reminders = []float64{0.5, 0.8}
@@ -594,6 +635,15 @@ func (c *Config) validate() rights.Problems {
 			p.Add("http.ops_addr", "must differ from http.addr (%s): it is the separate address for /metrics", c.HTTP.Addr)
 		}
 	}
+	if t := c.Console.IdleTimeout; t < time.Minute || t > 24*time.Hour {
+		p.Add("console.idle_timeout", "must be between 1m and 24h, not %s", t)
+	}
+	if t := c.Console.AbsoluteTimeout; t < c.Console.IdleTimeout || t > 7*24*time.Hour {
+		p.Add("console.absolute_timeout", "must be at least console.idle_timeout (%s) and at most 168h, not %s", c.Console.IdleTimeout, t)
+	}
+	if t := c.Console.SigninLinkTTL; t < time.Minute || t > 24*time.Hour {
+		p.Add("console.signin_link_ttl", "must be between 1m and 24h, not %s", t)
+	}
 	if w := c.HTTP.SignatureWindow; w < 30*time.Second || w > time.Hour {
 		// Shorter and clocks a little apart refuse good callbacks; longer
 		// keeps a captured one usable (once) for longer.
@@ -628,6 +678,8 @@ func (c *Config) validate() rights.Problems {
 		f := fmt.Sprintf("staff_tokens[%d]", i)
 		if !nameRE.MatchString(t.Name) {
 			p.Add(f+".name", "must be a lower-case name like \"alice\"")
+		} else if rights.ReservedStaffName(t.Name) {
+			p.Add(f+".name", "%q is reserved: the queue's assignee filter uses it", t.Name)
 		} else if seenTokens[t.Name] {
 			p.Add(f+".name", "%q is declared twice", t.Name)
 		}
@@ -695,6 +747,20 @@ func (c *Config) validate() rights.Problems {
 
 	if *c.Intake.RepeatWindow < 0 {
 		p.Add("intake.repeat_window", "must not be negative")
+	}
+	if len(c.Intake.VerificationMethods) == 0 {
+		p.Add("intake.verification_methods", "must list at least one method (or be left out for the defaults: %s)", strings.Join(DefaultVerificationMethods, ", "))
+	}
+	seenMethods := map[string]bool{}
+	for i, m := range c.Intake.VerificationMethods {
+		f := fmt.Sprintf("intake.verification_methods[%d]", i)
+		switch {
+		case !identityRE.MatchString(m):
+			p.Add(f, "must be a method name like \"face_check\", not %q", m)
+		case seenMethods[m]:
+			p.Add(f, "%q is listed twice", m)
+		}
+		seenMethods[m] = true
 	}
 	for i, f := range c.SLA.Reminders {
 		if f <= 0 || f >= 1 {
@@ -1078,7 +1144,11 @@ func (c *Config) Catalog() rights.Catalog {
 	for _, p := range c.Products {
 		products[p.Name] = true
 	}
-	return rights.Catalog{Products: products, IdentityTypes: c.IdentityTypes()}
+	methods := map[string]bool{}
+	for _, m := range c.Intake.VerificationMethods {
+		methods[m] = true
+	}
+	return rights.Catalog{Products: products, IdentityTypes: c.IdentityTypes(), VerificationMethods: methods}
 }
 
 // TrustedProxyPrefixes returns http.trusted_proxies parsed (validated by Parse).

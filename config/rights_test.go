@@ -130,6 +130,12 @@ func TestRightsConfigRejects(t *testing.T) {
 		"recipient bad email":     {"email: dpo@bureau.example", "email: DPO <dpo@bureau.example>", `recipients[0].email: must be a plain email address`},
 		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account and correct requests, not "copy"`},
 		"recipient twice":         {"name: insurer", "name: credit_bureau", `recipients[1].name: "credit_bureau" is declared twice`},
+		"cancel method unlisted": {"cancel_account:", "intake:\n  verification_methods: [id_document]\ncancel_account:",
+			`cancel_account.verification_methods[0]: "face_check" is not in intake.verification_methods (id_document)`},
+		"cancel method unknown": {"verification_methods: [face_check]", "verification_methods: [retina_scan]",
+			`cancel_account.verification_methods[0]: "retina_scan" is not in intake.verification_methods`},
+		"empty method list": {"cancel_account:", "intake:\n  verification_methods: []\ncancel_account:", `intake.verification_methods: must list at least one method`},
+		"method twice":      {"cancel_account:", "intake:\n  verification_methods: [face_check, face_check]\ncancel_account:", `intake.verification_methods[1]: "face_check" is listed twice`},
 	}
 	for name, tc := range cases {
 		if !strings.Contains(rightsYAML, tc.from) {

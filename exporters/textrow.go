@@ -334,3 +334,17 @@ func isPlainNumber(text []byte) bool {
 func isFormulaStart(c byte) bool {
 	return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r'
 }
+
+// AppendCSVRecord appends one CSV record (fields joined by commas, ended
+// by CRLF) of text fields, each quoted as encoding/csv would and defused
+// against formulas (see appendCSVField), for the service's own CSV files
+// (the request register).
+func AppendCSVRecord(dst []byte, fields []string) []byte {
+	for i, f := range fields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendCSVField(dst, []byte(f), true)
+	}
+	return append(dst, '\r', '\n')
+}

@@ -6,6 +6,8 @@
 package jobs
 
 import (
+	"fmt"
+
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -83,6 +85,17 @@ func (SLASweepArgs) Kind() string { return "sla_sweep" }
 type NoticeArgs struct {
 	RequestID string `json:"request_id"`
 	Notice    string `json:"notice"` // e.g. "refusal"
+	// Seq numbers notices of a kind a request can have several of (its
+	// pauses and extensions, from 1); 0 for the others.
+	Seq int `json:"seq,omitempty"`
+}
+
+// deliveryKind is the notice's key in deliveries and its Message-ID part.
+func (a NoticeArgs) deliveryKind() string {
+	if a.Seq == 0 {
+		return a.Notice
+	}
+	return fmt.Sprintf("%s.%d", a.Notice, a.Seq)
 }
 
 func (NoticeArgs) Kind() string { return "notice" }

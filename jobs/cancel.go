@@ -133,8 +133,8 @@ func (p *Pipeline) answerCancelled(ctx context.Context, tx pgx.Tx, r *rights.Req
 // strong check (a face check) that an emailed code is not.
 func (p *Pipeline) checkVerificationMethod(in *rights.Intake, ch rights.Channel, problems *rights.Problems) {
 	methods := p.settings.CancelAccount.VerificationMethods
-	if in.Type != rights.TypeCancelAccount || len(methods) == 0 {
-		return
+	if in.Type != rights.TypeCancelAccount || len(methods) == 0 || hasProblem(*problems, "verification.method") {
+		return // an unknown method is reported already
 	}
 	switch {
 	case ch == rights.ChannelSelfService && !slices.Contains(methods, "email_code"):

@@ -50,8 +50,11 @@ func checkReason(reason string) error {
 }
 
 // Pause stops a request's deadline clock while the service waits for the
-// requester (e.g. for a document). Only a request whose work has not started,
-// or has failed, can be paused.
+// requester (e.g. for a document), and tells the requester (the reason is
+// written for them). A request can be paused before its work starts, while
+// its store tasks run, while it waits for approval or for an address to be
+// confirmed, and after it failed: tasks already running finish and are
+// recorded, but nothing moves the request on until it is resumed.
 func (p *Pipeline) Pause(ctx context.Context, staff, requestID, reason string) (*rights.Request, error) {
 	if err := checkReason(reason); err != nil {
 		return nil, err
@@ -66,13 +69,25 @@ func (p *Pipeline) Pause(ctx context.Context, staff, requestID, reason string) (
 			return rights.Errorf(rights.EConflict, "a %s request cannot be paused", r.Status)
 		}
 		now := p.now().UTC()
-		r.Clock.Pauses = append(r.Clock.Pauses, rights.Pause{Status: r.Status, From: now, Reason: reason, By: staff})
+		r.Clock.Pauses = append(r.Clock.Pauses, rights.Pause{Status: r.Status, From: now, Reason: reason, By: staff, DueAt: r.DueAt})
 		p.refreshDeadline(ctx, r, now)
-		return storage.Transition(ctx, tx, r, rights.StatusPaused, now, storage.Change{
+		if err := storage.Transition(ctx, tx, r, rights.StatusPaused, now, storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "clock.paused", Detail: map[string]any{"reason": reason},
-		})
+		}); err != nil {
+			return err
+		}
+		return p.tellRequester(ctx, tx, r, noticePaused, len(r.Clock.Pauses))
 	})
 	return r, err
+}
+
+// tellRequester enqueues a notice to the requester about the clock (the
+// seq-th pause or extension), unless there is nobody to tell.
+func (p *Pipeline) tellRequester(ctx context.Context, tx pgx.Tx, r *rights.Request, notice string, seq int) error {
+	if r.DeliveryEmail == "" {
+		return nil // purged
+	}
+	return p.insertTx(ctx, tx, NoticeArgs{RequestID: r.ID, Notice: notice, Seq: seq})
 }
 
 // Resume restarts the clock of a paused request, moves its deadline out by
@@ -119,12 +134,69 @@ func (p *Pipeline) continueFrom(ctx context.Context, tx pgx.Tx, r *rights.Reques
 		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID, Resumed: len(r.Clock.Pauses)})
 	case rights.StatusVerified:
 		return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID, Resumed: len(r.Clock.Pauses)})
+	case rights.StatusInProgress:
+		return p.continueTasks(ctx, tx, r)
+	case rights.StatusAwaitingContact:
+		return p.continueContact(ctx, tx, r)
 	}
-	return nil // failed: staff decide what to retry
+	return nil // failed: staff decide what to retry; awaiting approval: staff decide
+}
+
+// continueTasks picks up a request's store tasks after a pause: what the
+// tasks that finished during it would have done, had the request not been
+// paused. A task that failed fails the request; when all succeeded the
+// request moves on as after its last task; otherwise the tasks not yet run
+// are enqueued again (their jobs found the request paused and stopped; a
+// job still waiting or running is not doubled: jobs are unique by args).
+func (p *Pipeline) continueTasks(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
+	tasks, err := storage.ListTasks(ctx, tx, r.ID)
+	if err != nil {
+		return err
+	}
+	now := p.now().UTC()
+	done := true
+	for _, t := range tasks {
+		if t.Status == rights.TaskFailed {
+			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
+				Action: "request.failed", Detail: map[string]any{"step": "store_task", "store": t.Store}})
+		}
+		done = done && t.Status == rights.TaskSucceeded
+	}
+	if done {
+		return p.afterTasks(ctx, tx, r, now)
+	}
+	for _, t := range tasks {
+		if t.Status == rights.TaskPending {
+			if err := p.insertTx(ctx, tx, StoreTaskArgs{RequestID: r.ID, TaskID: t.ID}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// continueContact gives a request waiting for an address its time again
+// after a pause: codes that expired meanwhile are sent anew, and the
+// expiry counts from the resume.
+func (p *Pipeline) continueContact(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
+	contacts, err := storage.ListContacts(ctx, tx, r.ID, false)
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	for _, c := range contacts {
+		if c.ConfirmedAt == nil && (c.ExpiresAt == nil || !now.Before(*c.ExpiresAt)) {
+			if err := p.insertTx(ctx, tx, SendContactCodeArgs{RequestID: r.ID, Field: c.Field}); err != nil {
+				return err
+			}
+		}
+	}
+	return p.insertAt(ctx, tx, ExpireArgs{RequestID: r.ID}, p.expiresAt(now))
 }
 
 // Extend lengthens a request's period by days counted days, within the
-// policy's maximum in total.
+// policy's maximum in total, and tells the requester the new deadline and
+// the reason (written for them).
 func (p *Pipeline) Extend(ctx context.Context, staff, requestID string, days int, reason string) (*rights.Request, error) {
 	if err := checkReason(reason); err != nil {
 		return nil, err
@@ -148,13 +220,17 @@ func (p *Pipeline) Extend(ctx context.Context, staff, requestID string, days int
 		previousDue := r.DueAt
 		r.Clock.Extensions = append(r.Clock.Extensions, rights.Extension{Days: days, Reason: reason, By: staff, At: now})
 		p.refreshDeadline(ctx, r, now)
+		r.Clock.Extensions[len(r.Clock.Extensions)-1].DueAt = r.DueAt
 		r.UpdatedAt = now
 		if err := storage.SaveRequest(ctx, tx, r); err != nil {
 			return err
 		}
-		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorStaff(staff),
+		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorStaff(staff),
 			Action: "deadline.extended", Detail: map[string]any{"days": days, "reason": reason,
-				"due_at": r.DueAt, "previous_due_at": previousDue}})
+				"due_at": r.DueAt, "previous_due_at": previousDue}}); err != nil {
+			return err
+		}
+		return p.tellRequester(ctx, tx, r, noticeExtended, len(r.Clock.Extensions))
 	})
 	return r, err
 }
@@ -173,15 +249,17 @@ func (p *Pipeline) Band(r *rights.Request) rights.Band {
 
 // LastDay is the last day of r's period in its product's time zone, as
 // YYYY-MM-DD: due_at is 24:00 of that day.
-func (p *Pipeline) LastDay(r *rights.Request) string {
-	if r.DueAt == nil {
+func (p *Pipeline) LastDay(r *rights.Request) string { return p.lastDayOf(r.Product, r.DueAt) }
+
+func (p *Pipeline) lastDayOf(product string, due *time.Time) string {
+	if due == nil {
 		return ""
 	}
-	loc := p.policies[r.Product].Location
+	loc := p.policies[product].Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	return r.DueAt.In(loc).Add(-time.Nanosecond).Format("2006-01-02")
+	return due.In(loc).Add(-time.Nanosecond).Format("2006-01-02")
 }
 
 // Now is the pipeline's clock.
@@ -221,3 +299,17 @@ func (p *Pipeline) workingDaysTaken(r *rights.Request) float64 {
 	}
 	return float64(n)
 }
+
+// DaysLeft is how many days r has until its last day, counted as its
+// product counts its deadline (working or calendar days); negative when
+// late. ok is false when r has no deadline (yet).
+func (p *Pipeline) DaysLeft(r *rights.Request) (days int, kind rights.DeadlineKind, ok bool) {
+	if r.DueAt == nil {
+		return 0, "", false
+	}
+	policy := p.policies[r.Product]
+	return policy.DaysLeft(*r.DueAt, p.now()), policy.Kind, true
+}
+
+// Policy is a product's deadline policy.
+func (p *Pipeline) Policy(product string) rights.DeadlinePolicy { return p.policies[product] }

@@ -148,7 +148,9 @@ type ConsentLedger struct {
 func (p *Pipeline) ledgerSubject(ctx context.Context, product string, identities map[string]string) (string, error) {
 	in := rights.Intake{Product: product, Type: rights.TypeAccess, Identities: identities,
 		DeliveryEmail: "ledger@localhost", Verification: &rights.Verification{Method: "api"}}
-	if err := in.Validate(rights.ChannelStaff, p.settings.Catalog()); err != nil {
+	cat := p.settings.Catalog()
+	cat.VerificationMethods = nil // no one verified anyone: this is the ledger's own lookup
+	if err := in.Validate(rights.ChannelStaff, cat); err != nil {
 		return "", err
 	}
 	r := &rights.Request{Product: product, Subject: rights.Subject{Identities: identities}}

@@ -136,7 +136,7 @@ func (p *Pipeline) newRequest(ctx context.Context, in rights.Intake, ch rights.C
 	r := &rights.Request{
 		ID: storage.NewID(), Product: in.Product, Type: in.Type, Channel: ch, Status: status,
 		Subject: rights.Subject{Identities: in.Identities}, DeliveryEmail: in.DeliveryEmail,
-		Relation: in.Relation, Locale: in.Locale, Note: in.Note, CreatedBy: createdBy,
+		Relation: in.Relation, Locale: in.Locale, Note: in.Note, TicketRef: in.TicketRef, CreatedBy: createdBy,
 		ReceivedAt: now, UpdatedAt: now, Corrections: in.Corrections, Purposes: in.Purposes,
 	}
 	p.refreshDeadline(ctx, r, now)

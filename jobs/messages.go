@@ -149,6 +149,35 @@ func (p *Pipeline) acknowledgementMessage(r *rights.Request) (rights.Message, er
 	return rights.Message{ID: r.ID + ".acknowledgement@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }
 
+// clockMessage tells the requester about the seq-th pause (the clock
+// stopped, and what is awaited) or extension (the new last day, and why),
+// from what was stored with it, so a resend is the same message.
+func (p *Pipeline) clockMessage(r *rights.Request, notice string, seq int, messageID string) (rights.Message, error) {
+	policy := p.policies[r.Product]
+	data := map[string]any{"Product": p.productName(r.Product), "ID": r.ID,
+		"Received": localTime(&r.ReceivedAt), "WorkingDays": policy.Kind == rights.WorkingDays}
+	kind := tmplClockPaused
+	switch {
+	case notice == noticePaused && seq >= 1 && seq <= len(r.Clock.Pauses):
+		pause := r.Clock.Pauses[seq-1]
+		data["From"], data["Reason"], data["LastDay"] = localTime(&pause.From), pause.Reason, p.lastDayOf(r.Product, pause.DueAt)
+	case notice == noticeExtended && seq >= 1 && seq <= len(r.Clock.Extensions):
+		ext := r.Clock.Extensions[seq-1]
+		kind = tmplDeadlineExtended
+		data["Days"], data["Reason"], data["LastDay"] = ext.Days, ext.Reason, p.lastDayOf(r.Product, ext.DueAt)
+	default:
+		return rights.Message{}, fmt.Errorf("request %s has no %s number %d", r.ID, notice, seq)
+	}
+	subject, body, err := p.tmpl.render(kind, r.Locale, func(l string) any {
+		out := map[string]any{"Right": rightNames[l][r.Type]}
+		for k, v := range data {
+			out[k] = v
+		}
+		return out
+	})
+	return rights.Message{ID: messageID, To: r.DeliveryEmail, Subject: subject, Text: body}, err
+}
+
 // linkExpiredMessage tells a requester that a download link expired unused.
 func (p *Pipeline) linkExpiredMessage(r *rights.Request, e *storage.Export) (rights.Message, error) {
 	subject, body, err := p.tmpl.render(tmplLinkExpired, r.Locale, func(l string) any {

@@ -20,6 +20,10 @@ const (
 	noticeLinkExpired     = "link_expired"
 	// noticeLockout tells a mailbox's owner that wrong codes locked it.
 	noticeLockout = "lockout"
+	// noticePaused and noticeExtended tell the requester the clock stopped
+	// or the deadline moved, and why; one per pause or extension (Seq).
+	noticePaused   = "clock_paused"
+	noticeExtended = "deadline_extended"
 )
 
 // Refuse refuses a request on one of the stated grounds, with staff's
@@ -50,8 +54,9 @@ func (p *Pipeline) Refuse(ctx context.Context, staff, requestID string, reason r
 		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
 			return err
 		}
-		if !rights.CanTransition(r.Status, rights.StatusRefused) {
-			return rights.Errorf(rights.EConflict, "a %s request cannot be refused", r.Status)
+		if !rights.CanTransition(r.Status, rights.StatusRefused) || !rights.CanTransition(r.WorkStatus(), rights.StatusRefused) {
+			// A paused request is refused only if its work had not started.
+			return rights.Errorf(rights.EConflict, "a %s request cannot be refused", r.WorkStatus())
 		}
 		if err := rights.FourEyes(r, staff, "refusing it"); err != nil {
 			return err
@@ -85,7 +90,8 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 	if err != nil {
 		return err
 	}
-	done, err := storage.GetDelivery(ctx, p.db.Pool, r.ID, job.Args.Notice)
+	kind := job.Args.deliveryKind()
+	done, err := storage.GetDelivery(ctx, p.db.Pool, r.ID, kind)
 	if err != nil || done != nil {
 		return err
 	}
@@ -127,6 +133,13 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 		if msg, err = p.lockoutMessage(r); err != nil {
 			return err
 		}
+	case noticePaused, noticeExtended:
+		if r.DeliveryEmail == "" {
+			return nil // the request expired and was purged first: nobody to tell
+		}
+		if msg, err = p.clockMessage(r, job.Args.Notice, job.Args.Seq, r.ID+"."+kind+"@datarights"); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown notice %q", job.Args.Notice)
 	}
@@ -134,11 +147,11 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 		return fmt.Errorf("send %s notice for %s: %w", job.Args.Notice, r.ID, err)
 	}
 	return step(ctx, p, job, func(tx pgx.Tx) error {
-		if err := storage.PutDelivery(ctx, tx, storage.Delivery{RequestID: r.ID, Kind: job.Args.Notice, MessageID: msg.ID, SentAt: p.now().UTC()}); err != nil {
+		if err := storage.PutDelivery(ctx, tx, storage.Delivery{RequestID: r.ID, Kind: kind, MessageID: msg.ID, SentAt: p.now().UTC()}); err != nil {
 			return err
 		}
 		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: p.now().UTC(), Actor: rights.ActorSystem,
-			Action: "notice.sent", Detail: map[string]any{"notice": job.Args.Notice, "message_id": msg.ID}})
+			Action: "notice.sent", Detail: map[string]any{"notice": kind, "message_id": msg.ID}})
 	})
 }
 

@@ -110,7 +110,7 @@ func (p *Pipeline) ConfirmTask(ctx context.Context, actor, requestID, taskID str
 		if r, t, err = p.lockTask(ctx, tx, requestID, taskID); err != nil {
 			return err
 		}
-		if t.Status != rights.TaskWaiting || r.Status != rights.StatusInProgress {
+		if t.Status != rights.TaskWaiting || r.WorkStatus() != rights.StatusInProgress {
 			return rights.Errorf(rights.EConflict, "the task is %s, not waiting for confirmation", t.Status)
 		}
 		report := rights.StoreReport{Resolved: c.Found, Note: c.Note}

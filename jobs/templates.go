@@ -34,9 +34,13 @@ const (
 	tmplLockout         = "lockout"
 	tmplContactCode     = "contact_code"
 	tmplContactChange   = "contact_change"
+	// tmplClockPaused and tmplDeadlineExtended tell the requester their
+	// request's clock stopped or its deadline moved, with staff's reason.
+	tmplClockPaused      = "clock_paused"
+	tmplDeadlineExtended = "deadline_extended"
 )
 
-var templateKinds = []string{tmplCode, tmplAcknowledgement, tmplCompletion, tmplRefusal, tmplLinkExpired, tmplRecipientNotice, tmplLockout, tmplContactCode, tmplContactChange}
+var templateKinds = []string{tmplCode, tmplAcknowledgement, tmplCompletion, tmplRefusal, tmplLinkExpired, tmplRecipientNotice, tmplLockout, tmplContactCode, tmplContactChange, tmplClockPaused, tmplDeadlineExtended}
 
 type mailTemplate struct {
 	subject, body *template.Template

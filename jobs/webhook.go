@@ -242,7 +242,7 @@ func (p *Pipeline) checkCallbackTask(ctx context.Context, tx pgx.Tx, r *rights.R
 // waiting for one, or still pending because the callback overtook the
 // worker's record of the 202 (the worker then finds the task done).
 func callbackState(r *rights.Request, t *rights.Task) error {
-	if (t.Status != rights.TaskWaiting && t.Status != rights.TaskPending) || r.Status != rights.StatusInProgress {
+	if (t.Status != rights.TaskWaiting && t.Status != rights.TaskPending) || r.WorkStatus() != rights.StatusInProgress {
 		return rights.Errorf(rights.EConflict, "the task is %s and its request %s: it does not wait for a callback", t.Status, r.Status)
 	}
 	return nil

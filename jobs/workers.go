@@ -302,7 +302,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 			if err != nil {
 				return err
 			}
-			if r.Status != rights.StatusInProgress || t.Status != rights.TaskPending {
+			if r.WorkStatus() != rights.StatusInProgress || t.Status != rights.TaskPending {
 				return nil
 			}
 			t.Status, t.Attempts = rights.TaskWaiting, job.Attempt
@@ -340,6 +340,9 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 				Action: "task.failed", Detail: detail}); err != nil {
 				return err
 			}
+			if r.Status == rights.StatusPaused {
+				return nil // the resume fails the request (continueTasks)
+			}
 			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
 				Action: "request.failed", Detail: map[string]any{"step": "store_task", "store": t.Store}})
 		})
@@ -354,7 +357,9 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 		if err != nil {
 			return err
 		}
-		if r.Status != rights.StatusInProgress || t.Status != rights.TaskPending {
+		// Paused while this task ran: its result is recorded all the same
+		// (the store has done it), and finishTask leaves the request paused.
+		if r.WorkStatus() != rights.StatusInProgress || t.Status != rights.TaskPending {
 			return nil
 		}
 		t.Attempts = job.Attempt
@@ -397,6 +402,9 @@ func (p *Pipeline) finishTask(ctx context.Context, tx pgx.Tx, r *rights.Request,
 		if other.Status != rights.TaskSucceeded {
 			return nil // the last task to finish moves the request on
 		}
+	}
+	if r.Status == rights.StatusPaused {
+		return nil // the resume moves it on (continueTasks)
 	}
 	return p.afterTasks(ctx, tx, r, now)
 }

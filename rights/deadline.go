@@ -216,3 +216,37 @@ func (p DeadlinePolicy) String() string {
 	}
 	return s
 }
+
+// DaysLeft is how many days remain from now to the last day of a period
+// ending at due (24:00 of that day), counted as the policy counts its
+// deadline: working days on its calendar, or calendar days. Today is not
+// counted and the last day is, so 0 means due today; a late request's
+// count is negative (the days since its last day, counted the same way).
+func (p DeadlinePolicy) DaysLeft(due, now time.Time) int {
+	loc := p.location()
+	last := civil(due.In(loc).Add(-time.Nanosecond), loc)
+	today := civil(now.In(loc), loc)
+	from, to, sign := today, last, 1
+	if today.After(last) {
+		from, to, sign = last, today, -1
+	}
+	n := 0
+	for d := from; d.Before(to); {
+		d = d.AddDate(0, 0, 1)
+		if p.Kind != WorkingDays || p.calendar().IsWorkingDay(d.Year(), d.Month(), d.Day()) {
+			n++
+		}
+	}
+	return sign * n
+}
+
+func civil(t time.Time, loc *time.Location) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+}
+
+func (p DeadlinePolicy) calendar() Calendar {
+	if p.Calendar == nil {
+		return WeekendsOnly{}
+	}
+	return p.Calendar
+}

@@ -447,3 +447,38 @@ func TestSelfServiceClockStartsAtVerificationWhateverThePolicy(t *testing.T) {
 		t.Fatalf("staff ticket clock start = %v, %v; want receipt", start, started)
 	}
 }
+
+func TestDaysLeftCountsAsThePolicyCounts(t *testing.T) {
+	t.Parallel()
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, shanghai)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	working := rights.DeadlinePolicy{Kind: rights.WorkingDays, Days: 15, Location: shanghai}
+	calendar := rights.DeadlinePolicy{Kind: rights.CalendarDays, Days: 15, Location: shanghai}
+	// Last day Monday 2026-12-14 (due at 24:00 of it, i.e. 12-15 00:00).
+	due := at("2026-12-15 00:00")
+	for name, c := range map[string]struct {
+		policy rights.DeadlinePolicy
+		now    string
+		want   int
+	}{
+		"working, from a Friday":        {working, "2026-12-11 09:00", 1}, // Sat, Sun not counted
+		"calendar, from a Friday":       {calendar, "2026-12-11 09:00", 3},
+		"due today":                     {working, "2026-12-14 23:59", 0},
+		"late by one working day":       {working, "2026-12-15 08:00", -1},
+		"late over a weekend, working":  {working, "2026-12-20 08:00", -4}, // Tue–Fri
+		"late over a weekend, calendar": {calendar, "2026-12-20 08:00", -6},
+	} {
+		if got := c.policy.DaysLeft(due, at(c.now)); got != c.want {
+			t.Errorf("%s: %d days left, want %d", name, got, c.want)
+		}
+	}
+}

@@ -18,6 +18,8 @@ type Intake struct {
 	Locale        string
 	Verification  *Verification // staff tickets: how staff verified the requester
 	Note          string
+	// TicketRef is the customer-service system's ticket number (optional).
+	TicketRef string
 	// Corrections are a correct request's field names and new values.
 	Corrections map[string]string
 	// Purposes are the consents a withdraw_consent request withdraws.
@@ -29,10 +31,14 @@ type Intake struct {
 type Catalog struct {
 	Products      map[string]bool
 	IdentityTypes map[string]bool
+	// VerificationMethods are the ways staff may say they verified a
+	// requester; nil accepts any well-formed name.
+	VerificationMethods map[string]bool
 }
 
 var (
 	phoneRE     = regexp.MustCompile(`^\+?[0-9][0-9 -]{4,19}$`)
+	ticketRefRE = regexp.MustCompile(`^[A-Za-z0-9._#:/-]{1,64}$`)
 	identityKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 )
 
@@ -68,26 +74,7 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	if len(in.Identities) == 0 {
 		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
 	}
-	if len(in.Identities) > maxIdentities {
-		p.Add("subject.identities", "at most %d identities", maxIdentities)
-	}
-	for _, kind := range sortedKeys(in.Identities) {
-		value, field := in.Identities[kind], "subject.identities."+kind
-		switch {
-		case !identityKey.MatchString(kind):
-			p.Add("subject.identities", "identity type %q is not a lower-case name", kind)
-		case !cat.IdentityTypes[kind]:
-			p.Add(field, "no configured store knows identity type %q; known: %s", kind, strings.Join(sortedKeys(cat.IdentityTypes), ", "))
-		case strings.TrimSpace(value) == "":
-			p.Add(field, "must not be empty")
-		case len(value) > maxIdentityValue || !utf8.ValidString(value):
-			p.Add(field, "must be valid text of at most %d bytes", maxIdentityValue)
-		case kind == "email" && !validEmail(value):
-			p.Add(field, "must be an email address")
-		case kind == "phone" && !phoneRE.MatchString(value):
-			p.Add(field, "must be a phone number (digits, optional + prefix)")
-		}
-	}
+	checkIdentities(&p, in.Identities, cat.IdentityTypes, "subject.identities")
 	switch {
 	case in.DeliveryEmail == "":
 		p.Add("delivery_email", "is required: where the result is sent")
@@ -116,6 +103,8 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 			p.Add("verification.method", "is required: how staff verified the requester (e.g. face_check, id_document)")
 		case len(in.Verification.Method) > 64 || len(in.Verification.Reference) > 256:
 			p.Add("verification", "method at most 64 bytes, reference at most 256")
+		case cat.VerificationMethods != nil && !cat.VerificationMethods[in.Verification.Method]:
+			p.Add("verification.method", "unknown method %q; configured: %s", in.Verification.Method, strings.Join(sortedKeys(cat.VerificationMethods), ", "))
 		case in.Relation != RelationSelf && strings.TrimSpace(in.Verification.Reference) == "":
 			p.Add("verification.reference", "is required when acting for someone else: the evidence on file (e.g. guardianship or death certificate id)")
 		}
@@ -123,7 +112,49 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	if len(in.Note) > maxNote {
 		p.Add("note", "at most %d bytes", maxNote)
 	}
+	if in.TicketRef != "" && !ValidTicketRef(in.TicketRef) {
+		p.Add("ticket_ref", "at most 64 characters of letters, digits and . _ # : / -")
+	}
 	return p.Err()
+}
+
+// ValidTicketRef reports whether s is a well-formed ticket number: short,
+// and of characters that need no escaping in a URL query or a log line.
+func ValidTicketRef(s string) bool { return ticketRefRE.MatchString(s) }
+
+// ValidateIdentities checks identities named outside a request (a lookup
+// before filing): at least one, each of a type in known, each value well
+// formed. Problems are reported under prefix ("identities.email").
+func ValidateIdentities(identities map[string]string, known map[string]bool, prefix string) error {
+	var p Problems
+	if len(identities) == 0 {
+		p.Add(prefix, "at least one identity is required (%s)", strings.Join(sortedKeys(known), ", "))
+	}
+	checkIdentities(&p, identities, known, prefix)
+	return p.Err()
+}
+
+func checkIdentities(p *Problems, identities map[string]string, known map[string]bool, prefix string) {
+	if len(identities) > maxIdentities {
+		p.Add(prefix, "at most %d identities", maxIdentities)
+	}
+	for _, kind := range sortedKeys(identities) {
+		value, field := identities[kind], prefix+"."+kind
+		switch {
+		case !identityKey.MatchString(kind):
+			p.Add(prefix, "identity type %q is not a lower-case name", kind)
+		case !known[kind]:
+			p.Add(field, "no configured store knows identity type %q; known: %s", kind, strings.Join(sortedKeys(known), ", "))
+		case strings.TrimSpace(value) == "":
+			p.Add(field, "must not be empty")
+		case len(value) > maxIdentityValue || !utf8.ValidString(value):
+			p.Add(field, "must be valid text of at most %d bytes", maxIdentityValue)
+		case kind == "email" && !validEmail(value):
+			p.Add(field, "must be an email address")
+		case kind == "phone" && !phoneRE.MatchString(value):
+			p.Add(field, "must be a phone number (digits, optional + prefix)")
+		}
+	}
 }
 
 func validEmail(s string) bool {

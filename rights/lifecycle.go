@@ -38,18 +38,23 @@ var transitions = map[Status][]Status{
 	StatusAwaitingVerification: {StatusVerified, StatusRefused, StatusCancelled, StatusExpired},
 	StatusReceived:             {StatusVerified, StatusRefused, StatusCancelled, StatusPaused, StatusFailed},
 	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval, StatusAwaitingContact, StatusFailed},
-	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled},
-	StatusAwaitingContact:      {StatusVerified, StatusRefused, StatusCancelled, StatusExpired, StatusFailed},
-	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled},
+	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
+	StatusAwaitingContact:      {StatusVerified, StatusRefused, StatusCancelled, StatusExpired, StatusFailed, StatusPaused},
+	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled, StatusPaused},
 	StatusAssembling:           {StatusDelivering, StatusFailed},
 	StatusDelivering:           {StatusCompleted, StatusFailed},
 	// A failed request resumes from the step that failed (failed_steps):
 	// the status that step works on.
 	StatusFailed: {StatusInProgress, StatusCancelled, StatusPaused, StatusReceived, StatusVerified,
 		StatusAwaitingContact, StatusAssembling, StatusDelivering},
-	// A pause returns to the status it interrupted (see Pause.Status); work
-	// is never paused mid-flight, only before it starts or after it failed.
-	StatusPaused: {StatusReceived, StatusVerified, StatusFailed, StatusRefused, StatusCancelled},
+	// A pause returns to the status it interrupted (see Pause.Status). Store
+	// tasks running when a request in progress is paused finish and are
+	// recorded, but the request stays paused; tasks not yet started wait
+	// for the resume, which also moves the request on if they all finished
+	// (or failed) meanwhile. Assembling and delivering are not paused: the
+	// answer is being sent.
+	StatusPaused: {StatusReceived, StatusVerified, StatusFailed, StatusRefused, StatusCancelled,
+		StatusInProgress, StatusAwaitingApproval, StatusAwaitingContact},
 }
 
 // Valid reports whether s is a known status.

@@ -44,6 +44,14 @@ type KeyResolver interface {
 	ResolveKeys(ctx context.Context, subject Subject) (identity string, keys []string, err error)
 }
 
+// KeyProber is a connector that can list every key a subject's identities
+// lead to in its store, several when they are ambiguous, so that staff can
+// learn before filing whether the identities name one person. It acts on
+// nothing; the keys are compared, never shown.
+type KeyProber interface {
+	ProbeKeys(ctx context.Context, subject Subject) (identity string, keys []string, err error)
+}
+
 // Sink receives exported datasets. Rows are streamed: an implementation must
 // not need the whole dataset in memory.
 type Sink interface {

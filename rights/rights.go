@@ -121,6 +121,12 @@ type Request struct {
 	Verification  *Verification
 	CreatedBy     string // staff token name, or "self-service"
 	Note          string
+	// TicketRef is the customer-service system's ticket number: staff
+	// search by it rather than by the person's email or phone.
+	TicketRef string
+	// Assignee is the staff member (token name) working on the request;
+	// "" when nobody is.
+	Assignee string
 
 	ReceivedAt  time.Time
 	VerifiedAt  *time.Time
@@ -340,6 +346,9 @@ type Pause struct {
 	Until  *time.Time `json:"until,omitempty"` // nil while the pause lasts
 	Reason string     `json:"reason"`
 	By     string     `json:"by"`
+	// DueAt is the deadline when the clock stopped: the requester's notice
+	// says it, and a resent notice must say the same.
+	DueAt *time.Time `json:"due_at,omitempty"`
 }
 
 // Extension lengthens a request's period by Days counted days.
@@ -348,6 +357,8 @@ type Extension struct {
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
+	// DueAt is the deadline the extension set, for the requester's notice.
+	DueAt *time.Time `json:"due_at,omitempty"`
 }
 
 // ClockState is what has happened to a request's deadline clock.
@@ -363,6 +374,16 @@ func (c ClockState) ExtensionDays() int {
 		n += e.Days
 	}
 	return n
+}
+
+// WorkStatus is the status the request's work is in: for a paused
+// request, the status its pause interrupted (work already running when it
+// was paused still finishes and is recorded, but moves nothing on).
+func (r *Request) WorkStatus() Status {
+	if r.Status == StatusPaused && r.Clock.Paused() {
+		return r.Clock.Pauses[len(r.Clock.Pauses)-1].Status
+	}
+	return r.Status
 }
 
 // Paused reports whether a pause is open.

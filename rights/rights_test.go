@@ -57,6 +57,14 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusFailed, rights.StatusAwaitingContact},
 		{rights.StatusFailed, rights.StatusAssembling},
 		{rights.StatusFailed, rights.StatusDelivering},
+		// Staff pause where they work: during store tasks, approval and a
+		// contact confirmation, and resume to where the pause interrupted.
+		{rights.StatusInProgress, rights.StatusPaused},
+		{rights.StatusAwaitingApproval, rights.StatusPaused},
+		{rights.StatusAwaitingContact, rights.StatusPaused},
+		{rights.StatusPaused, rights.StatusInProgress},
+		{rights.StatusPaused, rights.StatusAwaitingApproval},
+		{rights.StatusPaused, rights.StatusAwaitingContact},
 	} {
 		allowed[pair] = true
 	}
@@ -140,7 +148,8 @@ func TestDueForWaitsForVerificationWhenTheClockStartsThere(t *testing.T) {
 
 func TestIntakeValidation(t *testing.T) {
 	t.Parallel()
-	cat := rights.Catalog{Products: map[string]bool{"webank": true}, IdentityTypes: map[string]bool{"user_id": true, "email": true, "phone": true}}
+	cat := rights.Catalog{Products: map[string]bool{"webank": true}, IdentityTypes: map[string]bool{"user_id": true, "email": true, "phone": true},
+		VerificationMethods: map[string]bool{"face_check": true, "id_document": true}}
 	good := func() rights.Intake {
 		return rights.Intake{Product: "webank", Type: rights.TypeCopy, Identities: map[string]string{"user_id": "u-1"},
 			DeliveryEmail: "a@example.com", Verification: &rights.Verification{Method: "face_check"}}
@@ -175,6 +184,9 @@ func TestIntakeValidation(t *testing.T) {
 		"bad locale":         {func(i *rights.Intake) { i.Locale = "de" }, rights.ChannelStaff, "locale"},
 		"unknown identity":   {func(i *rights.Intake) { i.Identities = map[string]string{"openid": "o"} }, rights.ChannelStaff, "subject.identities.openid"},
 		"oversized identity": {func(i *rights.Intake) { i.Identities = map[string]string{"user_id": strings.Repeat("u", 300)} }, rights.ChannelStaff, "subject.identities.user_id"},
+		"unknown method":     {func(i *rights.Intake) { i.Verification.Method = "facecheck" }, rights.ChannelStaff, "verification.method"},
+		"bad ticket ref":     {func(i *rights.Intake) { i.TicketRef = "CS 42" }, rights.ChannelStaff, "ticket_ref"},
+		"long ticket ref":    {func(i *rights.Intake) { i.TicketRef = strings.Repeat("A", 65) }, rights.ChannelStaff, "ticket_ref"},
 	}
 	for name, tc := range cases {
 		in := good()

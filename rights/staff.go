@@ -59,17 +59,18 @@ const (
 	PermOperate        Permission = "operate"         // pause, resume, retry a task
 	PermRevealPassword Permission = "reveal_password" // a staff ticket's archive password, once
 	PermDecide         Permission = "decide"          // approve, refuse, extend, confirm
-	PermAuditExport    Permission = "audit_export"    // the audit trail, in bulk
+	PermAuditExport    Permission = "audit_export"    // the audit trail and the request register, in bulk
+	PermReport         Permission = "report"          // the SLA dashboard: counts, no personal data
 	PermAdmin          Permission = "admin"           // staff tokens, configuration view
 )
 
 // Permissions lists every permission.
-var Permissions = []Permission{PermRead, PermFile, PermOperate, PermRevealPassword, PermDecide, PermAuditExport, PermAdmin}
+var Permissions = []Permission{PermRead, PermFile, PermOperate, PermRevealPassword, PermDecide, PermAuditExport, PermReport, PermAdmin}
 
 var rolePermissions = map[Role][]Permission{
 	RoleAgent:    {PermRead, PermFile, PermOperate, PermRevealPassword},
-	RoleApprover: {PermRead, PermFile, PermOperate, PermRevealPassword, PermDecide},
-	RoleAuditor:  {PermRead, PermAuditExport},
+	RoleApprover: {PermRead, PermFile, PermOperate, PermRevealPassword, PermDecide, PermReport},
+	RoleAuditor:  {PermRead, PermAuditExport, PermReport},
 	RoleAdmin:    {PermAdmin},
 }
 
@@ -115,7 +116,8 @@ var permissionWords = map[Permission]string{
 	PermOperate:        "pause, resume or retry requests",
 	PermRevealPassword: "reveal an archive password",
 	PermDecide:         "approve, refuse, extend or confirm",
-	PermAuditExport:    "export the audit trail",
+	PermAuditExport:    "export the audit trail or the request register",
+	PermReport:         "see the SLA dashboard",
 	PermAdmin:          "manage staff tokens or view the configuration",
 }
 
@@ -130,11 +132,18 @@ func FourEyes(r *Request, decider, what string) error {
 	return nil
 }
 
+// ReservedStaffName reports whether name means something else in the
+// queue's assignee filter ("me": the caller, "none": nobody).
+func ReservedStaffName(name string) bool { return name == "me" || name == "none" }
+
 // ValidateStaff checks a staff identity's fields, naming the bad one.
 func ValidateStaff(s Staff) error {
 	var p Problems
-	if !staffNameRE.MatchString(s.Name) {
+	switch {
+	case !staffNameRE.MatchString(s.Name):
 		p.Add("name", "must be a lower-case name like \"alice\" or \"li.wei\"")
+	case ReservedStaffName(s.Name):
+		p.Add("name", "%q is reserved: the queue's assignee filter uses it", s.Name)
 	}
 	if _, err := ParseRole(string(s.Role)); err != nil {
 		p.Add("role", "%s", ErrorMessage(err))

@@ -12,8 +12,8 @@ func TestRolesAreNotALadder(t *testing.T) {
 	t.Parallel()
 	want := map[rights.Role][]rights.Permission{
 		rights.RoleAgent:    {rights.PermRead, rights.PermFile, rights.PermOperate, rights.PermRevealPassword},
-		rights.RoleApprover: {rights.PermRead, rights.PermFile, rights.PermOperate, rights.PermRevealPassword, rights.PermDecide},
-		rights.RoleAuditor:  {rights.PermRead, rights.PermAuditExport},
+		rights.RoleApprover: {rights.PermRead, rights.PermFile, rights.PermOperate, rights.PermRevealPassword, rights.PermDecide, rights.PermReport},
+		rights.RoleAuditor:  {rights.PermRead, rights.PermAuditExport, rights.PermReport},
 		rights.RoleAdmin:    {rights.PermAdmin},
 	}
 	for _, role := range rights.Roles {

@@ -67,6 +67,19 @@ func TestBandSQLMatchesBandOf(t *testing.T) {
 			t.Errorf("CountOpen band %s = %d, want %d", band, got[band], want[band])
 		}
 	}
+	// The console's counts use the band filter's rules.
+	byBand, err := storage.CountOpenByBand(ctx, b.db.Pool, storage.RequestFilter{Now: now, DueSoonAt: 0.8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, band := range rights.Bands {
+		if band != rights.BandClosed && byBand[band] != want[band] {
+			t.Errorf("CountOpenByBand %s = %d, want %d", band, byBand[band], want[band])
+		}
+	}
+	if _, ok := byBand[rights.BandClosed]; ok {
+		t.Error("CountOpenByBand counts closed requests")
+	}
 	if want[rights.BandDueSoon] != 1 || want[rights.BandOverdue] != 2 {
 		t.Fatalf("test cases no longer cover the edges: %v", want)
 	}

@@ -36,6 +36,12 @@ func ValidID(s string) bool {
 
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
+	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome,
+	coalesce(ticket_ref, ''), coalesce(assignee, '')`
+
+// baseColumns are the columns every request is written with.
+const baseColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
+	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
 	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome`
 
 // Idempotency identifies a staff submit that may be retried.
@@ -53,11 +59,24 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 	if idem != nil {
 		key, hash = &idem.Key, &idem.BodyHash
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO requests (`+requestColumns+`, idempotency_key, request_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
-		r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
+	args := []any{r.ID, r.Product, r.Type, r.Channel, r.Status, r.Subject, r.DeliveryEmail, r.Relation, r.Locale,
 		r.Verification, r.Note, r.CreatedBy, r.ReceivedAt, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), purposes(r), r.Outcome, key, hash)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Refusal, corrections(r), purposes(r), r.Outcome, key, hash}
+	columns := baseColumns + `, idempotency_key, request_hash`
+	// The columns of migration 0017 are written only when set (they are
+	// NULL otherwise), so a request is stored the same way in a database
+	// migrated part way, as the migration tests do.
+	for _, c := range []struct{ name, value string }{{"ticket_ref", r.TicketRef}, {"assignee", r.Assignee}} {
+		if c.value != "" {
+			columns += ", " + c.name
+			args = append(args, c.value)
+		}
+	}
+	params := make([]string, len(args))
+	for i := range args {
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO requests (`+columns+`) VALUES (`+strings.Join(params, ", ")+`)`, args...)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
@@ -117,7 +136,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
 		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal,
-		&r.Corrections, &r.Purposes, &r.Outcome}
+		&r.Corrections, &r.Purposes, &r.Outcome, &r.TicketRef, &r.Assignee}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -235,7 +254,8 @@ func ListAudit(ctx context.Context, q Querier, requestID string) ([]rights.Audit
 	return events, nil
 }
 
-// RequestFilter selects requests for the staff list.
+// RequestFilter selects requests for the staff list. Every field narrows
+// the list; the zero value lists everything.
 type RequestFilter struct {
 	Status  rights.Status
 	Product string
@@ -243,6 +263,18 @@ type RequestFilter struct {
 	Products []string
 	Type     rights.Type
 	Band     rights.Band
+	Channel  rights.Channel
+	// Assignee lists the requests assigned to that staff member;
+	// Unassigned those assigned to nobody. ("Mine" is Assignee = self.)
+	Assignee   string
+	Unassigned bool
+	// Open lists only requests that are not completed, refused, cancelled
+	// or expired.
+	Open bool
+	// Search is an exact request id or ticket reference. Nothing searches
+	// personal data: an email or phone in a URL would land in logs and
+	// browser histories.
+	Search string
 	// SortByDue lists by deadline, soonest first (requests without one
 	// last); otherwise newest first.
 	SortByDue bool
@@ -251,6 +283,52 @@ type RequestFilter struct {
 	DueSoonAt float64
 	Limit     int
 	Cursor    string // from the previous page's NextCursor
+}
+
+// terminalSQL lists the statuses no request leaves (rights.Status.Terminal).
+const terminalSQL = `('completed', 'refused', 'cancelled', 'expired')`
+
+// where returns f's conditions (all but the band's and the cursor's) on
+// args, which hold $1 now and $2 the due-soon fraction.
+func (f RequestFilter) where(args []any) ([]string, []any) {
+	var where []string
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Status != "" {
+		add("status = $%d", f.Status)
+	}
+	if f.Product != "" {
+		add("product = $%d", f.Product)
+	}
+	if f.Products != nil {
+		add("product = ANY($%d)", f.Products)
+	}
+	if f.Type != "" {
+		add("type = $%d", f.Type)
+	}
+	if f.Channel != "" {
+		add("channel = $%d", f.Channel)
+	}
+	if f.Assignee != "" {
+		add("assignee = $%d", f.Assignee)
+	}
+	if f.Unassigned {
+		where = append(where, "assignee IS NULL")
+	}
+	if f.Open {
+		where = append(where, "status NOT IN "+terminalSQL)
+	}
+	if f.Search != "" {
+		if ValidID(f.Search) {
+			args = append(args, f.Search, f.Search)
+			where = append(where, fmt.Sprintf("(id = $%d::uuid OR ticket_ref = $%d::text)", len(args)-1, len(args)))
+		} else {
+			add("ticket_ref = $%d", f.Search)
+		}
+	}
+	return where, args
 }
 
 // bandSQL is rights.BandOf in SQL ($1 now, $2 the due-soon fraction).
@@ -279,26 +357,10 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 	if now.IsZero() {
 		now = time.Now()
 	}
-	args := []any{now, f.DueSoonAt}
-	var where []string
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Status != "" {
-		add("status = $%d", f.Status)
-	}
-	if f.Product != "" {
-		add("product = $%d", f.Product)
-	}
-	if f.Products != nil {
-		add("product = ANY($%d)", f.Products)
-	}
-	if f.Type != "" {
-		add("type = $%d", f.Type)
-	}
+	where, args := f.where([]any{now, f.DueSoonAt})
 	if f.Band != "" {
-		add("("+bandSQL+") = $%d", string(f.Band))
+		args = append(args, string(f.Band))
+		where = append(where, fmt.Sprintf("("+bandSQL+") = $%d", len(args)))
 	}
 	order := " ORDER BY received_at DESC, id DESC"
 	if f.SortByDue {
@@ -485,6 +547,43 @@ func CountOpen(ctx context.Context, q Querier, now time.Time, dueSoonAt float64)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count open requests: %w", err)
+	}
+	return counts, nil
+}
+
+// CountOpenByBand counts the open requests f selects in each SLA band at
+// f.Now, by the rules the band filter of ListRequests uses (bandSQL): the
+// counts above the staff queue. f's Band, Cursor, Limit and sort are
+// ignored; every band is in the answer, zero or not, closed excepted.
+func CountOpenByBand(ctx context.Context, q Querier, f RequestFilter) (map[rights.Band]int, error) {
+	now := f.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	f.Open = true
+	where, args := f.where([]any{now, f.DueSoonAt})
+	sql := `SELECT ` + bandSQL + ` AS band, count(*) FROM requests WHERE $1::timestamptz IS NOT NULL AND $2::float8 IS NOT NULL AND ` +
+		strings.Join(where, " AND ") + ` GROUP BY 1`
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count open requests by band: %w", err)
+	}
+	counts := map[rights.Band]int{}
+	for _, b := range rights.Bands {
+		if b != rights.BandClosed {
+			counts[b] = 0
+		}
+	}
+	var (
+		band string
+		n    int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&band, &n}, func() error {
+		counts[rights.Band(band)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count open requests by band: %w", err)
 	}
 	return counts, nil
 }

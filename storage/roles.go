@@ -40,6 +40,7 @@ var runtimeTableGrants = map[string][]string{
 	"audit_events":          {"SELECT", "INSERT"},
 	"audit_anchors":         {"SELECT", "INSERT"},
 	"consent_events":        {"SELECT", "INSERT"},
+	"staff_events":          {"SELECT", "INSERT"},
 	"audit_heads":           {}, // only the chaining trigger, as the owner
 	"datarights_migrations": {"SELECT"},
 	"river_migration":       {"SELECT"},

@@ -18,8 +18,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/console"
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/keyring"
+	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/localpg"
 )
 
@@ -118,7 +120,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	return serve(ctx, cfg, logger, true, func(addr string) {
-		fmt.Fprint(stderr, devBanner(addr, token, path, cfg))
+		links, err := devSigninLinks(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "warning: no console sign-in links (%v); sign in with a staff token instead\n", shortErr(err))
+		}
+		fmt.Fprint(stderr, devBanner(addr, token, path, cfg, links))
 	})
 }
 
@@ -141,11 +147,39 @@ func devStaffYAML() string {
 	return b.String()
 }
 
-func devBanner(addr, token, path string, cfg *config.Config) string {
+// devSigninLinks makes a one-time console sign-in link for each demo
+// staff member, valid for a day: the banner prints them.
+func devSigninLinks(ctx context.Context, cfg *config.Config) (map[string]string, error) {
+	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	links := map[string]string{}
+	for _, s := range devStaff {
+		link, err := console.NewSigninLink(ctx, db.Pool, s.name, "dev", time.Now(), 24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		links[s.name] = link
+	}
+	return links, nil
+}
+
+func devBanner(addr, token, path string, cfg *config.Config, links map[string]string) string {
 	var staff strings.Builder
 	fmt.Fprintf(&staff, "    %-13s %-9s %s\n", "env", "approver", token)
 	for _, s := range devStaff {
 		fmt.Fprintf(&staff, "    %-13s %-9s %s\n", s.name, s.role, s.token)
+	}
+	var signin strings.Builder
+	for _, s := range devStaff {
+		if link, ok := links[s.name]; ok {
+			fmt.Fprintf(&signin, "    %-9s http://%s%s\n", s.role, addr, link)
+		}
+	}
+	if signin.Len() == 0 {
+		fmt.Fprintf(&signin, "    paste a staff token below at http://%s/console/signin\n", addr)
 	}
 	outbox := filepath.Join(cfg.DataDir, "outbox")
 	mail := "emails are written to " + outbox + " (one .eml per message)"
@@ -154,12 +188,16 @@ func devBanner(addr, token, path string, cfg *config.Config) string {
 	}
 	return fmt.Sprintf(`
 datarights dev is running on http://%[1]s
+
+Open the staff console: http://%[1]s/console/
+  sign in with a one-time link (one per role; each works once, for a day):
+%[6]s
   configuration: %[3]s
   %[4]s
   demo subjects: demo-user-1 … demo-user-20 (emails demo-user-N@example.com), product webank
   staff tokens (name, role, token; see GET /api/v1/staff/me):
 %[5]s
-Ask for a copy of demo-user-3's data as customer service:
+Or by API: ask for a copy of demo-user-3's data as customer service:
 
   curl -s -X POST http://%[1]s/api/v1/requests \
     -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
@@ -177,7 +215,7 @@ Then follow it (use the id from the answer):
   curl -s -H 'Authorization: Bearer %[2]s' http://%[1]s/api/v1/requests/<id>
 
 Press Ctrl-C to stop.
-`, addr, token, path, mail, staff.String())
+`, addr, token, path, mail, staff.String(), signin.String())
 }
 
 // devSecretKey is DATARIGHTS_SECRET_KEY, or a key kept in dir/secret.key,

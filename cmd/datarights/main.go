@@ -50,9 +50,14 @@ commands:
   key new [ID]        print a new secret key entry for DATARIGHTS_SECRET_KEY
   sla due --policy P --days N --calendar cn --start T [--roll-forward]
                       print the last day of a period (YYYY-MM-DD), then details
+  console link NAME [-config F] [-ttl 15m]
+                      print a one-time sign-in link to the staff console (/console/) for NAME
   requests list|show|file|approve|refuse|pause|resume|extend …
                       the staff queue through a running service's API ($DATARIGHTS_URL,
                       token in $DATARIGHTS_STAFF_TOKEN); "datarights requests help" for the verbs
+  register export --from D --to D [--product P] [--format csv|json]
+                      the register of requests received in a period, to stdout (an auditor's
+                      token in $DATARIGHTS_STAFF_TOKEN; columns in docs/register.md)
 
 Run "datarights <command> -h" for the flags of a command.`
 
@@ -80,6 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKey(rest, stdout)
 	case "requests":
 		return runRequests(ctx, rest, getenv, stdout, stderr)
+	case "console":
+		return runConsole(ctx, rest, getenv, stdout, stderr)
+	case "register":
+		return runRegister(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -34,15 +34,18 @@ const (
 )
 
 const requestsUsage = "datarights requests: say one of\n" +
-	"  requests list [--status S] [--product P] [--type T] [--band B] [--sort due_at|-received_at] [--limit N] [--cursor C]\n" +
+	"  requests list [--status S] [--product P] [--type T] [--band B] [--channel C] [--assignee NAME|me|none] [--open]\n" +
+	"                [--q ID-OR-TICKET-REF] [--sort due_at|-received_at] [--limit N] [--cursor C]\n" +
 	"  requests show ID\n" +
 	"  requests file --product P --type T --identity TYPE=VALUE… --delivery-email E --verification METHOD [--reference R]\n" +
-	"                [--relation R] [--locale L] [--note N] [--correct FIELD=VALUE…] [--purpose NAME…] [--idempotency-key K]\n" +
+	"                [--relation R] [--locale L] [--note N] [--ticket-ref T] [--correct FIELD=VALUE…] [--purpose NAME…] [--idempotency-key K]\n" +
 	"  requests approve ID --note N\n" +
 	"  requests refuse ID --reason R --message M\n" +
 	"  requests pause ID --reason R\n" +
 	"  requests resume ID\n" +
 	"  requests extend ID --days N --reason R\n" +
+	"  requests assign ID NAME   (NAME \"\" unassigns)\n" +
+	"  requests note ID TEXT     (an internal note, never emailed)\n" +
 	"every verb takes -url (default $" + urlEnvVar + ", else " + defaultURL + ") and --json (the API's answer as is);\n" +
 	"the token is read from $" + tokenEnvVar + " only, so that it stays out of shell history"
 
@@ -64,6 +67,8 @@ func runRequests(ctx context.Context, args []string, getenv func(string) string,
 		err = requestsFile(ctx, rest, getenv, stdout, stderr)
 	case "approve", "refuse", "pause", "resume", "extend":
 		err = requestsAction(ctx, verb, rest, getenv, stdout, stderr)
+	case "assign", "note":
+		err = requestsAssignOrNote(ctx, verb, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, requestsUsage)
 		return nil
@@ -269,6 +274,8 @@ type requestView struct {
 	Relation      string     `json:"requester_relation"`
 	CreatedBy     string     `json:"created_by"`
 	Note          string     `json:"note"`
+	TicketRef     string     `json:"ticket_ref"`
+	Assignee      string     `json:"assignee"`
 	ReceivedAt    time.Time  `json:"received_at"`
 	VerifiedAt    *time.Time `json:"verified_at"`
 	DueAt         *time.Time `json:"due_at"`
@@ -363,6 +370,10 @@ func requestsList(ctx context.Context, args []string, getenv func(string) string
 	sortBy := cf.fs.String("sort", "", "due_at (soonest deadline first) or -received_at (newest first, the default)")
 	limit := cf.fs.Int("limit", 0, "requests per page, 1–200 (default 50)")
 	cursor := cf.fs.String("cursor", "", "the next page, from the previous page's cursor")
+	channel := cf.fs.String("channel", "", "only this channel: staff or self_service")
+	assignee := cf.fs.String("assignee", "", "only requests assigned to this staff member; me for yours, none for nobody's")
+	open := cf.fs.Bool("open", false, "only open requests (not completed, refused, cancelled or expired)")
+	search := cf.fs.String("q", "", "an exact request id or ticket reference")
 	if _, err := cf.parse(args, 0, ""); err != nil {
 		return err
 	}
@@ -372,13 +383,16 @@ func requestsList(ctx context.Context, args []string, getenv func(string) string
 	}
 	q := url.Values{}
 	for k, v := range map[string]string{"status": *status, "product": *product, "type": *typ,
-		"sla_band": *band, "sort": *sortBy, "cursor": *cursor} {
+		"sla_band": *band, "sort": *sortBy, "cursor": *cursor, "channel": *channel, "assignee": *assignee, "q": *search} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
 	if *limit != 0 {
 		q.Set("limit", fmt.Sprint(*limit))
+	}
+	if *open {
+		q.Set("open", "true")
 	}
 	path := "/api/v1/requests"
 	if len(q) > 0 {
@@ -400,9 +414,9 @@ func requestsList(ctx context.Context, args []string, getenv func(string) string
 	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPRODUCT\tRIGHT\tSTATUS\tBAND\tLAST DAY\tDAYS LEFT")
+	fmt.Fprintln(tw, "ID\tPRODUCT\tRIGHT\tSTATUS\tBAND\tLAST DAY\tDAYS LEFT\tASSIGNEE")
 	for _, r := range page.Requests {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Product, r.Type, r.Status, dash(r.Band), dash(r.LastDay), r.daysLeft(now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Product, r.Type, r.Status, dash(r.Band), dash(r.LastDay), r.daysLeft(now), dash(r.Assignee))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -448,6 +462,7 @@ func printRequest(w io.Writer, raw []byte) error {
 	row("RIGHT", "%s", v.Type)
 	row("STATUS", "%s", v.Status)
 	row("CHANNEL", "%s (filed by %s, requester: %s)", dash(v.Channel), dash(v.CreatedBy), dash(v.Relation))
+	row("TICKET", "%s (assigned to %s)", dash(v.TicketRef), dash(v.Assignee))
 	row("DELIVERY", "%s", dash(v.DeliveryEmail))
 	row("RECEIVED", "%s", when(v.ReceivedAt))
 	if v.VerifiedAt != nil {
@@ -627,6 +642,7 @@ type ticket struct {
 	Locale            string            `json:"locale,omitempty"`
 	Verification      *ticketVerified   `json:"verification,omitempty"`
 	Note              string            `json:"note,omitempty"`
+	TicketRef         string            `json:"ticket_ref,omitempty"`
 	Corrections       map[string]string `json:"corrections,omitempty"`
 	Purposes          []string          `json:"purposes,omitempty"`
 }
@@ -655,6 +671,7 @@ func requestsFile(ctx context.Context, args []string, getenv func(string) string
 	cf.fs.StringVar(&t.RequesterRelation, "relation", "", "self (default), guardian, next_of_kin, agent")
 	cf.fs.StringVar(&t.Locale, "locale", "", "zh-CN (default) or en: the language of the emails and report")
 	cf.fs.StringVar(&t.Note, "note", "", "free text for staff")
+	cf.fs.StringVar(&t.TicketRef, "ticket-ref", "", "the customer-service ticket number, to find the request by later")
 	cf.fs.Var(corrections, "correct", "FIELD=VALUE, a correction (type correct; repeat for more)")
 	cf.fs.Var(&purposes, "purpose", "a consent withdrawn (type withdraw_consent; repeat for more)")
 	key := cf.fs.String("idempotency-key", "", "the Idempotency-Key header (default: a new random one); reuse one to retry without filing twice")
@@ -761,3 +778,56 @@ func requestsAction(ctx context.Context, verb string, args []string, getenv func
 }
 
 var pastTense = map[string]string{"approve": "approved", "refuse": "refused", "pause": "paused", "resume": "resumed", "extend": "extended"}
+
+// requestsAssignOrNote assigns a request (`assign ID NAME`) or adds an
+// internal note to it (`note ID TEXT`).
+func requestsAssignOrNote(ctx context.Context, verb string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cf := newClientFlags(verb, getenv, stderr)
+	names := "`requests assign ID NAME`"
+	if verb == "note" {
+		names = "`requests note ID TEXT`"
+	}
+	pos, err := cf.parse(args, 2, names)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	id := url.PathEscape(pos[0])
+	if verb == "note" {
+		ans, err := c.do(ctx, "POST", "/api/v1/requests/"+id+"/notes", map[string]string{"body": pos[1]}, nil)
+		if err != nil {
+			return err
+		}
+		if *cf.json {
+			return printJSON(stdout, ans.body)
+		}
+		var n struct {
+			ID int64 `json:"id"`
+		}
+		if err := json.Unmarshal(ans.body, &n); err != nil {
+			return fmt.Errorf("the note is not the expected JSON: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s: note %d added\n", pos[0], n.ID)
+		return nil
+	}
+	ans, err := c.do(ctx, "POST", "/api/v1/requests/"+id+"/assign", map[string]string{"assignee": pos[1]}, nil)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return printJSON(stdout, ans.body)
+	}
+	var v requestView
+	if err := json.Unmarshal(ans.body, &v); err != nil {
+		return fmt.Errorf("the request is not the expected JSON: %w", err)
+	}
+	if v.Assignee == "" {
+		fmt.Fprintf(stdout, "%s: unassigned\n", v.ID)
+	} else {
+		fmt.Fprintf(stdout, "%s: assigned to %s\n", v.ID, v.Assignee)
+	}
+	return nil
+}

@@ -28,10 +28,15 @@ var staffRouteRoles = map[string][]string{
 	"GET /api/v1/requests/{id}/export":                              {"agent", "approver", "auditor"},
 	"POST /api/v1/requests/{id}/export/password":                    {"agent", "approver"},
 	"POST /api/v1/requests/{id}/contact/confirm":                    {"agent", "approver"},
+	"POST /api/v1/requests/{id}/assign":                             {"agent", "approver"},
+	"POST /api/v1/requests/{id}/notes":                              {"agent", "approver"},
+	"POST /api/v1/lookup":                                           {"agent", "approver"},
 	"POST /api/v1/consents":                                         {"agent", "approver"},
 	"POST /api/v1/consents/lookup":                                  {"agent", "approver", "auditor"},
 	"GET /api/v1/staff/me":                                          {"agent", "approver", "auditor", "admin"},
 	"GET /api/v1/audit":                                             {"auditor"},
+	"GET /api/v1/register":                                          {"auditor"},
+	"GET /api/v1/dashboard":                                         {"approver", "auditor"},
 	"GET /api/v1/admin/tokens":                                      {"admin"},
 	"POST /api/v1/admin/tokens":                                     {"admin"},
 	"DELETE /api/v1/admin/tokens/{name}":                            {"admin"},
@@ -80,7 +85,7 @@ func TestEveryStaffRouteByRoleAndScope(t *testing.T) {
 			}
 		}
 		onRequest := strings.Contains(pattern, "{id}")
-		bodyProduct := pattern == "/api/v1/requests" && method == "POST" || strings.HasPrefix(pattern, "/api/v1/consents")
+		bodyProduct := pattern == "/api/v1/requests" && method == "POST" || strings.HasPrefix(pattern, "/api/v1/consents") || pattern == "/api/v1/lookup"
 		isList := rt.Pattern == "GET /api/v1/requests" || rt.Pattern == "GET /api/v1/audit"
 
 		if code, _ := e.call(method, path, "", reqBody); code != http.StatusUnauthorized {

@@ -10,14 +10,20 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/datarights/datarights/api"
 	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/console"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/metrics"
+	"github.com/datarights/datarights/operations"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -188,6 +194,11 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 		}
 	}
 	deps := api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals, TrustedProxies: cfg.TrustedProxyPrefixes()}
+	if withAPI {
+		if deps.Console, err = newConsole(ctx, cfg, db, pipeline, client, logger); err != nil {
+			return err
+		}
+	}
 	errc := make(chan error, 2)
 	var servers []*http.Server
 	if opsLn != nil {
@@ -302,4 +313,17 @@ func registerTokens(ctx context.Context, db *storage.DB, cfg *config.Config) err
 		names = []string{"env"}
 	}
 	return storage.RevokeUnlisted(ctx, db.Pool, "env", names, now)
+}
+
+// newConsole is the staff web console, with the River UI for admins.
+func newConsole(ctx context.Context, cfg *config.Config, db *storage.DB, pipeline *jobs.Pipeline, client *river.Client[pgx.Tx], logger *slog.Logger) (http.Handler, error) {
+	deps := console.Deps{DB: db, Pipeline: pipeline, Logger: logger, Sessions: cfg.Console,
+		Secure:   strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
+		Register: api.RegisterWriter(api.Deps{DB: db, Pipeline: pipeline, Logger: logger})}
+	ui, err := operations.RiverUI(ctx, client, db.Pool, logger, "/console/river/")
+	if err != nil {
+		return nil, fmt.Errorf("river ui: %w", err)
+	}
+	deps.Operations, deps.OperationsCSP = ui, operations.RiverUICSP
+	return console.New(deps)
 }

@@ -191,6 +191,20 @@ func (p *Postgres) Close() error {
 // configured table has a row for it, so a mistyped key is reported as "not
 // found" rather than as "found, holds no data".
 func (p *Postgres) resolve(ctx context.Context, tx pgx.Tx, subject rights.Subject) ([]string, error) {
+	keys, err := p.candidates(ctx, tx, subject)
+	if len(keys) > 1 {
+		// The identities lead to more than one customer (a shared phone, an
+		// email reused across accounts): acting on all of them would hand
+		// one person another's data. Nothing is resolved; staff must
+		// name the customer by key.
+		return nil, err
+	}
+	return keys, err
+}
+
+// candidates returns every key the subject's identities lead to, sorted:
+// the key itself when it is given and has rows, else each lookup's hits.
+func (p *Postgres) candidates(ctx context.Context, tx pgx.Tx, subject rights.Subject) ([]string, error) {
 	if key := subject.Identities[p.cfg.Key]; key != "" {
 		for _, table := range p.cfg.Tables {
 			var found bool
@@ -226,15 +240,7 @@ func (p *Postgres) resolve(ctx context.Context, tx pgx.Tx, subject rights.Subjec
 		keys = append(keys, found...)
 	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	if len(keys) > 1 {
-		// The identities lead to more than one customer (a shared phone, an
-		// email reused across accounts): acting on all of them would hand
-		// one person another's data. Nothing is resolved; staff must
-		// name the customer by key.
-		return nil, nil
-	}
-	return keys, nil
+	return slices.Compact(keys), nil
 }
 
 // tableIdent quotes a table name that may carry a schema ("bank.users").
@@ -312,6 +318,19 @@ func safeError(err error) error {
 		DataTypeName:        pgErr.DataTypeName,
 		ConstraintName:      pgErr.ConstraintName,
 	}
+}
+
+// ProbeKeys returns every key the subject's identities lead to, several
+// when they are ambiguous (rights.KeyProber): for a lookup before a ticket
+// is filed, which acts on nothing.
+func (p *Postgres) ProbeKeys(ctx context.Context, subject rights.Subject) (string, []string, error) {
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return "", nil, p.errorf("begin lookup", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	keys, err := p.candidates(ctx, tx, subject)
+	return p.cfg.Key, keys, err
 }
 
 // ResolveKeys implements rights.KeyResolver with the store's lookups.
