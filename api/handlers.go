@@ -267,7 +267,7 @@ func (s *server) requestFilter(r *http.Request, st rights.Staff) (storage.Reques
 			return f, err
 		}
 	}
-	f.Products = scope(st)
+	f.Products = st.ProductScope()
 	return f, nil
 }
 

@@ -34,7 +34,7 @@ func (s *server) writeRegister(w http.ResponseWriter, r *http.Request, st rights
 	if format == "" {
 		format = jobs.RegisterCSV
 	}
-	products := scope(st)
+	products := st.ProductScope()
 	if product := q.Get("product"); product != "" {
 		if err := st.CheckProduct(product); err != nil {
 			s.error(w, r, err)
@@ -92,7 +92,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // products (counts only; see jobs.Dashboard).
 func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	st := staffFrom(r.Context())
-	products := scope(st)
+	products := st.ProductScope()
 	if product := r.URL.Query().Get("product"); product != "" {
 		if err := st.CheckProduct(product); err != nil {
 			s.error(w, r, err)

@@ -139,23 +139,33 @@ func (s *server) staff(perm rights.Permission, next http.HandlerFunc) http.Handl
 			s.error(w, r, st.Forbid(perm))
 			return
 		}
-		if id := r.PathValue("id"); id != "" {
-			// A request that does not exist is the handler's to answer
-			// (after it has checked the body); one outside the staff
-			// member's products gets that same answer here.
-			product, err := storage.RequestProduct(r.Context(), s.DB.Pool, id)
-			switch {
-			case rights.ErrorCode(err) == rights.ENotFound:
-			case err != nil:
-				s.error(w, r, err)
-				return
-			case !st.InScope(product):
-				s.error(w, r, rights.Errorf(rights.ENotFound, "request %s not found", id))
-				return
-			}
+		if err := CheckRequestScope(r.Context(), s.DB.Pool, *st, r.PathValue("id")); err != nil {
+			s.error(w, r, err)
+			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxStaff, *st)))
 	}
+}
+
+// CheckRequestScope answers ENotFound for a request outside the staff
+// member's products: the same answer as for one that does not exist, so
+// its existence is not told. A request that does not exist is left to the
+// handler to answer (after it has checked the body). The API and the
+// console both check routes on one request ({id}) with it.
+func CheckRequestScope(ctx context.Context, q storage.Querier, st rights.Staff, id string) error {
+	if id == "" {
+		return nil
+	}
+	product, err := storage.RequestProduct(ctx, q, id)
+	switch {
+	case rights.ErrorCode(err) == rights.ENotFound:
+		return nil
+	case err != nil:
+		return err
+	case !st.InScope(product):
+		return rights.Errorf(rights.ENotFound, "request %s not found", id)
+	}
+	return nil
 }
 
 // staffFrom is the staff member the request was authenticated as.
@@ -165,15 +175,6 @@ func staffFrom(ctx context.Context) rights.Staff {
 }
 
 func staffName(ctx context.Context) string { return staffFrom(ctx).Name }
-
-// scope is the products filter of a staff member's lists: nil for every
-// product.
-func scope(st rights.Staff) []string {
-	if len(st.Products) == 0 {
-		return nil
-	}
-	return st.Products
-}
 
 // decode reads one JSON object from the body into v, strictly: the right
 // content type, no unknown fields, nothing after the object, and no more than

@@ -57,7 +57,7 @@ func (s *server) handleAuditExport(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	events, err := storage.AuditPage(r.Context(), s.DB.Pool, after, limit, scope(staffFrom(r.Context())))
+	events, err := storage.AuditPage(r.Context(), s.DB.Pool, after, limit, staffFrom(r.Context()).ProductScope())
 	if err != nil {
 		s.error(w, r, err)
 		return

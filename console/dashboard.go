@@ -24,7 +24,7 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "dash.title", "dashboard")
 	st := staffOf(r)
 	now := s.Pipeline.Now()
-	d, err := s.Pipeline.Dashboard(r.Context(), scope(st), now)
+	d, err := s.Pipeline.Dashboard(r.Context(), st.ProductScope(), now)
 	if err != nil {
 		s.fail(w, r, err)
 		return

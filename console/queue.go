@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/datarights/datarights/rights"
@@ -92,7 +91,7 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 
 	now := s.Pipeline.Now()
 	filter := storage.RequestFilter{
-		Status: rights.Status(f.Status), Product: f.Product, Products: scope(st), Type: rights.Type(f.Right),
+		Status: rights.Status(f.Status), Product: f.Product, Products: st.ProductScope(), Type: rights.Type(f.Right),
 		Band: rights.Band(f.Band), Channel: rights.Channel(f.Channel), Search: f.Search, Open: !f.All && f.Status == "",
 		SortByDue: true, Now: now, DueSoonAt: s.Pipeline.DueSoonAt(), Cursor: f.Cursor, Limit: 50,
 	}
@@ -123,7 +122,7 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 		v.Set("cursor", next)
 		d.Next = "/console/queue?" + v.Encode()
 	}
-	counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, storage.RequestFilter{Products: scope(st), Now: now, DueSoonAt: s.Pipeline.DueSoonAt()})
+	counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, storage.RequestFilter{Products: st.ProductScope(), Now: now, DueSoonAt: s.Pipeline.DueSoonAt()})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -133,31 +132,11 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 		d.Counts = append(d.Counts, bandCount{Band: b, Count: counts[b], URL: "/console/queue?" + v.Encode()})
 	}
 	// Anyone who can work on one of the products listed.
-	seen := map[string]bool{}
-	for _, prod := range d.Products {
-		names, err := storage.AssignableStaff(r.Context(), s.DB.Pool, prod)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		for _, n := range names {
-			if !seen[n] {
-				seen[n] = true
-				d.Assignable = append(d.Assignable, n)
-			}
-		}
+	if d.Assignable, err = storage.AssignableStaff(r.Context(), s.DB.Pool, d.Products...); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	sort.Strings(d.Assignable)
 	s.render(w, r, http.StatusOK, "queue", p)
-}
-
-// scope is a staff member's products for list filters: nil for every
-// product.
-func scope(st rights.Staff) []string {
-	if len(st.Products) == 0 {
-		return nil
-	}
-	return st.Products
 }
 
 // handleBulkAssign assigns the ticked requests to one staff member, each
@@ -171,12 +150,9 @@ func (s *server) handleBulkAssign(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	for _, id := range ids {
-		// The session checked the scope of a route's own {id}; these come
-		// in the body, so each is checked here the same way.
-		product, err := storage.RequestProduct(r.Context(), s.DB.Pool, id)
-		if err != nil || !st.InScope(product) {
-			continue
-		}
+		// These ids come in the body, not the route: Assign checks the
+		// role and the product scope of each (out of scope is "not
+		// found", skipped like a request that does not exist).
 		if _, err := s.Pipeline.Assign(r.Context(), st, id, assignee); err != nil {
 			if code := rights.ErrorCode(err); code == rights.EInvalid || code == rights.EInternal || code == rights.EUnavailable {
 				s.fail(w, r, err)

@@ -15,11 +15,13 @@ import (
 
 // requestData is everything the request page shows.
 type requestData struct {
-	R           *rights.Request
-	Band        rights.Band
-	DaysLeft    string
-	LastDay     string
-	Policy      string
+	R        *rights.Request
+	Band     rights.Band
+	DaysLeft string
+	LastDay  string
+	Policy   string
+	// Zone is the product's time zone: the last day ends at 24:00 there.
+	Zone        string
 	Tasks       []*rights.Task
 	Audit       []rights.AuditEvent
 	Holds       []storage.Hold
@@ -72,7 +74,12 @@ func (s *server) loadRequest(r *http.Request, p *page) (*requestData, error) {
 		Identities: sortedPairs(req.Subject.Identities), Corrections: sortedPairs(req.Corrections),
 		Open: !req.Status.Terminal()}
 	d.DaysLeft = s.daysLeft(p, req)
-	d.Policy = s.Pipeline.Policy(req.Product).String()
+	policy := s.Pipeline.Policy(req.Product)
+	d.Policy = policy.String()
+	d.Zone = "UTC"
+	if policy.Location != nil {
+		d.Zone = policy.Location.String()
+	}
 	if d.Tasks, err = storage.ListTasks(ctx, s.DB.Pool, id); err != nil {
 		return nil, err
 	}

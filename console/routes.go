@@ -10,7 +10,6 @@ import (
 
 	"github.com/datarights/datarights/api"
 	"github.com/datarights/datarights/rights"
-	"github.com/datarights/datarights/storage"
 )
 
 // route is one console page or action. An action that does what a staff
@@ -180,17 +179,9 @@ func (s *server) session(perm rights.Permission, next http.HandlerFunc) http.Han
 			s.fail(w, r, sess.staff.Forbid(perm))
 			return
 		}
-		if id := r.PathValue("id"); id != "" {
-			product, err := storage.RequestProduct(r.Context(), s.DB.Pool, id)
-			switch {
-			case rights.ErrorCode(err) == rights.ENotFound:
-			case err != nil:
-				s.fail(w, r, err)
-				return
-			case !sess.staff.InScope(product):
-				s.fail(w, r, rights.Errorf(rights.ENotFound, "request %s not found", id))
-				return
-			}
+		if err := api.CheckRequestScope(r.Context(), s.DB.Pool, sess.staff, r.PathValue("id")); err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		next(w, r)
 	}

@@ -59,11 +59,11 @@ func (s *server) handleTicketForm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f := ticketForm{Relation: string(rights.RelationSelf), Locale: p.Lang, Nonce: nonce}
-	if d := s.ticketData(r, f); len(d.Products) == 1 {
-		f.Product = d.Products[0]
+	d := s.ticketData(r, ticketForm{Relation: string(rights.RelationSelf), Locale: p.Lang, Nonce: nonce})
+	if len(d.Products) == 1 {
+		d.Form.Product = d.Products[0]
 	}
-	p.Data = s.ticketData(r, f)
+	p.Data = d
 	s.render(w, r, http.StatusOK, "ticket", p)
 }
 

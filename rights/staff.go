@@ -92,6 +92,15 @@ func (s Staff) InScope(product string) bool {
 	return len(s.Products) == 0 || slices.Contains(s.Products, product)
 }
 
+// ProductScope is the products filter of the staff member's lists: nil
+// for every product.
+func (s Staff) ProductScope() []string {
+	if len(s.Products) == 0 {
+		return nil
+	}
+	return s.Products
+}
+
 // Actor is how the audit trail names the staff member.
 func (s Staff) Actor() string { return ActorStaff(s.Name) }
 

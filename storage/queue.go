@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,10 +25,10 @@ func SetAssignee(ctx context.Context, tx pgx.Tx, requestID, assignee string, at 
 	return nil
 }
 
-// AssignableStaff returns, sorted, the names of the staff a request of
-// product can be assigned to: an active token whose role reads requests
-// and whose products include product (or are all products).
-func AssignableStaff(ctx context.Context, q Querier, product string) ([]string, error) {
+// AssignableStaff returns, sorted, the names of the staff a request of one
+// of products can be assigned to: an active token whose role reads
+// requests and whose products include it (or are all products).
+func AssignableStaff(ctx context.Context, q Querier, products ...string) ([]string, error) {
 	rows, err := q.Query(ctx, `SELECT name, role, products FROM staff_tokens WHERE revoked_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list assignable staff: %w", err)
@@ -43,7 +44,7 @@ func AssignableStaff(ctx context.Context, q Querier, product string) ([]string, 
 	names := []string{}
 	for _, s := range staff {
 		// The same rule as the API's (rights.Staff), not a copy in SQL.
-		if s.Can(rights.PermRead) && s.InScope(product) {
+		if s.Can(rights.PermRead) && slices.ContainsFunc(products, s.InScope) {
 			names = append(names, s.Name)
 		}
 	}

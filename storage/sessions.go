@@ -34,24 +34,28 @@ func CreateSession(ctx context.Context, q Querier, idHash []byte, staffName, tok
 // TouchSession returns the session whose cookie hashes to idHash if it is
 // still alive at now (not ended, before its absolute end, used within
 // idle, and its staff token neither revoked nor replaced), and marks it
-// used. A session past its idle end is ended here. nil: no live session.
+// used. nil: no live session.
 func TouchSession(ctx context.Context, q Querier, idHash []byte, now time.Time, idle time.Duration) (*ConsoleSession, error) {
 	var s ConsoleSession
-	// Marking it used costs a write per page; one a minute is enough to
-	// keep the idle end honest to the minute.
-	err := q.QueryRow(ctx, `UPDATE console_sessions cs SET last_seen_at = CASE
-			WHEN $2 - cs.last_seen_at >= interval '1 minute' THEN $2 ELSE cs.last_seen_at END
-		FROM staff_tokens t
+	err := q.QueryRow(ctx, `SELECT t.name, t.role, t.products, cs.created_at, cs.last_seen_at, cs.expires_at
+		FROM console_sessions cs JOIN staff_tokens t ON t.name = cs.staff_name
 		WHERE cs.id_sha256 = $1 AND cs.ended_at IS NULL AND cs.expires_at > $2
 		  AND cs.last_seen_at > $2 - $3::interval
-		  AND t.name = cs.staff_name AND t.token_sha256 = cs.token_sha256 AND t.revoked_at IS NULL
-		RETURNING t.name, t.role, t.products, cs.created_at, cs.last_seen_at, cs.expires_at`,
+		  AND t.token_sha256 = cs.token_sha256 AND t.revoked_at IS NULL`,
 		idHash, now, idle).Scan(&s.Staff.Name, &s.Staff.Role, &s.Staff.Products, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up console session: %w", err)
+	}
+	// Every page is a read; marking the session used is a write, needed
+	// only to the minute for the idle end to hold.
+	if now.Sub(s.LastSeenAt) >= time.Minute {
+		if _, err := q.Exec(ctx, `UPDATE console_sessions SET last_seen_at = $2 WHERE id_sha256 = $1 AND last_seen_at < $2`, idHash, now); err != nil {
+			return nil, fmt.Errorf("mark console session used: %w", err)
+		}
+		s.LastSeenAt = now
 	}
 	return &s, nil
 }

@@ -56,16 +56,7 @@ func TestPauseWhileTasksRunThenResumeCompletes(t *testing.T) {
 		t.Fatalf("submit = %d %v", code, body)
 	}
 	id := body["id"].(string)
-	var paperTask string
-	waitFor(t, 30*time.Second, "the archive task to wait", func() bool {
-		_, b := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-		for _, task := range asSlice(b["tasks"]) {
-			if tm := task.(map[string]any); tm["store"] == "paper_archive" && tm["status"] == "waiting" {
-				paperTask = tm["id"].(string)
-			}
-		}
-		return paperTask != "" && hasAction(b, "task.succeeded")
-	})
+	paperTask := e.waitForWaitingTask(id, "paper_archive", "task.succeeded")
 
 	reason := "Waiting for the customer's signed form for the paper archive"
 	code, body = e.call("POST", "/api/v1/requests/"+id+"/pause", staffToken("agent"), map[string]any{"reason": reason})

@@ -321,15 +321,7 @@ func TestConsoleApproverActsOnRequests(t *testing.T) {
 
 	// A delete across the bank and the paper archive waits for staff.
 	id := fileByAPI(t, e, "demo-user-12", "delete")
-	waitFor(t, 30*time.Second, "the archive task to wait", func() bool {
-		_, b := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-		for _, task := range asSlice(b["tasks"]) {
-			if tm := task.(map[string]any); tm["store"] == "paper_archive" && tm["status"] == "waiting" {
-				return true
-			}
-		}
-		return false
-	})
+	e.waitForWaitingTask(id, "paper_archive", "")
 	act := func(form string, fill ...chromedp.Action) string {
 		t.Helper()
 		var flash string

@@ -31,17 +31,7 @@ func TestManualStoreWaitsForStaff(t *testing.T) {
 	}
 	id := body["id"].(string)
 
-	var paperTask string
-	waitFor(t, 30*time.Second, "the archive task to wait", func() bool {
-		_, b := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-		for _, task := range asSlice(b["tasks"]) {
-			tm := task.(map[string]any)
-			if tm["store"] == "paper_archive" && tm["status"] == "waiting" {
-				paperTask = tm["id"].(string)
-			}
-		}
-		return paperTask != "" && hasAction(b, "task.succeeded")
-	})
+	paperTask := e.waitForWaitingTask(id, "paper_archive", "task.succeeded")
 	_, waiting := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
 	if waiting["status"] != "in_progress" {
 		t.Fatalf("with a task waiting the request is %v", waiting["status"])
@@ -93,16 +83,7 @@ func TestManualStoreInACopy(t *testing.T) {
 		t.Fatalf("submit = %d %v", code, body)
 	}
 	id := body["id"].(string)
-	var paperTask string
-	waitFor(t, 30*time.Second, "the archive task to wait", func() bool {
-		_, b := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-		for _, task := range asSlice(b["tasks"]) {
-			if tm := task.(map[string]any); tm["store"] == "paper_archive" && tm["status"] == "waiting" {
-				paperTask = tm["id"].(string)
-			}
-		}
-		return paperTask != ""
-	})
+	paperTask := e.waitForWaitingTask(id, "paper_archive", "")
 	code, body = e.call("POST", "/api/v1/requests/"+id+"/tasks/"+paperTask+"/confirm", testToken,
 		map[string]any{"found": true, "records": 2, "note": "2 signed forms scanned and posted to the customer"})
 	if code != http.StatusOK {
@@ -111,4 +92,22 @@ func TestManualStoreInACopy(t *testing.T) {
 	e.waitStatus(id, "completed", 30*time.Second)
 	msg := e.smtp.WaitForMessages(t, 1, 30*time.Second)[0]
 	e.checkExport(msg, "demo-user-14")
+}
+
+// waitForWaitingTask waits until the request's task in store waits for
+// staff (and, when given, the audit holds action too), and returns the
+// task's id.
+func (e *e2e) waitForWaitingTask(id, store, action string) string {
+	e.t.Helper()
+	var taskID string
+	waitFor(e.t, 30*time.Second, "the "+store+" task to wait", func() bool {
+		_, b := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+		for _, task := range asSlice(b["tasks"]) {
+			if tm := task.(map[string]any); tm["store"] == store && tm["status"] == "waiting" {
+				taskID = tm["id"].(string)
+			}
+		}
+		return taskID != "" && (action == "" || hasAction(b, action))
+	})
+	return taskID
 }
