@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,9 +62,17 @@ func trustLoopbackProxy(t *testing.T, e *e2e) {
 // day, nothing verified, no more code emails than the mailbox allows.
 func TestSelfServiceBruteForceIsBounded(t *testing.T) {
 	t.Parallel()
-	duration := 60 * time.Second
-	if testing.Short() {
-		duration = 10 * time.Second
+	// The limits are reached within seconds, so 10 s proves the bound; the
+	// review's 60 s run (docs/security.md) is an environment variable away.
+	// A minute of four clients flooding the API slowed every other test in
+	// the package on a 2-core machine.
+	duration := 10 * time.Second
+	if v := os.Getenv("DATARIGHTS_BRUTEFORCE_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("DATARIGHTS_BRUTEFORCE_DURATION: %v", err)
+		}
+		duration = d
 	}
 	e := setupE2E(t, false, "")
 	trustLoopbackProxy(t, e)

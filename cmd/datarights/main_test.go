@@ -1,0 +1,33 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"testing"
+)
+
+// TestMain runs this package's tests four at a time unless
+// -parallel says otherwise. They are end-to-end tests that spend most of
+// their time waiting on Postgres, River's fetch loop, SMTP and Chromium, so
+// go test's default (one per core) left a 2-core machine mostly idle and
+// the package near go test's 10-minute limit under load: 4 min 3 s at the
+// default against 2 min 37 s at four, measured side by side with other
+// load present (docs/reliability.md). Each test holds about 10–15 Postgres
+// connections at its peak, so four stay well inside the server's default
+// max_connections of 100 (41 seen at most) on any machine; more cores do
+// not make that budget larger.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "test.parallel" {
+			explicit = true
+		}
+	})
+	if !explicit {
+		if err := flag.Set("test.parallel", "4"); err != nil {
+			panic(err)
+		}
+	}
+	os.Exit(m.Run())
+}
