@@ -27,84 +27,146 @@ type SweepResult struct {
 	Sent      int // reminder emails sent
 }
 
+// slaBatch is how many requests one sweep transaction takes. Small batches
+// keep each transaction, and the row locks a staff action could meet, to a
+// few milliseconds.
+const slaBatch = 100
+
 // SweepSLA records every reminder and breach that is due at the pipeline's
-// clock and emails staff about each. A reminder row is inserted once per
-// request and kind, in the transaction that audits it; the email is sent
-// after and marked sent, so a crash in between resends the same message
-// (same Message-ID) on the next sweep rather than losing or changing it.
+// clock and emails staff about each. It visits only requests whose
+// sla_check_at has come (an index serves it; migration 0020), so a sweep
+// with nothing due costs one index probe however many requests are open.
+// Each batch is one short transaction that skips rows someone else holds.
+// A reminder row is inserted once per request and kind, in the transaction
+// that audits it; the email is sent after and marked sent, so a crash in
+// between resends the same message (same Message-ID) on the next sweep
+// rather than losing or changing it.
 func (p *Pipeline) SweepSLA(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	now := p.now().UTC()
 	fractions := append([]float64(nil), p.settings.SLA.Reminders...)
 	sort.Float64s(fractions)
-	first := 1.0
-	if len(fractions) > 0 {
-		first = fractions[0]
-	}
-	var breachedProducts []string // counted once the transaction commits
-	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
-		breachedProducts, res = nil, SweepResult{}
-		// SKIP LOCKED: a request being changed right now is looked at by the
-		// next sweep, and two sweeps never block each other.
-		rows, err := tx.Query(ctx, `SELECT id FROM requests
-			WHERE completed_at IS NULL AND status <> 'paused' AND due_at IS NOT NULL AND clock_started_at IS NOT NULL
-			  AND $1 >= clock_started_at + (due_at - clock_started_at) * $2::float8
-			ORDER BY due_at FOR UPDATE SKIP LOCKED`, now, first)
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			r, err := storage.GetRequest(ctx, tx, id)
+	for {
+		var (
+			batch            SweepResult
+			breachedProducts []string // counted once the transaction commits
+			visited          int
+		)
+		err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+			batch, breachedProducts = SweepResult{}, nil
+			// SKIP LOCKED: a request being changed right now is looked at by
+			// the next batch or sweep (the change resets its check anyway),
+			// and no staff action ever waits for a sweep.
+			rows, err := tx.Query(ctx, `SELECT id FROM requests WHERE sla_check_at <= $1
+				ORDER BY sla_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, slaBatch)
 			if err != nil {
 				return err
 			}
-			kinds := dueReminders(r, fractions, now)
-			for _, kind := range kinds {
-				tag, err := tx.Exec(ctx, `INSERT INTO sla_reminders (request_id, kind, due_at, created_at)
-					VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, r.ID, kind, r.DueAt, now)
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			visited = len(ids)
+			for _, id := range ids {
+				r, err := storage.GetRequest(ctx, tx, id)
 				if err != nil {
-					return fmt.Errorf("record reminder %s for %s: %w", kind, r.ID, err)
-				}
-				if tag.RowsAffected() == 0 {
-					continue // recorded by an earlier sweep
-				}
-				res.Reminders++
-				if kind == reminderBreach {
-					if r.BreachedAt == nil {
-						r.BreachedAt = &now
-						if err := storage.SaveRequest(ctx, tx, r); err != nil {
-							return err
-						}
-						res.Breaches++
-						breachedProducts = append(breachedProducts, r.Product)
-					}
-					if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
-						Action: "sla.breached", Detail: map[string]any{"due_at": r.DueAt, "status": r.Status}}); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
-					Action: "sla.reminder", Detail: map[string]any{"kind": kind, "due_at": r.DueAt}}); err != nil {
 					return err
 				}
+				breached, err := p.recordDue(ctx, tx, r, fractions, now, &batch)
+				if err != nil {
+					return err
+				}
+				if breached {
+					breachedProducts = append(breachedProducts, r.Product)
+				}
+				// After recordDue, whose breach mark may have saved the row
+				// (the trigger keeps sla_check_at then: nothing it watches
+				// changed).
+				if _, err := tx.Exec(ctx, `UPDATE requests SET sla_check_at = $2 WHERE id = $1`,
+					r.ID, nextSLACheck(r, fractions, now)); err != nil {
+					return fmt.Errorf("schedule the next check of %s: %w", r.ID, err)
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return res, fmt.Errorf("sla sweep: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("sla sweep: %w", err)
-	}
-	for _, product := range breachedProducts {
-		p.metrics.RequestBreached(product)
+		for _, product := range breachedProducts {
+			p.metrics.RequestBreached(product)
+		}
+		res.Reminders += batch.Reminders
+		res.Breaches += batch.Breaches
+		if visited < slaBatch {
+			break
+		}
 	}
 	sent, err := p.sendReminders(ctx)
 	res.Sent = sent
 	return res, err
+}
+
+// recordDue records, once each, the reminders and the breach r has reached
+// at now, with their audit events, and reports whether it marked r
+// breached. The caller holds r's lock.
+func (p *Pipeline) recordDue(ctx context.Context, tx pgx.Tx, r *rights.Request, fractions []float64, now time.Time, res *SweepResult) (bool, error) {
+	if r.Status.Terminal() || r.Status == rights.StatusPaused || r.DueAt == nil || r.ClockStartedAt == nil {
+		return false, nil // changed since it was scheduled; the trigger cleared its check
+	}
+	breached := false
+	for _, kind := range dueReminders(r, fractions, now) {
+		tag, err := tx.Exec(ctx, `INSERT INTO sla_reminders (request_id, kind, due_at, created_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, r.ID, kind, r.DueAt, now)
+		if err != nil {
+			return false, fmt.Errorf("record reminder %s for %s: %w", kind, r.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			continue // recorded by an earlier sweep
+		}
+		res.Reminders++
+		if kind == reminderBreach {
+			if r.BreachedAt == nil {
+				r.BreachedAt = &now
+				if err := storage.SaveRequest(ctx, tx, r); err != nil {
+					return false, err
+				}
+				res.Breaches++
+				breached = true
+			}
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
+				Action: "sla.breached", Detail: map[string]any{"due_at": r.DueAt, "status": r.Status}}); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
+			Action: "sla.reminder", Detail: map[string]any{"kind": kind, "due_at": r.DueAt}}); err != nil {
+			return false, err
+		}
+	}
+	return breached, nil
+}
+
+// nextSLACheck is when r next has something due after now: the first
+// reminder instant or the deadline still ahead, or nil when the breach has
+// been reached (nothing more can come due until the deadline moves, which
+// resets the check).
+func nextSLACheck(r *rights.Request, fractions []float64, now time.Time) *time.Time {
+	if r.Status.Terminal() || r.Status == rights.StatusPaused || r.DueAt == nil || r.ClockStartedAt == nil {
+		return nil
+	}
+	start, due := *r.ClockStartedAt, *r.DueAt
+	var next *time.Time
+	for _, f := range fractions {
+		at := start.Add(time.Duration(float64(due.Sub(start)) * f))
+		if at.After(now) && (next == nil || at.Before(*next)) {
+			next = &at
+		}
+	}
+	if due.After(now) && (next == nil || due.Before(*next)) {
+		next = &due
+	}
+	return next
 }
 
 // dueReminders lists the reminder kinds r has reached at now.

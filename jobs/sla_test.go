@@ -285,3 +285,93 @@ func TestExtendWithinThePolicysMaximum(t *testing.T) {
 		t.Errorf("audit = %v, want %v", got, want)
 	}
 }
+
+// slaCheckAt reads when the sweep will next look at a request (nil: never
+// until something changes).
+func slaCheckAt(t *testing.T, db *storage.DB, id string) *time.Time {
+	t.Helper()
+	var at *time.Time
+	if err := db.Pool.QueryRow(context.Background(), `SELECT sla_check_at FROM requests WHERE id = $1`, id).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// TestSweepVisitsOnlyWhatIsDueAndNeverWaits checks the sweep's schedule:
+// each request is looked at when its next reminder or its deadline comes,
+// pausing clears that and resuming sets it again, and a request a staff
+// action holds locked is skipped, not waited for.
+func TestSweepVisitsOnlyWhatIsDueAndNeverWaits(t *testing.T) {
+	t.Parallel()
+	b := setupSLA(t, "")
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+	b.clock.Set(t0)
+	r := b.submit(t, "wechat")
+	if at := slaCheckAt(t, b.db, r.ID); at == nil || at.After(t0) {
+		t.Fatalf("a new request's check = %v, want at once (its clock's start)", at)
+	}
+	period := r.DueAt.Sub(t0)
+	half, eighty := t0.Add(period/2), t0.Add(period*8/10)
+
+	b.sweep(t, t0.Add(time.Minute))
+	if at := slaCheckAt(t, b.db, r.ID); at == nil || !at.Equal(half) {
+		t.Fatalf("after the first sweep the check = %v, want the 50%% reminder at %s", at, half)
+	}
+	b.sweep(t, half)
+	if at := slaCheckAt(t, b.db, r.ID); at == nil || !at.Equal(eighty) {
+		t.Fatalf("after the 50%% reminder the check = %v, want %s", at, eighty)
+	}
+
+	// A staff action holds the request while the 80% reminder comes due:
+	// the sweep goes past it at once and the next sweep records it.
+	tx, err := b.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM requests WHERE id = $1 FOR UPDATE`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Set(eighty)
+	sweepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	res, err := b.pipeline.SweepSLA(sweepCtx)
+	cancel()
+	if err != nil || res.Reminders != 0 {
+		t.Fatalf("sweep beside a locked request: %+v, %v; want it skipped without waiting", res, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res := b.sweep(t, eighty.Add(time.Minute)); res.Reminders != 1 {
+		t.Fatalf("after the lock went: %+v, want the 80%% reminder", res)
+	}
+	if at := slaCheckAt(t, b.db, r.ID); at == nil || !at.Equal(*r.DueAt) {
+		t.Fatalf("after the 80%% reminder the check = %v, want the deadline %s", at, r.DueAt)
+	}
+
+	b.clock.Set(eighty.Add(time.Hour))
+	if _, err := b.pipeline.Pause(ctx, "alice", r.ID, "waiting for the requester"); err != nil {
+		t.Fatal(err)
+	}
+	if at := slaCheckAt(t, b.db, r.ID); at != nil {
+		t.Fatalf("a paused request's check = %v, want none", at)
+	}
+	b.clock.Set(eighty.Add(72 * time.Hour))
+	resumed, err := b.pipeline.Resume(ctx, "alice", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resumed.DueAt.After(*r.DueAt) {
+		t.Fatalf("resuming did not move the deadline: %s", resumed.DueAt)
+	}
+	b.sweep(t, eighty.Add(72*time.Hour+time.Minute))
+	if at := slaCheckAt(t, b.db, r.ID); at == nil || !at.Equal(*resumed.DueAt) {
+		t.Fatalf("after resuming the check = %v, want the moved deadline %s", at, resumed.DueAt)
+	}
+	if res := b.sweep(t, *resumed.DueAt); res.Breaches != 1 {
+		t.Fatalf("at the moved deadline: %+v, want a breach", res)
+	}
+	if at := slaCheckAt(t, b.db, r.ID); at != nil {
+		t.Fatalf("after the breach the check = %v, want none", at)
+	}
+}
