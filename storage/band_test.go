@@ -40,6 +40,9 @@ func TestBandSQLMatchesBandOf(t *testing.T) {
 	for _, c := range cases {
 		r := newRequest()
 		r.Status, r.DueAt, r.ClockStartedAt = c.status, c.due, c.start
+		if c.status.Terminal() {
+			r.CompletedAt = ptr(now.Add(-time.Minute)) // as storage.Transition sets it
+		}
 		if err := b.db.InTx(ctx, func(tx pgx.Tx) error { return storage.InsertRequest(ctx, tx, r, nil) }); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,308 @@
+// Command loadbench measures what the service's periodic and staff-facing
+// work costs as the backlog grows: it seeds N open requests into a private
+// database and times the staff queue (first page and a deep page), the
+// open-request counts a metrics scrape reads, the SLA sweep when nothing is
+// due, and the repeat check run in every verification.
+//
+//	go run ./cmd/loadbench -sizes 10000,100000,1000000
+//
+// DATABASE_URL names the server (default postgres://postgres@127.0.0.1:5432/postgres);
+// each size gets a database of its own, dropped at the end unless -keep.
+// Every figure is the median of -rounds runs, in milliseconds.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/keyring"
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	sizes  []int
+	rounds int
+	keep   bool
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
+	sizes := fs.String("sizes", "10000,100000", "backlog sizes (open requests), comma-separated")
+	rounds := fs.Int("rounds", 5, "runs of each measurement; the median is reported")
+	keep := fs.Bool("keep", false, "keep the seeded databases")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	opts := options{rounds: *rounds, keep: *keep}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 100 {
+			return fmt.Errorf("-sizes: %q is not a number of at least 100", s)
+		}
+		opts.sizes = append(opts.sizes, n)
+	}
+	if opts.rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	server := getenv("DATABASE_URL")
+	if server == "" {
+		server = "postgres://postgres@127.0.0.1:5432/postgres"
+	}
+	var results []result
+	for _, n := range opts.sizes {
+		r, err := measure(ctx, server, n, opts, stdout)
+		if err != nil {
+			return fmt.Errorf("%d open requests: %w", n, err)
+		}
+		results = append(results, r)
+	}
+	printTable(stdout, results)
+	return nil
+}
+
+type result struct {
+	n                                          int
+	seed                                       time.Duration
+	queueFirst, queueDeep, scrape, sweep, seen time.Duration
+}
+
+func measure(ctx context.Context, server string, n int, opts options, log io.Writer) (result, error) {
+	res := result{n: n}
+	dbURL, drop, err := createDatabase(ctx, server, fmt.Sprintf("datarights_loadbench_%d", n))
+	if err != nil {
+		return res, err
+	}
+	if !opts.keep {
+		defer drop()
+	}
+	db, err := storage.OpenWith(ctx, dbURL, 8)
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return res, err
+	}
+	now := time.Now().UTC()
+	start := time.Now()
+	if err := seed(ctx, db, n, now); err != nil {
+		return res, fmt.Errorf("seed: %w", err)
+	}
+	res.seed = time.Since(start)
+	fmt.Fprintf(log, "%d open requests seeded in %s\n", n, res.seed.Round(time.Millisecond))
+
+	pipeline, err := newPipeline(db, dbURL)
+	if err != nil {
+		return res, err
+	}
+	const dueSoon = 0.8
+	queue := storage.RequestFilter{Band: rights.BandOverdue, SortByDue: true, Now: now, DueSoonAt: dueSoon, Open: true}
+	var deepCursor string
+	{
+		// A cursor half way down the open queue, as a staff member paging
+		// on would hold: the page after it must cost what the first does.
+		var due time.Time
+		var id string
+		if err := db.Pool.QueryRow(ctx, `SELECT coalesce(due_at, 'infinity'), id FROM requests WHERE completed_at IS NULL
+			ORDER BY coalesce(due_at, 'infinity'), id OFFSET $1 LIMIT 1`, n/2).Scan(&due, &id); err != nil {
+			return res, err
+		}
+		deepCursor = storage.EncodeCursor(due, id)
+	}
+	var repeatOf *rights.Request
+	{
+		list, _, err := storage.ListRequests(ctx, db.Pool, storage.RequestFilter{Limit: 1, Now: now, DueSoonAt: dueSoon})
+		if err != nil || len(list) == 0 {
+			return res, fmt.Errorf("a request to repeat: %v", err)
+		}
+		repeatOf = list[0]
+		repeatOf.ID = "00000000-0000-4000-8000-000000000000" // another request, same person and right
+	}
+	steps := []struct {
+		into *time.Duration
+		fn   func() error
+	}{
+		{&res.queueFirst, func() error {
+			_, _, err := storage.ListRequests(ctx, db.Pool, queue)
+			return err
+		}},
+		{&res.queueDeep, func() error {
+			f := storage.RequestFilter{SortByDue: true, Now: now, DueSoonAt: dueSoon, Open: true, Cursor: deepCursor}
+			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			return err
+		}},
+		{&res.scrape, func() error {
+			_, err := storage.CountOpen(ctx, db.Pool, now, dueSoon)
+			return err
+		}},
+		{&res.sweep, func() error {
+			r, err := pipeline.SweepSLA(ctx)
+			if err == nil && r.Reminders+r.Breaches != 0 {
+				err = fmt.Errorf("the sweep found %+v due; the seed leaves nothing due", r)
+			}
+			return err
+		}},
+		{&res.seen, func() error {
+			id, err := storage.FindRepeat(ctx, db.Pool, repeatOf, repeatOf.ReceivedAt.AddDate(0, -6, 0))
+			if err == nil && id == "" {
+				err = errors.New("the repeat check did not find the seeded request")
+			}
+			return err
+		}},
+	}
+	for _, s := range steps {
+		times := make([]time.Duration, 0, opts.rounds)
+		for range opts.rounds {
+			t0 := time.Now()
+			if err := s.fn(); err != nil {
+				return res, err
+			}
+			times = append(times, time.Since(t0))
+		}
+		slices.Sort(times)
+		*s.into = times[len(times)/2]
+	}
+	return res, nil
+}
+
+// seed inserts n open requests spread over 60 days of receipt with 15-day
+// deadlines (a third overdue), in both demo products and all six rights, and
+// sets each one's next SLA check as the sweep would have left it: nothing
+// is due at the harness's now.
+func seed(ctx context.Context, db *storage.DB, n int, now time.Time) error {
+	const batch = 100_000
+	for from := 0; from < n; from += batch {
+		to := min(from+batch, n)
+		_, err := db.Pool.Exec(ctx, `INSERT INTO requests (id, product, type, channel, status, subject, delivery_email,
+				relation, locale, created_by, received_at, verified_at, clock_started_at, due_at, updated_at)
+			SELECT gen_random_uuid(),
+				CASE WHEN i % 2 = 0 THEN 'wechat' ELSE 'webank' END,
+				(ARRAY['access', 'copy', 'correct', 'delete', 'withdraw_consent', 'cancel_account'])[1 + i % 6],
+				'staff',
+				(ARRAY['verified', 'in_progress', 'awaiting_approval', 'awaiting_contact'])[1 + i % 4],
+				jsonb_build_object('identities', jsonb_build_object('user_id', 'load-user-' || i, 'email', 'load-user-' || i || '@example.com')),
+				'', 'self', 'zh-CN', 'loadbench',
+				r, r, r, r + interval '15 days', r
+			FROM generate_series($1::int, $2::int - 1) AS i,
+			LATERAL (SELECT $3::timestamptz - (i % 60) * interval '1 day' - (i % 1440) * interval '1 minute') AS t(r)`,
+			from, to, now)
+		if err != nil {
+			return err
+		}
+	}
+	// Reminders at 50% and 80% and the breach already recorded where due.
+	_, err := db.Pool.Exec(ctx, `UPDATE requests SET sla_check_at = (SELECT min(x) FROM unnest(ARRAY[
+			clock_started_at + (due_at - clock_started_at) * 0.5,
+			clock_started_at + (due_at - clock_started_at) * 0.8, due_at]) AS x WHERE x > $1)`, now)
+	if err != nil {
+		return err
+	}
+	_, err = db.Pool.Exec(ctx, `VACUUM ANALYZE requests`)
+	return err
+}
+
+func newPipeline(db *storage.DB, dbURL string) (*jobs.Pipeline, error) {
+	dir, err := os.MkdirTemp("", "loadbench-")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse("loadbench.yaml", []byte(demo.ConfigYAML(dbURL, "postgres://unused/bank", filepath.Join(dir, "data"))), nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Keys = keyring.ForTest()
+	mailer, err := exporters.NewMailer("smtp://127.0.0.1:1", cfg.SMTP.From, "") // nothing is due, so nothing is sent
+	if err != nil {
+		return nil, err
+	}
+	return jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: mailer, Logger: slog.New(slog.DiscardHandler)})
+}
+
+func createDatabase(ctx context.Context, server, prefix string) (string, func(), error) {
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := prefix + "_" + hex.EncodeToString(suffix)
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		conn, err := pgx.Connect(context.Background(), server)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	}
+	return u.String(), drop, nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+
+func printTable(w io.Writer, results []result) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := "ms (median)\t"
+	for _, r := range results {
+		header += fmt.Sprintf("%d\t", r.n)
+	}
+	fmt.Fprintln(tw, header)
+	rows := []struct {
+		name string
+		get  func(result) time.Duration
+	}{
+		{"queue sort=due_at&sla_band=overdue, first page", func(r result) time.Duration { return r.queueFirst }},
+		{"queue sort=due_at, page half way down", func(r result) time.Duration { return r.queueDeep }},
+		{"open counts (a metrics scrape)", func(r result) time.Duration { return r.scrape }},
+		{"sla_sweep, nothing due", func(r result) time.Duration { return r.sweep }},
+		{"repeat check", func(r result) time.Duration { return r.seen }},
+	}
+	for _, row := range rows {
+		line := row.name + "\t"
+		for _, r := range results {
+			line += ms(row.get(r)) + "\t"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
