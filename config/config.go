@@ -238,6 +238,10 @@ type SLA struct {
 	Notify []string `yaml:"notify"`
 	// SweepInterval is how often reminders and breaches are checked.
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// CountsInterval is how often one worker counts the open requests by
+	// product, status and band for the metrics (default 30s); scrapes read
+	// the last count.
+	CountsInterval time.Duration `yaml:"counts_interval"`
 }
 
 // Product is a service whose users send requests, with its deadline promise.
@@ -583,6 +587,9 @@ func (c *Config) applyDefaults() {
 	if c.SLA.DueSoonAt == 0 {
 		c.SLA.DueSoonAt = 0.8
 	}
+	if c.SLA.CountsInterval == 0 {
+		c.SLA.CountsInterval = 30 * time.Second
+	}
 	if c.SLA.SweepInterval == 0 {
 		c.SLA.SweepInterval = time.Minute
 	}
@@ -774,6 +781,9 @@ func (c *Config) validate() rights.Problems {
 		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
 			p.Add(fmt.Sprintf("sla.notify[%d]", i), "must be a plain email address")
 		}
+	}
+	if c.SLA.CountsInterval < time.Second {
+		p.Add("sla.counts_interval", "must be at least 1s, not %s", c.SLA.CountsInterval)
 	}
 	if c.SLA.SweepInterval < time.Second {
 		p.Add("sla.sweep_interval", "must be at least 1s, not %s", c.SLA.SweepInterval)

@@ -80,6 +80,12 @@ type SLASweepArgs struct{}
 
 func (SLASweepArgs) Kind() string { return "sla_sweep" }
 
+// OpenCountsSweepArgs counts the open requests for the metrics. It runs
+// periodically on the leader.
+type OpenCountsSweepArgs struct{}
+
+func (OpenCountsSweepArgs) Kind() string { return "open_counts_sweep" }
+
 // NoticeArgs sends the requester a notice that changes no state (e.g. a
 // refusal, whose state change is already recorded).
 type NoticeArgs struct {

@@ -173,6 +173,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, withTimeLimit(&assembleWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&deliverWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&slaSweepWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(&openCountsWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&noticeWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&retentionSweepWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&recipientNoticeWorker{p: p}, w.JobTimeout))
@@ -189,6 +190,11 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 				river.PeriodicInterval(p.settings.SLA.SweepInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return SLASweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: "sla_sweep"},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(p.settings.SLA.CountsInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return OpenCountsSweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: "open_counts_sweep"},
 			),
 			river.NewPeriodicJob(
 				river.PeriodicInterval(p.settings.Exports.SweepInterval),

@@ -273,3 +273,25 @@ func (w *slaSweepWorker) Work(ctx context.Context, job *river.Job[SLASweepArgs])
 	}
 	return err
 }
+
+// CountOpen stores the open-request counts by product, status and band at
+// the pipeline's clock, for every replica's metrics to report.
+func (p *Pipeline) CountOpen(ctx context.Context) error {
+	now := p.now().UTC()
+	counts, err := storage.CountOpen(ctx, p.db.Pool, now, p.settings.SLA.DueSoonAt)
+	if err != nil {
+		return err
+	}
+	return storage.SaveOpenCounts(ctx, p.db.Pool, now, counts)
+}
+
+// openCountsWorker runs CountOpen periodically: one count per interval for
+// the whole deployment, instead of one per scrape of every replica.
+type openCountsWorker struct {
+	river.WorkerDefaults[OpenCountsSweepArgs]
+	p *Pipeline
+}
+
+func (w *openCountsWorker) Work(ctx context.Context, job *river.Job[OpenCountsSweepArgs]) error {
+	return w.p.CountOpen(ctx)
+}

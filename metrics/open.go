@@ -22,10 +22,11 @@ type OpenCount struct {
 // one missing sample rather than the whole scrape.
 const openRequestsTimeout = 5 * time.Second
 
-// SetOpenRequestsSource sets the function that counts open requests. It is
-// called on every scrape, so the gauge is read from the database and every
-// replica reports the same truth rather than what it happened to see; sum
-// across replicas with max by (product, status, band), not sum. fn must
+// SetOpenRequestsSource sets the function that returns the open-request
+// counts. It is called on every scrape; the service's reads the counts one
+// worker stored last, so every replica reports the same truth rather than
+// what it happened to see; sum across replicas with max by (product,
+// status, band), not sum. fn must
 // honour its context's deadline. When it fails, the scrape reports no
 // open-request series and increments
 // datarights_open_requests_scrape_errors_total.
@@ -47,7 +48,7 @@ type openRequestsCollector struct {
 func newOpenRequestsCollector() *openRequestsCollector {
 	return &openRequestsCollector{
 		desc: prometheus.NewDesc(namespace+"_open_requests",
-			"Open requests (not completed, refused or cancelled) by product, status and SLA band, read from the database at scrape time.",
+			"Open requests (not completed, refused or cancelled) by product, status and SLA band, as last counted by a worker (sla.counts_interval).",
 			[]string{"product", "status", "band"}, nil),
 		// Not a vector, so it is reported as 0 from the start and
 		// increase() sees the first error.

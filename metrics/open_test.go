@@ -34,7 +34,7 @@ func TestOpenRequests(t *testing.T) {
 			t.Fatal("the source was called before any scrape")
 		}
 		want := `
-# HELP datarights_open_requests Open requests (not completed, refused or cancelled) by product, status and SLA band, read from the database at scrape time.
+# HELP datarights_open_requests Open requests (not completed, refused or cancelled) by product, status and SLA band, as last counted by a worker (sla.counts_interval).
 # TYPE datarights_open_requests gauge
 datarights_open_requests{band="on_track",product="webank",status="in_progress"} 3
 datarights_open_requests{band="overdue",product="webank",status="in_progress"} 1
@@ -113,7 +113,7 @@ datarights_open_requests_scrape_errors_total 0
 
 		failing.Store(false) // the database is back
 		want := `
-# HELP datarights_open_requests Open requests (not completed, refused or cancelled) by product, status and SLA band, read from the database at scrape time.
+# HELP datarights_open_requests Open requests (not completed, refused or cancelled) by product, status and SLA band, as last counted by a worker (sla.counts_interval).
 # TYPE datarights_open_requests gauge
 datarights_open_requests{band="overdue",product="webank",status="received"} 4
 # HELP datarights_open_requests_scrape_errors_total Scrapes in which the open-request counts could not be read; those scrapes report no open_requests.

@@ -131,12 +131,7 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 	}
 	m := metrics.New()
 	m.SetOpenRequestsSource(func(ctx context.Context) ([]metrics.OpenCount, error) {
-		counts, err := storage.CountOpen(ctx, db.Pool, time.Now(), cfg.SLA.DueSoonAt)
-		out := make([]metrics.OpenCount, len(counts))
-		for i, c := range counts {
-			out[i] = metrics.OpenCount{Product: c.Product, Status: c.Status, Band: c.Band, Count: c.Count}
-		}
-		return out, err
+		return openCountsForMetrics(ctx, db, cfg, time.Now())
 	})
 	m.SetBacklogSource(func(ctx context.Context) (metrics.Backlog, error) {
 		var b metrics.Backlog
@@ -326,4 +321,48 @@ func newConsole(ctx context.Context, cfg *config.Config, db *storage.DB, pipelin
 	}
 	deps.Operations, deps.OperationsCSP = ui, operations.RiverUICSP
 	return console.New(deps)
+}
+
+// openCountsForMetrics reads the open-request counts a worker stored last
+// (jobs: open_counts_sweep), so a scrape costs one row however many
+// requests are open, and adds a zero for every product, open status and band
+// the status can be in that has none: dashboards and alerts see 0, not "no
+// data". Counts older than five counting intervals (the workers are down or
+// behind) are an error, reported as no series and a scrape error, rather
+// than as a stale truth.
+func openCountsForMetrics(ctx context.Context, db *storage.DB, cfg *config.Config, now time.Time) ([]metrics.OpenCount, error) {
+	at, counts, err := storage.LoadOpenCounts(ctx, db.Pool)
+	if err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		return nil, errors.New("open requests not counted yet: no worker has run open_counts_sweep")
+	}
+	if age := now.Sub(at); age > 5*cfg.SLA.CountsInterval {
+		return nil, fmt.Errorf("open request counts are %s old", age.Round(time.Second))
+	}
+	type key struct{ product, status, band string }
+	seen := map[key]bool{}
+	out := make([]metrics.OpenCount, 0, len(counts))
+	for _, c := range counts {
+		seen[key{c.Product, c.Status, c.Band}] = true
+		out = append(out, metrics.OpenCount{Product: c.Product, Status: c.Status, Band: c.Band, Count: c.Count})
+	}
+	for _, product := range cfg.Products {
+		for _, status := range rights.Statuses {
+			if status.Terminal() {
+				continue
+			}
+			bands := []rights.Band{rights.BandOverdue, rights.BandDueSoon, rights.BandOnTrack, rights.BandNoDeadline}
+			if status == rights.StatusPaused {
+				bands = []rights.Band{rights.BandPaused}
+			}
+			for _, band := range bands {
+				if k := (key{product.Name, string(status), string(band)}); !seen[k] {
+					out = append(out, metrics.OpenCount{Product: k.product, Status: k.status, Band: k.band})
+				}
+			}
+		}
+	}
+	return out, nil
 }
