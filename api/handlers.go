@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/datarights/datarights/jobs"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -342,6 +344,50 @@ type taskView struct {
 }
 
 func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool) (requestView, error) {
+	if !detail {
+		return s.requestSummary(r), nil
+	}
+	var v requestView
+	err := s.DB.Snapshot(ctx, func(tx pgx.Tx) error {
+		// The request again, in the same snapshot as its parts.
+		r, err := storage.GetRequest(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		v = s.requestSummary(r)
+		tasks, err := storage.ListTasks(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			v.Tasks = append(v.Tasks, taskView{ID: t.ID, Store: t.Store, Action: t.Action, Status: t.Status,
+				Attempts: t.Attempts, Report: t.Report, LastError: t.LastError, FinishedAt: t.FinishedAt})
+		}
+		if v.Audit, err = storage.ListAudit(ctx, tx, r.ID); err != nil {
+			return err
+		}
+		if r.Type.Erases() {
+			if v.Holds, err = storage.ListHolds(ctx, tx, r.ID); err != nil {
+				return err
+			}
+		}
+		if v.Recipients, err = storage.ListNotices(ctx, tx, r.ID); err != nil {
+			return err
+		}
+		if v.Contacts, err = storage.ListContacts(ctx, tx, r.ID, false); err != nil {
+			return err
+		}
+		if v.FailedSteps, err = storage.ListFailedSteps(ctx, tx, r.ID, false); err != nil {
+			return err
+		}
+		v.Notes, err = storage.ListNotes(ctx, tx, r.ID)
+		return err
+	})
+	return v, err
+}
+
+// requestSummary is a request's view without its parts.
+func (s *server) requestSummary(r *rights.Request) requestView {
 	v := requestView{
 		ID: r.ID, Product: r.Product, Type: r.Type, Channel: r.Channel, Status: r.Status, Subject: r.Subject,
 		DeliveryEmail: r.DeliveryEmail, RequesterRelation: r.Relation, Locale: r.Locale,
@@ -356,38 +402,7 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 	if len(r.DeadlineUncoveredYears) > 0 {
 		v.DeadlineWarning = fmt.Sprintf("counted without a published holiday calendar for %v (weekends only): check the deadline by hand", r.DeadlineUncoveredYears)
 	}
-	if !detail {
-		return v, nil
-	}
-	tasks, err := storage.ListTasks(ctx, s.DB.Pool, r.ID)
-	if err != nil {
-		return v, err
-	}
-	for _, t := range tasks {
-		v.Tasks = append(v.Tasks, taskView{ID: t.ID, Store: t.Store, Action: t.Action, Status: t.Status,
-			Attempts: t.Attempts, Report: t.Report, LastError: t.LastError, FinishedAt: t.FinishedAt})
-	}
-	if v.Audit, err = storage.ListAudit(ctx, s.DB.Pool, r.ID); err != nil {
-		return v, err
-	}
-	if r.Type.Erases() {
-		if v.Holds, err = storage.ListHolds(ctx, s.DB.Pool, r.ID); err != nil {
-			return v, err
-		}
-	}
-	if v.Recipients, err = storage.ListNotices(ctx, s.DB.Pool, r.ID); err != nil {
-		return v, err
-	}
-	if v.Contacts, err = storage.ListContacts(ctx, s.DB.Pool, r.ID, false); err != nil {
-		return v, err
-	}
-	if v.FailedSteps, err = storage.ListFailedSteps(ctx, s.DB.Pool, r.ID, false); err != nil {
-		return v, err
-	}
-	if v.Notes, err = storage.ListNotes(ctx, s.DB.Pool, r.ID); err != nil {
-		return v, err
-	}
-	return v, nil
+	return v
 }
 
 // selfServiceBody is a request from the person themselves.

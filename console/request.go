@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/datarights/datarights/jobs"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
@@ -66,42 +68,49 @@ func (d *requestData) CanMoveTo(status string) bool {
 func (s *server) loadRequest(r *http.Request, p *page) (*requestData, error) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	req, err := storage.GetRequest(ctx, s.DB.Pool, id)
+	// One snapshot for the request and its parts (storage.DB.Snapshot).
+	var d *requestData
+	var req *rights.Request
+	err := s.DB.Snapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		if req, err = storage.GetRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		d = &requestData{R: req, Band: s.Pipeline.Band(req), LastDay: s.Pipeline.LastDay(req),
+			Identities: sortedPairs(req.Subject.Identities), Corrections: sortedPairs(req.Corrections),
+			Open: !req.Status.Terminal()}
+		if d.Tasks, err = storage.ListTasks(ctx, tx, id); err != nil {
+			return err
+		}
+		if d.Audit, err = storage.ListAudit(ctx, tx, id); err != nil {
+			return err
+		}
+		if req.Type.Erases() {
+			if d.Holds, err = storage.ListHolds(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		if d.Notices, err = storage.ListNotices(ctx, tx, id); err != nil {
+			return err
+		}
+		if d.Contacts, err = storage.ListContacts(ctx, tx, id, false); err != nil {
+			return err
+		}
+		if d.FailedSteps, err = storage.ListFailedSteps(ctx, tx, id, false); err != nil {
+			return err
+		}
+		d.Notes, err = storage.ListNotes(ctx, tx, id)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	d := &requestData{R: req, Band: s.Pipeline.Band(req), LastDay: s.Pipeline.LastDay(req),
-		Identities: sortedPairs(req.Subject.Identities), Corrections: sortedPairs(req.Corrections),
-		Open: !req.Status.Terminal()}
 	d.DaysLeft = s.daysLeft(p, req)
 	policy := s.Pipeline.Policy(req.Product)
 	d.Policy = policy.String()
 	d.Zone = "UTC"
 	if policy.Location != nil {
 		d.Zone = policy.Location.String()
-	}
-	if d.Tasks, err = storage.ListTasks(ctx, s.DB.Pool, id); err != nil {
-		return nil, err
-	}
-	if d.Audit, err = storage.ListAudit(ctx, s.DB.Pool, id); err != nil {
-		return nil, err
-	}
-	if req.Type.Erases() {
-		if d.Holds, err = storage.ListHolds(ctx, s.DB.Pool, id); err != nil {
-			return nil, err
-		}
-	}
-	if d.Notices, err = storage.ListNotices(ctx, s.DB.Pool, id); err != nil {
-		return nil, err
-	}
-	if d.Contacts, err = storage.ListContacts(ctx, s.DB.Pool, id, false); err != nil {
-		return nil, err
-	}
-	if d.FailedSteps, err = storage.ListFailedSteps(ctx, s.DB.Pool, id, false); err != nil {
-		return nil, err
-	}
-	if d.Notes, err = storage.ListNotes(ctx, s.DB.Pool, id); err != nil {
-		return nil, err
 	}
 	if req.Type == rights.TypeCopy || req.Type == rights.TypeAccess {
 		if d.Export, err = s.Pipeline.Export(ctx, id); err != nil && rights.ErrorCode(err) != rights.ENotFound {

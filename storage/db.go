@@ -65,6 +65,14 @@ func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db.Pool, fn)
 }
 
+// Snapshot runs fn in a read-only transaction that sees one moment, so a
+// view put together from several reads (a request, its audit trail, its
+// failed steps) never shows a change half made: read one by one, a view
+// once listed a failed step whose audit event it did not yet show.
+func (db *DB) Snapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
 type migration struct {
 	version int
 	name    string
