@@ -246,9 +246,30 @@ type SLA struct {
 
 // Product is a service whose users send requests, with its deadline promise.
 type Product struct {
-	Name        string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// DisplayName is how people see the product, in emails, reports and
+	// the privacy center (e.g. "WeBank 微众银行"); the name when unset.
 	DisplayName string   `yaml:"display_name"`
 	Deadline    Deadline `yaml:"deadline"`
+	// Rights are the rights the privacy center offers for the product, in
+	// the order shown; empty offers every right.
+	Rights []rights.Type `yaml:"rights"`
+}
+
+// Label is the product's name for people.
+func (p Product) Label() string {
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return p.Name
+}
+
+// RightsOffered are the rights people may file for the product.
+func (p Product) RightsOffered() []rights.Type {
+	if len(p.Rights) == 0 {
+		return rights.Types
+	}
+	return p.Rights
 }
 
 // Deadline is a product's deadline policy as written in YAML.
@@ -807,6 +828,15 @@ func (c *Config) validate() rights.Problems {
 			p.Add(f+".name", "%q is declared twice", prod.Name)
 		}
 		products[prod.Name] = true
+		seenRights := map[rights.Type]bool{}
+		for j, t := range prod.Rights {
+			if !t.Valid() {
+				p.Add(fmt.Sprintf("%s.rights[%d]", f, j), "unknown right %q", t)
+			} else if seenRights[t] {
+				p.Add(fmt.Sprintf("%s.rights[%d]", f, j), "%q is listed twice", t)
+			}
+			seenRights[t] = true
+		}
 		if _, err := prod.Deadline.DomainPolicy(cals); err != nil {
 			var re *rights.Error
 			if errors.As(err, &re) {

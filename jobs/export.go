@@ -170,7 +170,7 @@ func (p *Pipeline) DownloadURL(token string) string {
 
 // StatusURL is a self-service request's status page.
 func (p *Pipeline) StatusURL(requestID string) string {
-	return strings.TrimSuffix(p.settings.HTTP.PublicURL, "/") + "/status/" + requestID
+	return strings.TrimSuffix(p.settings.HTTP.PublicURL, "/") + "/privacy/requests/" + requestID
 }
 
 // ExportView is what the requester (or staff) may see of an export.
