@@ -70,6 +70,7 @@ var catalogue = map[string]text{
 	"answer.from_verified":           {"of confirming your email address", "确认您的邮箱后"},
 	"product.title":                  {"Your rights at %s", "您在%s的权利"},
 	"product.intro":                  {"Choose what you want to do. Each request is confirmed with a code we email to you, so that only you can make it.", "请选择您要办理的事项。每项请求都需要用我们发送到您邮箱的验证码确认，以确保是您本人提出。"},
+	"product.in_person":              {"This needs a face check or an ID document: please contact customer service, who will take the request.", "办理此事项需要人脸核验或身份证件，请联系客服为您办理。"},
 	"product.file":                   {"Start", "开始办理"},
 	"right.access.name":              {"See your information", "查阅个人信息"},
 	"right.access.explain":           {"We tell you what personal information we hold about you, where it comes from and what we use it for.", "我们告诉您我们持有哪些关于您的个人信息、来源以及用途。"},

@@ -53,6 +53,9 @@ type rightCard struct {
 	Type                 rights.Type
 	Name, Explain, Needs string
 	Href                 string
+	// InPerson: the right needs stronger proof than an emailed code;
+	// customer service takes it.
+	InPerson bool
 }
 
 type productData struct {
@@ -74,7 +77,8 @@ func (s *server) handleProduct(w http.ResponseWriter, r *http.Request) {
 	d := productData{Name: prod.Name, Label: prod.Label(), Answer: s.answerTime(p.Lang, prod.Name)}
 	for _, t := range prod.RightsOffered() {
 		d.Rights = append(d.Rights, rightCard{Type: t, Name: rightName(p.Lang, t), Explain: p.T("right." + string(t) + ".explain"),
-			Needs: p.T("right." + string(t) + ".needs"), Href: "/privacy/" + url.PathEscape(prod.Name) + "/" + url.PathEscape(string(t))})
+			Needs: p.T("right." + string(t) + ".needs"), Href: "/privacy/" + url.PathEscape(prod.Name) + "/" + url.PathEscape(string(t)),
+			InPerson: !s.Pipeline.SelfServiceOffers(t)})
 	}
 	p.Data = d
 	s.render(w, r, http.StatusOK, "product", p)
@@ -108,7 +112,7 @@ func (s *server) offered(r *http.Request) (config.Product, rights.Type, bool) {
 		return prod, "", false
 	}
 	t := rights.Type(r.PathValue("right"))
-	return prod, t, slices.Contains(prod.RightsOffered(), t)
+	return prod, t, slices.Contains(prod.RightsOffered(), t) && s.Pipeline.SelfServiceOffers(t)
 }
 
 func (s *server) formFor(lang string, prod config.Product, t rights.Type, form url.Values) formData {

@@ -38,7 +38,7 @@ http:
 products:
   # WeChat: 15 calendar days, counted from the day the request arrives.
   - name: wechat
-    display_name: 微信
+    display_name: WeChat 微信
     deadline:
       policy: calendar_days
       days: 15
@@ -48,7 +48,7 @@ products:
   # WeBank: 15 working days, counted from the day the requester's identity
   # is verified.
   - name: webank
-    display_name: 微众银行
+    display_name: WeBank 微众银行
     deadline:
       policy: working_days
       days: 15
