@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/datarights/datarights/api"
 	"github.com/datarights/datarights/config"
@@ -145,7 +147,7 @@ func (s *server) formFor(lang string, prod config.Product, t rights.Type, form u
 // else the catalogue's word for it, else its name.
 func fieldLabel(lang string, rule config.FieldRule) string {
 	if l := rule.Label.In(lang); l != "" {
-		return l
+		return capitalize(l)
 	}
 	if _, ok := catalogue["field."+rule.Field]; ok {
 		return translate(lang, "field."+rule.Field)
@@ -407,4 +409,11 @@ func (s *server) handleForget(w http.ResponseWriter, r *http.Request) {
 // handleLegacyStatus sends the old status page's links to the center.
 func (s *server) handleLegacyStatus(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, requestPath(r.PathValue("id")), http.StatusSeeOther)
+}
+
+// capitalize starts a label with a capital letter, as a form's labels do
+// ("city" in a sentence, "City" above its field).
+func capitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }

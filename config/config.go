@@ -314,6 +314,9 @@ type Store struct {
 	// Description says, in the report of an export, what the store is and
 	// where its data comes from (zh-CN and en).
 	Description LocalText `yaml:"description"`
+	// DisplayName names the store for people, in emails and reports
+	// (e.g. {zh-CN: 核心银行系统, en: Core banking}); the name when unset.
+	DisplayName LocalText `yaml:"display_name"`
 }
 
 // WebhookStore is a webhook store's endpoint and signing secret.
@@ -367,6 +370,10 @@ type Table struct {
 	Name     string `yaml:"name"`     // table (schema.table allowed)
 	Column   string `yaml:"column"`   // column holding the store key
 	Category string `yaml:"category"` // e.g. profile, cards, transactions, consents
+	// Label names the table's records for people, in emails and reports
+	// (e.g. {zh-CN: 贷款记录, en: Loans}); the store and table name when
+	// unset.
+	Label LocalText `yaml:"label"`
 	// OrderBy is the column(s) rows are exported in; defaults to the key column.
 	OrderBy string `yaml:"order_by"`
 	// Correctable lists the columns a correct request may change (see
@@ -1054,6 +1061,43 @@ func (c *Config) Product(name string) (Product, bool) {
 		}
 	}
 	return Product{}, false
+}
+
+// StoreLabel is store name's name for people in locale: its display name,
+// else its name.
+func (c *Config) StoreLabel(name, locale string) string {
+	if s, ok := c.Store(name); ok {
+		if l := s.DisplayName.In(locale); l != "" {
+			return l
+		}
+	}
+	return name
+}
+
+// DatasetLabel is a store's table (dataset) for people in locale: the
+// table's label, else "<store label>/<table>".
+func (c *Config) DatasetLabel(store, dataset, locale string) string {
+	if s, ok := c.Store(store); ok {
+		for _, t := range s.Tables {
+			if t.Name == dataset {
+				if l := t.Label.In(locale); l != "" {
+					return l
+				}
+			}
+		}
+	}
+	return c.StoreLabel(store, locale) + "/" + dataset
+}
+
+// FieldLabel is a correctable field of product for people in locale: its
+// label, else its name.
+func (c *Config) FieldLabel(product, field, locale string) string {
+	if rule, ok := c.CorrectableFields(product)[field]; ok {
+		if l := rule.Label.In(locale); l != "" {
+			return l
+		}
+	}
+	return field
 }
 
 // Store returns the store named name.
