@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/storage"
 )
 
 //go:embed templates/*.html
@@ -136,18 +137,30 @@ func (s *server) routes(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /privacy/{product}", s.handleProduct)
 	mux.HandleFunc("GET /privacy/{product}/{right}", s.handleForm)
 	mux.HandleFunc("POST /privacy/{product}/{right}", s.form(s.handleFile))
-	mux.HandleFunc("GET /privacy/requests/{id}/verify", s.handleVerifyForm)
-	mux.HandleFunc("POST /privacy/requests/{id}/verify", s.form(s.handleVerify))
-	mux.HandleFunc("GET /privacy/requests/{id}", s.handleStatus)
-	mux.HandleFunc("POST /privacy/requests/{id}/key", s.form(s.handleKey))
-	mux.HandleFunc("POST /privacy/requests/{id}/password", s.form(s.handlePassword))
-	mux.HandleFunc("POST /privacy/requests/{id}/contact", s.form(s.handleContact))
-	mux.HandleFunc("POST /privacy/requests/{id}/forget", s.form(s.handleForget))
+	mux.HandleFunc("GET /privacy/requests/{id}/verify", s.request(s.handleVerifyForm))
+	mux.HandleFunc("POST /privacy/requests/{id}/verify", s.request(s.form(s.handleVerify)))
+	mux.HandleFunc("GET /privacy/requests/{id}", s.request(s.handleStatus))
+	mux.HandleFunc("POST /privacy/requests/{id}/key", s.request(s.form(s.handleKey)))
+	mux.HandleFunc("POST /privacy/requests/{id}/password", s.request(s.form(s.handlePassword)))
+	mux.HandleFunc("POST /privacy/requests/{id}/contact", s.request(s.form(s.handleContact)))
+	mux.HandleFunc("POST /privacy/requests/{id}/forget", s.request(s.form(s.handleForget)))
 	// The old status page: emailed links keep working.
-	mux.HandleFunc("GET /status/{id}", s.handleLegacyStatus)
-	mux.HandleFunc("POST /status/{id}", s.handleLegacyStatus)
+	mux.HandleFunc("GET /status/{id}", s.request(s.handleLegacyStatus))
+	mux.HandleFunc("POST /status/{id}", s.request(s.handleLegacyStatus))
 	mux.HandleFunc("/privacy/", s.handleNotFound)
 	return nil
+}
+
+// request lets through only a well-formed request id: anything else is
+// no page of ours (and never becomes a cookie's path).
+func (s *server) request(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !storage.ValidID(r.PathValue("id")) {
+			s.handleNotFound(w, r)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // page is what every template gets.

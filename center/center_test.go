@@ -150,3 +150,37 @@ func TestSteps(t *testing.T) {
 		t.Errorf("completed: %v", got)
 	}
 }
+
+// TestCookieAttributes: the access key's cookie is HttpOnly, SameSite=Strict,
+// scoped to its request and Secure over https; the CSRF cookie likewise.
+func TestCookieAttributes(t *testing.T) {
+	t.Parallel()
+	const id = "01a20857-8088-7b8a-b989-77ec1bfc9ec5"
+	for _, secure := range []bool{false, true} {
+		s := &server{Deps: Deps{Secure: secure}}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/privacy/requests/"+id, nil)
+		s.setAccess(w, r, id, "the-key")
+		s.csrfToken(w, r)
+		cookies := w.Result().Cookies()
+		if len(cookies) != 2 {
+			t.Fatalf("%d cookies", len(cookies))
+		}
+		for _, c := range cookies {
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure != secure {
+				t.Errorf("secure=%v: %s is %+v", secure, c.Name, c)
+			}
+		}
+		if cookies[0].Name != accessCookie || cookies[0].Path != "/privacy/requests/"+id {
+			t.Errorf("access cookie %s, path %s", cookies[0].Name, cookies[0].Path)
+		}
+	}
+	// A request over TLS gets Secure cookies whatever the configuration.
+	s := &server{}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "https://example.com/", nil)
+	s.setAccess(w, r, id, "k")
+	if c := w.Result().Cookies()[0]; !c.Secure {
+		t.Errorf("over TLS the cookie is not Secure")
+	}
+}

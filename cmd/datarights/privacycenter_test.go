@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -229,12 +230,13 @@ func TestPrivacyCenterCopyInEnglish(t *testing.T) {
 
 	// Done: the download and the password, once.
 	e.waitStatus(id, "completed", 90*time.Second)
-	var password, download string
+	var password, download, href string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(e.base+"/privacy/requests/"+id),
 		chromedp.WaitVisible(`#download`),
 		chromedp.Text(`#headline`, &headline),
 		chromedp.Text(`#download`, &download),
+		chromedp.AttributeValue(`#download`, "href", &href, nil),
 	); err != nil {
 		t.Fatalf("completed page: %v", err)
 	}
@@ -250,7 +252,30 @@ func TestPrivacyCenterCopyInEnglish(t *testing.T) {
 		t.Fatalf("reveal: %v", err)
 	}
 	if len(password) != 29 {
-		t.Errorf("password %q", password)
+		t.Fatalf("password %q", password)
+	}
+
+	// The email and the report name the store and its datasets for
+	// people, count in words and give local times.
+	done := mailTo(t, e.smtp, email, func(m smtptest.Message) bool { return m.MessageID == id+".completion@datarights" })
+	if !strings.Contains(done.Text, "- WeBank core banking: ") || strings.Contains(done.Text, "demo_bank") ||
+		!strings.Contains(done.Text, "China Standard Time") || strings.Contains(done.Text, " 1 records") {
+		t.Errorf("the completion email:\n%s", done.Text)
+	}
+	link, err := url.Parse(href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zip := e.do("GET", e.base+link.Path, "", "", "")
+	if zip.status != http.StatusOK {
+		t.Fatalf("download: %d", zip.status)
+	}
+	report := string(open7z(t, zip.body, password)["summary.html"])
+	if !strings.Contains(report, "WeBank core banking <code>demo_bank</code>") || !strings.Contains(report, "profile <code>users</code>") {
+		t.Errorf("the report does not name the store and datasets for people")
+	}
+	if utc := regexp.MustCompile(`<td>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`).FindString(report); utc != "" {
+		t.Errorf("the report shows a timestamp as stored (%s…), not in China Standard Time", utc)
 	}
 	var again string
 	if err := chromedp.Run(ctx,

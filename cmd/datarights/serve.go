@@ -17,8 +17,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/datarights/datarights/api"
-	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/center"
+	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/console"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/jobs"
