@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -453,5 +455,92 @@ func TestPrivacyCenterWithdrawConsentInChinese(t *testing.T) {
 	done := mailTo(t, e.smtp, email, func(m smtptest.Message) bool { return m.MessageID == id+".completion@datarights" })
 	if !strings.Contains(done.Text, "个性化广告推荐") {
 		t.Errorf("the answer is not in Chinese:\n%s", done.Text)
+	}
+}
+
+// centerClient is a browser without JavaScript or rendering: a cookie jar
+// and the form's CSRF token read from the page.
+type centerClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newCenterClient(t *testing.T, base string) *centerClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &centerClient{t: t, base: base, c: &http.Client{Jar: jar}}
+}
+
+var csrfFieldRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// get returns the page at path and its form's CSRF token.
+func (c *centerClient) get(path string) (int, string, string) {
+	c.t.Helper()
+	resp, err := c.c.Get(c.base + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	token := ""
+	if m := csrfFieldRE.FindSubmatch(body); m != nil {
+		token = string(m[1])
+	}
+	return resp.StatusCode, string(body), token
+}
+
+// post submits a form from the page at from to path; it follows the
+// redirect and returns the final status, path and page.
+func (c *centerClient) post(from, path string, form url.Values) (int, string, string) {
+	c.t.Helper()
+	_, _, token := c.get(from)
+	form.Set("csrf", token)
+	resp, err := c.c.PostForm(c.base+path, form)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Request.URL.Path, string(body)
+}
+
+// TestPrivacyCenterSharesLimitsAndCorrects: the privacy center goes through
+// the self-service limits the JSON API counts (one code per mailbox an hour
+// here): a request filed through the API leaves none for the same mailbox
+// in the center, which says so in words (429); and a correction filed in
+// the center is carried out and answered with the field's name for people.
+func TestPrivacyCenterSharesLimitsAndCorrects(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "self_service:\n  limits:\n    code_emails_per_hour: 1\n")
+	if code, body := e.call("POST", "/api/v1/self-service/requests", "", map[string]any{
+		"product": "webank", "type": "access", "email": "demo-user-6@example.com", "locale": "en"}); code != http.StatusAccepted {
+		t.Fatalf("API submit = %d %v", code, body)
+	}
+	c := newCenterClient(t, e.base)
+	status, _, page := c.post("/privacy/lang/en?back=/privacy/webank/copy", "/privacy/webank/copy", url.Values{"email": {"demo-user-6@example.com"}})
+	if status != http.StatusTooManyRequests || !strings.Contains(page, "Too many attempts for this address") {
+		t.Errorf("the center past the API's limit: %d\n%.400s", status, page)
+	}
+
+	const email = "demo-user-7@example.com"
+	status, path, page := c.post("/privacy/webank/correct", "/privacy/webank/correct", url.Values{"email": {email}, "correct.city": {"Hangzhou"}})
+	if status != http.StatusOK || !strings.HasSuffix(path, "/verify") {
+		t.Fatalf("correction filed: %d at %s\n%.400s", status, path, page)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(path, "/privacy/requests/"), "/verify")
+	status, path, page = c.post(path, path, url.Values{"code": {codeFor(t, e.smtp, email)}})
+	if status != http.StatusOK || path != "/privacy/requests/"+id || !strings.Contains(page, `id="headline"`) {
+		t.Fatalf("verified: %d at %s\n%.400s", status, path, page)
+	}
+	e.waitStatus(id, "completed", 90*time.Second)
+	done := mailTo(t, e.smtp, email, func(m smtptest.Message) bool { return m.MessageID == id+".completion@datarights" })
+	if !strings.Contains(done.Text, "we corrected: city.") || !strings.Contains(done.Text, "已按您的要求更正以下信息：城市。") {
+		t.Errorf("the answer:\n%s", done.Text)
+	}
+	if city := e.bankUsers()["demo-user-7"]["city"]; city != "Hangzhou" {
+		t.Errorf("city = %v", city)
 	}
 }
