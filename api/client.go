@@ -56,3 +56,11 @@ func (s *server) trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// ClientFunc is client for another handler (the privacy center): the same
+// reading of the peer and X-Forwarded-For, so the self-service limits count
+// the same client whichever door it uses.
+func ClientFunc(trusted []netip.Prefix) func(*http.Request) jobs.Client {
+	s := &server{Deps: Deps{TrustedProxies: trusted}}
+	return s.client
+}

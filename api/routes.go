@@ -20,6 +20,13 @@ func (s *server) routes(mux *http.ServeMux) {
 	if s.Console != nil {
 		mux.Handle("/console/", s.Console)
 	}
+	if s.Center != nil {
+		// The privacy center: its pages set their own policy (a
+		// stylesheet of ours, no scripts).
+		mux.Handle("GET /{$}", s.Center)
+		mux.Handle("/privacy/", s.Center)
+		mux.Handle("/status/{id}", s.Center) // emailed links: a redirect into the center
+	}
 	for _, rt := range s.staffRoutes() {
 		mux.HandleFunc(rt.pattern, s.staff(rt.perm, rt.handler))
 	}
@@ -31,8 +38,6 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/self-service/requests/{id}", s.handleSelfServiceStatus)             // Authorization: Bearer <access key>
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/password", s.handleSelfServicePassword) // shown once
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/contact/confirm", s.handleSelfServiceConfirmContact)
-	mux.HandleFunc("GET /status/{id}", s.handleStatusPage) // the same, for people
-	mux.HandleFunc("POST /status/{id}", s.handleStatusPageSubmit)
 	mux.HandleFunc("GET /downloads/{token}", s.handleDownload)
 	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback)                          // signed by the store, no token
 	mux.HandleFunc("POST /api/v1/callbacks/recipients/{request_id}/{recipient}", s.handleRecipientCallback) // signed by the recipient

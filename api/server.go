@@ -44,6 +44,9 @@ type Deps struct {
 	// Console is the staff web console, served under /console/; nil
 	// serves none.
 	Console http.Handler
+	// Center is the privacy center for people, served at /, under
+	// /privacy/ and at the old /status/{id} links; nil serves none.
+	Center http.Handler
 }
 
 type server struct {

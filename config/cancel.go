@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/datarights/datarights/rights"
 )
 
@@ -45,6 +47,17 @@ type Precheck struct {
 type LocalText struct {
 	ZH string `yaml:"zh-CN"`
 	EN string `yaml:"en"`
+}
+
+// UnmarshalYAML takes a mapping ({zh-CN: …, en: …}) or one string, used
+// for both languages (a brand written the same in both).
+func (t *LocalText) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		t.ZH, t.EN = n.Value, n.Value
+		return nil
+	}
+	type plain LocalText
+	return n.Decode((*plain)(t))
 }
 
 // In returns the text in locale, falling back to the other language.

@@ -246,9 +246,30 @@ type SLA struct {
 
 // Product is a service whose users send requests, with its deadline promise.
 type Product struct {
-	Name        string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// DisplayName is how people see the product, in emails, reports and
+	// the privacy center (e.g. "WeBank 微众银行"); the name when unset.
 	DisplayName string   `yaml:"display_name"`
 	Deadline    Deadline `yaml:"deadline"`
+	// Rights are the rights the privacy center offers for the product, in
+	// the order shown; empty offers every right.
+	Rights []rights.Type `yaml:"rights"`
+}
+
+// Label is the product's name for people.
+func (p Product) Label() string {
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return p.Name
+}
+
+// RightsOffered are the rights people may file for the product.
+func (p Product) RightsOffered() []rights.Type {
+	if len(p.Rights) == 0 {
+		return rights.Types
+	}
+	return p.Rights
 }
 
 // Deadline is a product's deadline policy as written in YAML.
@@ -293,6 +314,9 @@ type Store struct {
 	// Description says, in the report of an export, what the store is and
 	// where its data comes from (zh-CN and en).
 	Description LocalText `yaml:"description"`
+	// DisplayName names the store for people, in emails and reports
+	// (e.g. {zh-CN: 核心银行系统, en: Core banking}); the name when unset.
+	DisplayName LocalText `yaml:"display_name"`
 }
 
 // WebhookStore is a webhook store's endpoint and signing secret.
@@ -346,6 +370,10 @@ type Table struct {
 	Name     string `yaml:"name"`     // table (schema.table allowed)
 	Column   string `yaml:"column"`   // column holding the store key
 	Category string `yaml:"category"` // e.g. profile, cards, transactions, consents
+	// Label names the table's records for people, in emails and reports
+	// (e.g. {zh-CN: 贷款记录, en: Loans}); the store and table name when
+	// unset.
+	Label LocalText `yaml:"label"`
 	// OrderBy is the column(s) rows are exported in; defaults to the key column.
 	OrderBy string `yaml:"order_by"`
 	// Correctable lists the columns a correct request may change (see
@@ -807,6 +835,15 @@ func (c *Config) validate() rights.Problems {
 			p.Add(f+".name", "%q is declared twice", prod.Name)
 		}
 		products[prod.Name] = true
+		seenRights := map[rights.Type]bool{}
+		for j, t := range prod.Rights {
+			if !t.Valid() {
+				p.Add(fmt.Sprintf("%s.rights[%d]", f, j), "unknown right %q", t)
+			} else if seenRights[t] {
+				p.Add(fmt.Sprintf("%s.rights[%d]", f, j), "%q is listed twice", t)
+			}
+			seenRights[t] = true
+		}
 		if _, err := prod.Deadline.DomainPolicy(cals); err != nil {
 			var re *rights.Error
 			if errors.As(err, &re) {
@@ -1024,6 +1061,43 @@ func (c *Config) Product(name string) (Product, bool) {
 		}
 	}
 	return Product{}, false
+}
+
+// StoreLabel is store name's name for people in locale: its display name,
+// else its name.
+func (c *Config) StoreLabel(name, locale string) string {
+	if s, ok := c.Store(name); ok {
+		if l := s.DisplayName.In(locale); l != "" {
+			return l
+		}
+	}
+	return name
+}
+
+// DatasetLabel is a store's table (dataset) for people in locale: the
+// table's label, else "<store label>/<table>".
+func (c *Config) DatasetLabel(store, dataset, locale string) string {
+	if s, ok := c.Store(store); ok {
+		for _, t := range s.Tables {
+			if t.Name == dataset {
+				if l := t.Label.In(locale); l != "" {
+					return l
+				}
+			}
+		}
+	}
+	return c.StoreLabel(store, locale) + "/" + dataset
+}
+
+// FieldLabel is a correctable field of product for people in locale: its
+// label, else its name.
+func (c *Config) FieldLabel(product, field, locale string) string {
+	if rule, ok := c.CorrectableFields(product)[field]; ok {
+		if l := rule.Label.In(locale); l != "" {
+			return l
+		}
+	}
+	return field
 }
 
 // Store returns the store named name.

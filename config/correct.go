@@ -18,6 +18,9 @@ type FieldRule struct {
 	Column    string `yaml:"column"`
 	Validate  string `yaml:"validate"` // email | phone | text | date
 	Protected bool   `yaml:"protected"`
+	// Label names the field for people (forms, emails); the field's name
+	// when unset.
+	Label LocalText `yaml:"label"`
 }
 
 // checkCorrectable validates a table's correctable fields; tf is the table's

@@ -38,7 +38,7 @@ http:
 products:
   # WeChat: 15 calendar days, counted from the day the request arrives.
   - name: wechat
-    display_name: 微信
+    display_name: WeChat 微信
     deadline:
       policy: calendar_days
       days: 15
@@ -48,7 +48,7 @@ products:
   # WeBank: 15 working days, counted from the day the requester's identity
   # is verified.
   - name: webank
-    display_name: 微众银行
+    display_name: WeBank 微众银行
     deadline:
       policy: working_days
       days: 15
@@ -89,6 +89,8 @@ stores:
     # In production use dsn_env to keep the password out of this file.
     dsn: %s
     products: [webank]
+    # How emails and reports name the store and its tables for people.
+    display_name: {zh-CN: 微众银行核心系统, en: WeBank core banking}
     # Told to the requester in the report of an export.
     description:
       zh-CN: 核心银行系统：开户资料、银行卡、交易记录和授权同意，来自您开户和使用账户时提供或产生的信息。
@@ -119,26 +121,30 @@ stores:
       - name: users
         column: user_id
         category: profile
+        label: {zh-CN: 个人资料, en: profile}
         # What a correct request may change: the public field name, the
         # column, how a new value is checked, and whether staff must approve
         # the change first.
         correctable:
-          - {field: name, column: name, validate: text}
-          - {field: email, column: email, validate: email}
-          - {field: city, column: city, validate: text}
-          - {field: phone, column: phone, validate: phone, protected: true}
-          - {field: id_number, column: id_number, validate: text, protected: true}
+          - {field: name, column: name, validate: text, label: {zh-CN: 姓名, en: name}}
+          - {field: email, column: email, validate: email, label: {zh-CN: 邮箱地址, en: email address}}
+          - {field: city, column: city, validate: text, label: {zh-CN: 城市, en: city}}
+          - {field: phone, column: phone, validate: phone, protected: true, label: {zh-CN: 手机号码, en: phone number}}
+          - {field: id_number, column: id_number, validate: text, protected: true, label: {zh-CN: 证件号码, en: ID number}}
       - name: cards
         column: user_id
         category: cards
+        label: {zh-CN: 银行卡, en: cards}
         order_by: card_id
       - name: transactions
         column: user_id
         category: transactions
+        label: {zh-CN: 交易记录, en: transactions}
         order_by: at, id
       - name: consents
         column: user_id
         category: consents
+        label: {zh-CN: 授权同意, en: consents}
         order_by: purpose
 `
 
@@ -161,6 +167,7 @@ const extrasTemplate = `  # The loan book, in the same database. A settled loan'
     kind: postgres
     dsn: %s
     products: [webank]
+    display_name: {zh-CN: 微众银行贷款系统, en: WeBank loans}
     description:
       zh-CN: 贷款系统：您申请和使用贷款时产生的记录。
       en: "The loan system: records made when you applied for and used loans."
@@ -169,6 +176,7 @@ const extrasTemplate = `  # The loan book, in the same database. A settled loan'
       - name: loans
         column: user_id
         category: loans
+        label: {zh-CN: 贷款记录, en: loan records}
         order_by: loan_id
         retention: loan_records
         # A loan's period counts from its settlement; an open loan's from

@@ -178,6 +178,7 @@ func StoreConfig(dsn string) config.Store {
 			{Identity: "email", Table: "users", Column: "email", KeyColumn: "user_id"},
 			{Identity: "phone", Table: "users", Column: "phone", KeyColumn: "user_id"},
 		},
+		DisplayName: config.LocalText{ZH: "微众银行核心系统", EN: "WeBank core banking"},
 		Description: config.LocalText{
 			ZH: "核心银行系统：开户资料、银行卡、交易记录和授权同意，来自您开户和使用账户时提供或产生的信息。",
 			EN: "The core banking system: your account details, cards, transactions and consents, from what you gave us when you opened the account and from using it.",
@@ -185,20 +186,22 @@ func StoreConfig(dsn string) config.Store {
 		Consent: &config.ConsentTable{Table: "consents", Column: "user_id", PurposeColumn: "purpose",
 			GrantedColumn: "granted", UpdatedColumn: "updated_at"},
 		Tables: []config.Table{
-			{Name: "users", Column: "user_id", Category: "profile", Correctable: []config.FieldRule{
-				{Field: "name", Column: "name", Validate: "text"},
-				{Field: "email", Column: "email", Validate: "email"},
-				{Field: "city", Column: "city", Validate: "text"},
-				{Field: "phone", Column: "phone", Validate: "phone", Protected: true},
-				{Field: "id_number", Column: "id_number", Validate: "text", Protected: true},
+			{Name: "users", Column: "user_id", Category: "profile", Label: label("个人资料", "profile"), Correctable: []config.FieldRule{
+				{Field: "name", Column: "name", Validate: "text", Label: label("姓名", "name")},
+				{Field: "email", Column: "email", Validate: "email", Label: label("邮箱地址", "email address")},
+				{Field: "city", Column: "city", Validate: "text", Label: label("城市", "city")},
+				{Field: "phone", Column: "phone", Validate: "phone", Protected: true, Label: label("手机号码", "phone number")},
+				{Field: "id_number", Column: "id_number", Validate: "text", Protected: true, Label: label("证件号码", "ID number")},
 			}},
 			// card_id makes the order total, so a retried export is identical.
-			{Name: "cards", Column: "user_id", Category: "cards", OrderBy: "card_id"},
-			{Name: "transactions", Column: "user_id", Category: "transactions", OrderBy: "at, id"},
-			{Name: "consents", Column: "user_id", Category: "consents", OrderBy: "purpose"},
+			{Name: "cards", Column: "user_id", Category: "cards", Label: label("银行卡", "cards"), OrderBy: "card_id"},
+			{Name: "transactions", Column: "user_id", Category: "transactions", Label: label("交易记录", "transactions"), OrderBy: "at, id"},
+			{Name: "consents", Column: "user_id", Category: "consents", Label: label("授权同意", "consents"), OrderBy: "purpose"},
 		},
 	}
 }
+
+func label(zh, en string) config.LocalText { return config.LocalText{ZH: zh, EN: en} }
 
 // The generated rows. Counts per customer depend on n alone, not on the
 // random source, so they stay put if the generator changes.

@@ -42,6 +42,16 @@ type ArchiveInput struct {
 	// from, in the report.
 	Categories        map[string][2]string
 	StoreDescriptions map[string][2]string
+	// StoreNames and DatasetLabels (by "<store>/<dataset>") name stores
+	// and datasets for people, in the report's language; the names show
+	// where none is given.
+	StoreNames    map[string]string
+	DatasetLabels map[string]string
+	// Location is the product's time zone: the report's times, and the
+	// timestamps in its tables, are shown in it (the data files keep RFC
+	// 3339). Nil is China Standard Time. ZoneName names it (zh-CN, en).
+	Location *time.Location
+	ZoneName [2]string
 }
 
 // StorePart is one store's export. Report.Datasets[i].File is relative to

@@ -36,11 +36,11 @@ func BuildReport(ctx context.Context, in ArchiveInput, w io.Writer) error {
 			if !part.Report.Resolved && len(part.Report.Datasets) == 0 {
 				continue // listed among the stores that did not find the subject
 			}
-			if err := reportTemplates.ExecuteTemplate(bw, "store", storeView{L: page.L, Store: part.Store, Empty: len(part.Report.Datasets) == 0}); err != nil {
+			if err := reportTemplates.ExecuteTemplate(bw, "store", storeView{L: page.L, Store: part.Store, Label: in.storeName(part.Store), Empty: len(part.Report.Datasets) == 0}); err != nil {
 				return fmt.Errorf("writing the report: %w", err)
 			}
 			for _, ds := range part.Report.Datasets {
-				if err := renderDataset(ctx, bw, in.StagingDir, page.L, part.Store, ds); err != nil {
+				if err := renderDataset(ctx, bw, in, page.L, part.Store, ds); err != nil {
 					return err
 				}
 			}
@@ -69,21 +69,50 @@ type cell struct {
 type storeView struct {
 	L     *labels
 	Store string
+	Label string // for people; Store when it has none
 	Empty bool
 }
 
 type datasetView struct {
-	L        *labels
-	Store    string
-	Dataset  string
-	Category string
-	Rows     int64
-	File     string
+	L          *labels
+	Store      string
+	StoreLabel string
+	Dataset    string
+	Label      string // for people; Dataset when it has none
+	Category   string
+	Rows       int64
+	File       string
+}
+
+// storeName is store's name for people.
+func (in ArchiveInput) storeName(store string) string {
+	if n := in.StoreNames[store]; n != "" {
+		return n
+	}
+	return store
+}
+
+// datasetName is a dataset's name for people.
+func (in ArchiveInput) datasetName(store, dataset string) string {
+	if n := in.DatasetLabels[store+"/"+dataset]; n != "" {
+		return n
+	}
+	return dataset
+}
+
+// location is the zone the report's times are shown in.
+func (in ArchiveInput) location() *time.Location {
+	if in.Location != nil {
+		return in.Location
+	}
+	return chinaTime
 }
 
 // renderDataset streams one staged dataset into the report as a table.
-func renderDataset(ctx context.Context, w io.Writer, stagingDir string, l *labels, store string, ds rights.DatasetReport) error {
-	view := datasetView{L: l, Store: store, Dataset: ds.Name, Category: ds.Category, Rows: ds.Rows}
+func renderDataset(ctx context.Context, w io.Writer, in ArchiveInput, l *labels, store string, ds rights.DatasetReport) error {
+	stagingDir, loc := in.StagingDir, in.location()
+	view := datasetView{L: l, Store: store, StoreLabel: in.storeName(store), Dataset: ds.Name, Label: in.datasetName(store, ds.Name),
+		Category: ds.Category, Rows: ds.Rows}
 	if ds.File != "" {
 		view.File = archiveDataPath(store, ds)
 	}
@@ -146,7 +175,7 @@ func renderDataset(ctx context.Context, w io.Writer, stagingDir string, l *label
 			if err := dec.Decode(&raw); err != nil {
 				return bad(err)
 			}
-			c := displayCell(raw)
+			c := displayCell(raw, loc)
 			cut = cut || c.Cut
 			cells = append(cells, c)
 			if rows == 0 {
@@ -204,8 +233,9 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 }
 
 // displayCell turns a staged JSON value into what a person reads: strings
-// as they are, anything else as compact JSON.
-func displayCell(raw json.RawMessage) cell {
+// as they are, except timestamps, shown in loc like the report's other
+// times; anything else as compact JSON.
+func displayCell(raw json.RawMessage, loc *time.Location) cell {
 	var text string
 	switch {
 	case string(raw) == "null":
@@ -213,6 +243,10 @@ func displayCell(raw json.RawMessage) cell {
 	case len(raw) > 0 && raw[0] == '"':
 		if err := json.Unmarshal(raw, &text); err != nil {
 			text = string(raw)
+		} else if len(text) >= 20 && len(text) <= 40 && text[10] == 'T' {
+			if t, err := time.Parse(time.RFC3339Nano, text); err == nil {
+				text = t.In(loc).Format("2006-01-02 15:04:05")
+			}
 		}
 	default:
 		text = string(raw)
@@ -272,8 +306,8 @@ func newLabels(in ArchiveInput) *labels {
 		CategoriesTitle: pair("各类信息的含义", "What each category holds"),
 		SourcesTitle:    pair("数据来源", "Where the data comes from"),
 		TimeNote: pair(
-			"时间均为北京时间（UTC+8）。",
-			"Times are China Standard Time (UTC+8)."),
+			fmt.Sprintf("时间均为%s（%s）。", in.zoneNames()[0], utcOffset(in.location())),
+			fmt.Sprintf("Times are %s (%s).", in.zoneNames()[1], utcOffset(in.location()))),
 		CutNote: pair(
 			"部分过长的值在此处被截断（以“…”标出），完整内容见对应的 JSON 文件。",
 			"Some very long values are shortened here (marked “…”); the JSON file holds them in full."),
@@ -304,7 +338,32 @@ func newLabels(in ArchiveInput) *labels {
 	return l
 }
 
+// zoneNames names the report's zone (zh-CN, en).
+func (in ArchiveInput) zoneNames() [2]string {
+	if in.ZoneName[0] != "" && in.ZoneName[1] != "" {
+		return in.ZoneName
+	}
+	if in.Location == nil || in.Location.String() == "Asia/Shanghai" {
+		return [2]string{"北京时间", "China Standard Time"}
+	}
+	return [2]string{in.Location.String(), in.Location.String()}
+}
+
+// utcOffset is loc's offset now, e.g. "UTC+8", "UTC+5:30".
+func utcOffset(loc *time.Location) string {
+	_, off := time.Now().In(loc).Zone()
+	sign := "+"
+	if off < 0 {
+		sign, off = "-", -off
+	}
+	if m := off % 3600 / 60; m != 0 {
+		return fmt.Sprintf("UTC%s%d:%02d", sign, off/3600, m)
+	}
+	return fmt.Sprintf("UTC%s%d", sign, off/3600)
+}
+
 type reportPage struct {
+	Offset    template.HTML // the report zone's, "UTC+8" (ours, and html/template would escape its +)
 	L         *labels
 	Lang      string
 	Access    bool
@@ -313,7 +372,7 @@ type reportPage struct {
 	Received  string
 	Generated string
 	TotalRows int64
-	NotFound  []string
+	NotFound  []storeView
 	Overview  []datasetView
 	// Categories and Sources explain, in both languages, the categories
 	// and stores the report names.
@@ -334,8 +393,9 @@ func newReportPage(in ArchiveInput) reportPage {
 		Access:    in.Type == rights.TypeAccess,
 		RequestID: in.RequestID,
 		Product:   in.Product,
-		Received:  formatReportTime(in.ReceivedAt),
-		Generated: formatReportTime(in.GeneratedAt),
+		Received:  formatReportTime(in.ReceivedAt, in.location()),
+		Generated: formatReportTime(in.GeneratedAt, in.location()),
+		Offset:    template.HTML(template.HTMLEscapeString(utcOffset(in.location()))),
 		TotalRows: in.totalRows(),
 	}
 	if in.Locale == rights.LocaleEN {
@@ -353,7 +413,7 @@ func newReportPage(in ArchiveInput) reportPage {
 	seenCategory := map[string]bool{}
 	for _, part := range in.Stores {
 		if d, ok := in.StoreDescriptions[part.Store]; ok && (part.Report.Resolved || len(part.Report.Datasets) > 0) {
-			page.Sources = append(page.Sources, described{Name: part.Store, Text: pair(d)})
+			page.Sources = append(page.Sources, described{Name: in.storeName(part.Store), Text: pair(d)})
 		}
 		for _, ds := range part.Report.Datasets {
 			if ds.Category == "" || seenCategory[ds.Category] {
@@ -371,10 +431,11 @@ func newReportPage(in ArchiveInput) reportPage {
 	}
 	for _, part := range in.Stores {
 		if !part.Report.Resolved {
-			page.NotFound = append(page.NotFound, part.Store)
+			page.NotFound = append(page.NotFound, storeView{Store: part.Store, Label: in.storeName(part.Store)})
 		}
 		for _, ds := range part.Report.Datasets {
-			view := datasetView{Store: part.Store, Dataset: ds.Name, Category: ds.Category, Rows: ds.Rows}
+			view := datasetView{Store: part.Store, StoreLabel: in.storeName(part.Store), Dataset: ds.Name,
+				Label: in.datasetName(part.Store, ds.Name), Category: ds.Category, Rows: ds.Rows}
 			if ds.File != "" {
 				view.File = archiveDataPath(part.Store, ds)
 			}
@@ -394,11 +455,11 @@ var chinaTime = func() *time.Location {
 	return time.FixedZone("CST", 8*60*60)
 }()
 
-func formatReportTime(t time.Time) string {
+func formatReportTime(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(chinaTime).Format("2006-01-02 15:04:05")
+	return t.In(loc).Format("2006-01-02 15:04:05")
 }
 
 // The report is written in pieces, so that a dataset's rows can be streamed
@@ -444,8 +505,8 @@ footer{margin-top:3rem;color:#656d76;font-size:.85rem}
 <tr><th>{{template "bi" .L.RequestID}}</th><td><code>{{.RequestID}}</code></td></tr>
 <tr><th>{{template "bi" .L.Product}}</th><td>{{.Product}}</td></tr>
 <tr><th>{{template "bi" .L.RequestType}}</th><td>{{template "bi" .L.Type}}</td></tr>
-<tr><th>{{template "bi" .L.Received}}</th><td>{{with .Received}}{{.}} (UTC+8){{else}}—{{end}}</td></tr>
-<tr><th>{{template "bi" .L.Generated}}</th><td>{{.Generated}} (UTC+8)</td></tr>
+<tr><th>{{template "bi" .L.Received}}</th><td>{{with .Received}}{{.}} ({{$.Offset}}){{else}}—{{end}}</td></tr>
+<tr><th>{{template "bi" .L.Generated}}</th><td>{{.Generated}} ({{.Offset}})</td></tr>
 <tr><th>{{template "bi" .L.TotalRows}}</th><td>{{.TotalRows}}</td></tr>
 </table>
 <p class="alt">{{template "bi" .L.TimeNote}}</p>
@@ -456,7 +517,7 @@ footer{margin-top:3rem;color:#656d76;font-size:.85rem}
 <div class="note">
 <p>{{.L.NotFound.P}}</p>
 <p class="alt" lang="{{.L.NotFound.SLang}}">{{.L.NotFound.S}}</p>
-<ul>{{range .NotFound}}<li><code>{{.}}</code></li>{{end}}</ul>
+<ul>{{range .NotFound}}<li>{{if ne .Label .Store}}{{.Label}} {{end}}<code>{{.Store}}</code></li>{{end}}</ul>
 </div>
 {{- end}}
 {{- if .Overview}}
@@ -466,7 +527,7 @@ footer{margin-top:3rem;color:#656d76;font-size:.85rem}
 <div class="scroll"><table>
 <tr><th>{{template "bi" .L.Store}}</th><th>{{template "bi" .L.Category}}</th><th>{{template "bi" .L.Dataset}}</th><th>{{template "bi" .L.Rows}}</th><th>{{template "bi" .L.File}}</th></tr>
 {{- range .Overview}}
-<tr><td><code>{{.Store}}</code></td><td>{{.Category}}</td><td><code>{{.Dataset}}</code></td><td class="num">{{.Rows}}</td><td>{{if .File}}<code>{{.File}}</code>{{else}}—{{end}}</td></tr>
+<tr><td>{{if ne .StoreLabel .Store}}{{.StoreLabel}} {{end}}<code>{{.Store}}</code></td><td>{{.Category}}</td><td>{{if ne .Label .Dataset}}{{.Label}} {{end}}<code>{{.Dataset}}</code></td><td class="num">{{.Rows}}</td><td>{{if .File}}<code>{{.File}}</code>{{else}}—{{end}}</td></tr>
 {{- end}}
 </table></div>
 {{- end}}
@@ -481,14 +542,14 @@ footer{margin-top:3rem;color:#656d76;font-size:.85rem}
 {{end}}
 
 {{- define "store"}}
-<h2>{{template "bi" .L.Store}}: <code>{{.Store}}</code></h2>
+<h2>{{template "bi" .L.Store}}: {{if ne .Label .Store}}{{.Label}} {{end}}<code>{{.Store}}</code></h2>
 {{- if .Empty}}
 <p class="empty">{{template "bi" .L.NoRows}}</p>
 {{- end}}
 {{end}}
 
 {{- define "dataset"}}
-<h3><code>{{.Dataset}}</code>{{if .Category}} · {{.Category}}{{end}}</h3>
+<h3>{{if ne .Label .Dataset}}{{.Label}} {{end}}<code>{{.Dataset}}</code>{{if .Category}} · {{.Category}}{{end}}</h3>
 <p>{{template "bi" .L.Rows}}: {{.Rows}}</p>
 {{end}}
 

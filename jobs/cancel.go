@@ -143,3 +143,12 @@ func (p *Pipeline) checkVerificationMethod(in *rights.Intake, ch rights.Channel,
 		problems.Add("verification.method", "an account cancellation must be verified by %s, not %q", strings.Join(methods, " or "), in.Verification.Method)
 	}
 }
+
+// SelfServiceOffers reports whether a person may file right t themselves
+// with an emailed code; false when the right needs stronger verification
+// (an account cancellation that needs a face check), which customer
+// service does.
+func (p *Pipeline) SelfServiceOffers(t rights.Type) bool {
+	methods := p.settings.CancelAccount.VerificationMethods
+	return t != rights.TypeCancelAccount || len(methods) == 0 || slices.Contains(methods, "email_code")
+}

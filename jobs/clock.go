@@ -313,3 +313,7 @@ func (p *Pipeline) DaysLeft(r *rights.Request) (days int, kind rights.DeadlineKi
 
 // Policy is a product's deadline policy.
 func (p *Pipeline) Policy(product string) rights.DeadlinePolicy { return p.policies[product] }
+
+// Location is the time zone of product's deadlines: people see its times
+// in it.
+func (p *Pipeline) Location(product string) *time.Location { return p.location(product) }

@@ -190,7 +190,7 @@ func (w *sendContactCodeWorker) Work(ctx context.Context, job *river.Job[SendCon
 	id := fmt.Sprintf("%s.contact.%s.%d@datarights", r.ID, target.Field, job.Attempt)
 	if target.Kind == "phone" {
 		text := fmt.Sprintf("【%s】验证码 %s，%s 前有效，用于确认您的新手机号码（申请 %s）。请勿告诉他人。Code %s confirms your new phone number.",
-			p.productName(r.Product), code, expires.In(shanghai).Format("01-02 15:04"), shortID(r.ID), code)
+			p.productName(r.Product), code, expires.In(p.location(r.Product)).Format("01-02 15:04"), shortID(r.ID), code)
 		if err := p.sms.SendSMS(ctx, rights.SMS{ID: id, To: target.Value, Text: text}); err != nil {
 			return fmt.Errorf("send contact code for %s: %w", r.ID, err)
 		}
@@ -342,9 +342,9 @@ func (p *Pipeline) Contacts(ctx context.Context, requestID string) ([]*storage.C
 // delivery address. It names neither the person nor what they asked for
 // beyond the right: the address is not proved yet.
 func (p *Pipeline) contactCodeMessage(r *rights.Request, t contactTarget, code string, expires time.Time, id string) (rights.Message, error) {
-	subject, body, err := p.tmpl.render(tmplContactCode, r.Locale, func(l string) any {
+	subject, body, err := p.render(tmplContactCode, r.Locale, r.Product, func(l string) any {
 		return map[string]any{"Code": code, "ID": r.ID, "Right": rightNames[l][r.Type], "Product": p.productName(r.Product),
-			"Expires": expires.In(shanghai).Format("2006-01-02 15:04"), "Delivery": t.Field == FieldDeliveryEmail}
+			"Expires": expires.In(p.location(r.Product)).Format("2006-01-02 15:04"), "Delivery": t.Field == FieldDeliveryEmail}
 	})
 	return rights.Message{ID: id, To: t.Value, Subject: subject, Text: body}, err
 }
@@ -359,9 +359,9 @@ func (p *Pipeline) contactChangeMessage(r *rights.Request) (rights.Message, erro
 			fields = append(fields, t.Field)
 		}
 	}
-	subject, body, err := p.tmpl.render(tmplContactChange, r.Locale, func(l string) any {
-		return map[string]any{"ID": r.ID, "Product": p.productName(r.Product), "Fields": strings.Join(fields, ", "),
-			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04")}
+	subject, body, err := p.render(tmplContactChange, r.Locale, r.Product, func(l string) any {
+		return map[string]any{"ID": r.ID, "Product": p.productName(r.Product), "Fields": strings.Join(p.fieldLabels(r.Product, fields, l), ", "),
+			"Received": r.ReceivedAt.In(p.location(r.Product)).Format("2006-01-02 15:04")}
 	})
 	return rights.Message{ID: r.ID + ".contact-change@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }

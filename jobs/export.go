@@ -100,9 +100,20 @@ func (p *Pipeline) buildExport(ctx context.Context, r *rights.Request) (*storage
 	for name, text := range p.settings.Exports.Categories {
 		in.Categories[name] = [2]string{text.ZH, text.EN}
 	}
+	in.StoreNames, in.DatasetLabels = map[string]string{}, map[string]string{}
+	in.Location = p.location(r.Product)
+	in.ZoneName = [2]string{zoneWords(rights.LocaleZH, in.Location), zoneWords(rights.LocaleEN, in.Location)}
 	for _, s := range p.settings.Stores {
 		if s.Description.ZH != "" || s.Description.EN != "" {
 			in.StoreDescriptions[s.Name] = [2]string{s.Description.In(rights.LocaleZH), s.Description.In(rights.LocaleEN)}
+		}
+		if name := s.DisplayName.In(r.Locale); name != "" {
+			in.StoreNames[s.Name] = name
+		}
+		for _, t := range s.Tables {
+			if label := t.Label.In(r.Locale); label != "" {
+				in.DatasetLabels[s.Name+"/"+t.Name] = label
+			}
 		}
 	}
 	for _, t := range tasks {
@@ -170,7 +181,7 @@ func (p *Pipeline) DownloadURL(token string) string {
 
 // StatusURL is a self-service request's status page.
 func (p *Pipeline) StatusURL(requestID string) string {
-	return strings.TrimSuffix(p.settings.HTTP.PublicURL, "/") + "/status/" + requestID
+	return strings.TrimSuffix(p.settings.HTTP.PublicURL, "/") + "/privacy/requests/" + requestID
 }
 
 // ExportView is what the requester (or staff) may see of an export.

@@ -44,6 +44,58 @@ func localTime(t *time.Time) string {
 	return t.In(shanghai).Format("2006-01-02 15:04")
 }
 
+// localTime formats a time for people, in product's time zone; "" for none.
+func (p *Pipeline) localTime(product string, t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.In(p.location(product)).Format("2006-01-02 15:04")
+}
+
+// zoneWords names a time zone for people ("China Standard Time",
+// "北京时间"), as emails say which time they mean.
+func zoneWords(locale string, loc *time.Location) string {
+	switch loc.String() {
+	case "Asia/Shanghai", "Asia/Chongqing", "PRC":
+		if locale == rights.LocaleZH {
+			return "北京时间"
+		}
+		return "China Standard Time"
+	case "Asia/Hong_Kong":
+		if locale == rights.LocaleZH {
+			return "香港时间"
+		}
+		return "Hong Kong Time"
+	}
+	return loc.String()
+}
+
+// render renders an email to a requester of product: data's values, and
+// Zone, the name of the product's time zone, which every time is in.
+func (p *Pipeline) render(kind, locale, product string, data func(l string) any) (string, string, error) {
+	loc := p.location(product)
+	return p.tmpl.render(kind, locale, func(l string) any {
+		v := data(l)
+		if m, ok := v.(map[string]any); ok {
+			if _, set := m["Zone"]; !set {
+				m["Zone"] = zoneWords(l, loc)
+			}
+		}
+		return v
+	})
+}
+
+// records is "1 record", "2 records" (en) or "2 条记录" (zh-CN).
+func records(locale string, n int64) string {
+	switch {
+	case locale == rights.LocaleZH:
+		return fmt.Sprintf("%d 条记录", n)
+	case n == 1:
+		return "1 record"
+	}
+	return fmt.Sprintf("%d records", n)
+}
+
 // erasureWords says what an erasure did in one store, in both languages.
 func erasureWords(report rights.StoreReport) (zh, en string) {
 	var deleted, anonymized, restricted int64
@@ -56,7 +108,7 @@ func erasureWords(report rights.StoreReport) (zh, en string) {
 	}
 	var zhParts, enParts []string
 	if deleted > 0 {
-		zhParts, enParts = append(zhParts, fmt.Sprintf("已删除 %d 条记录", deleted)), append(enParts, fmt.Sprintf("%d records deleted", deleted))
+		zhParts, enParts = append(zhParts, fmt.Sprintf("已删除 %d 条记录", deleted)), append(enParts, records(rights.LocaleEN, deleted)+" deleted")
 	}
 	if anonymized > 0 {
 		zhParts, enParts = append(zhParts, fmt.Sprintf("已匿名化 %d 条记录", anonymized)), append(enParts, fmt.Sprintf("%d anonymized", anonymized))
@@ -73,7 +125,7 @@ func erasureWords(report rights.StoreReport) (zh, en string) {
 // retainedLines groups the datasets an erasure kept restricted: by
 // retention class and last day, with the class's legal basis; and, apart,
 // those restricted with no end.
-func (p *Pipeline) retainedLines(r *rights.Request, tasks []*rights.Task) (retained []retainedLine, restricted []string) {
+func (p *Pipeline) retainedLines(r *rights.Request, tasks []*rights.Task, l string) (retained []retainedLine, restricted []string) {
 	type group struct{ class, until string }
 	datasets := map[group][]string{}
 	var order []group
@@ -82,7 +134,7 @@ func (p *Pipeline) retainedLines(r *rights.Request, tasks []*rights.Task) (retai
 			continue
 		}
 		for _, d := range t.Report.Restricted() {
-			name := t.Store + "/" + d.Name
+			name := p.settings.DatasetLabel(t.Store, d.Name, l)
 			if d.RestrictedUntil == nil {
 				restricted = append(restricted, name)
 				continue
@@ -114,9 +166,9 @@ func otherLocale(l string) string {
 
 // codeMessage is the email carrying a self-service requester's code.
 func (p *Pipeline) codeMessage(r *rights.Request, code string, expires time.Time, messageID string) (rights.Message, error) {
-	subject, body, err := p.tmpl.render(tmplCode, r.Locale, func(l string) any {
+	subject, body, err := p.render(tmplCode, r.Locale, r.Product, func(l string) any {
 		return map[string]any{"Code": code, "ID": r.ID, "Right": rightNames[l][r.Type], "Product": p.productName(r.Product),
-			"Expires": expires.In(shanghai).Format("2006-01-02 15:04")}
+			"Expires": expires.In(p.location(r.Product)).Format("2006-01-02 15:04")}
 	})
 	return rights.Message{ID: messageID, To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }
@@ -126,9 +178,9 @@ func (p *Pipeline) codeMessage(r *rights.Request, code string, expires time.Time
 // for a day. It says nothing about whether the address is a customer's.
 func (p *Pipeline) lockoutMessage(r *rights.Request) (rights.Message, error) {
 	until := p.now().Add(wrongCodeWindow)
-	subject, body, err := p.tmpl.render(tmplLockout, r.Locale, func(l string) any {
+	subject, body, err := p.render(tmplLockout, r.Locale, r.Product, func(l string) any {
 		return map[string]any{"Product": p.productName(r.Product), "ID": r.ID,
-			"Limit": p.settings.SelfService.Limits.WrongCodesPerDay, "Until": localTime(&until)}
+			"Limit": p.settings.SelfService.Limits.WrongCodesPerDay, "Until": p.localTime(r.Product, &until)}
 	})
 	return rights.Message{ID: r.ID + ".lockout@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }
@@ -141,9 +193,9 @@ func (p *Pipeline) acknowledgementMessage(r *rights.Request) (rights.Message, er
 	if r.DueAt != nil {
 		lastDay = p.LastDay(r)
 	}
-	subject, body, err := p.tmpl.render(tmplAcknowledgement, r.Locale, func(l string) any {
+	subject, body, err := p.render(tmplAcknowledgement, r.Locale, r.Product, func(l string) any {
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
-			"Received": localTime(&r.ReceivedAt), "Verified": localTime(r.VerifiedAt), "LastDay": lastDay,
+			"Received": p.localTime(r.Product, &r.ReceivedAt), "Verified": p.localTime(r.Product, r.VerifiedAt), "LastDay": lastDay,
 			"Days": policy.Days, "WorkingDays": policy.Kind == rights.WorkingDays}
 	})
 	return rights.Message{ID: r.ID + ".acknowledgement@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
@@ -155,12 +207,12 @@ func (p *Pipeline) acknowledgementMessage(r *rights.Request) (rights.Message, er
 func (p *Pipeline) clockMessage(r *rights.Request, notice string, seq int, messageID string) (rights.Message, error) {
 	policy := p.policies[r.Product]
 	data := map[string]any{"Product": p.productName(r.Product), "ID": r.ID,
-		"Received": localTime(&r.ReceivedAt), "WorkingDays": policy.Kind == rights.WorkingDays}
+		"Received": p.localTime(r.Product, &r.ReceivedAt), "WorkingDays": policy.Kind == rights.WorkingDays}
 	kind := tmplClockPaused
 	switch {
 	case notice == noticePaused && seq >= 1 && seq <= len(r.Clock.Pauses):
 		pause := r.Clock.Pauses[seq-1]
-		data["From"], data["Reason"], data["LastDay"] = localTime(&pause.From), pause.Reason, p.lastDayOf(r.Product, pause.DueAt)
+		data["From"], data["Reason"], data["LastDay"] = p.localTime(r.Product, &pause.From), pause.Reason, p.lastDayOf(r.Product, pause.DueAt)
 	case notice == noticeExtended && seq >= 1 && seq <= len(r.Clock.Extensions):
 		ext := r.Clock.Extensions[seq-1]
 		kind = tmplDeadlineExtended
@@ -168,7 +220,7 @@ func (p *Pipeline) clockMessage(r *rights.Request, notice string, seq int, messa
 	default:
 		return rights.Message{}, fmt.Errorf("request %s has no %s number %d", r.ID, notice, seq)
 	}
-	subject, body, err := p.tmpl.render(kind, r.Locale, func(l string) any {
+	subject, body, err := p.render(kind, r.Locale, r.Product, func(l string) any {
 		out := map[string]any{"Right": rightNames[l][r.Type]}
 		for k, v := range data {
 			out[k] = v
@@ -180,8 +232,8 @@ func (p *Pipeline) clockMessage(r *rights.Request, notice string, seq int, messa
 
 // linkExpiredMessage tells a requester that a download link expired unused.
 func (p *Pipeline) linkExpiredMessage(r *rights.Request, e *storage.Export) (rights.Message, error) {
-	subject, body, err := p.tmpl.render(tmplLinkExpired, r.Locale, func(l string) any {
-		return map[string]any{"Product": p.productName(r.Product), "ID": r.ID, "Expired": localTime(e.ExpiresAt)}
+	subject, body, err := p.render(tmplLinkExpired, r.Locale, r.Product, func(l string) any {
+		return map[string]any{"Product": p.productName(r.Product), "ID": r.ID, "Expired": p.localTime(r.Product, e.ExpiresAt)}
 	})
 	return rights.Message{ID: r.ID + ".link_expired@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }
@@ -199,9 +251,10 @@ type exportLine struct {
 }
 
 type storeLine struct {
-	Store    string
+	Store    string // the store's name for people
 	Resolved bool
 	Rows     int64
+	Records  string                  // Rows in words: "1 record", "12 条记录"
 	Erasure  struct{ ZH, EN string } // what an erasure did, in words
 }
 
@@ -212,16 +265,22 @@ type retainedLine struct {
 }
 
 func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, export *storage.Export) (rights.Message, error) {
-	var lines []storeLine
-	for _, t := range tasks {
-		line := storeLine{Store: t.Store}
-		if t.Report != nil {
-			line.Resolved, line.Rows = t.Report.Resolved, t.Report.Rows()
-			line.Erasure.ZH, line.Erasure.EN = erasureWords(*t.Report)
+	// Each language names the stores and datasets in its own words.
+	storeLines := func(l string) []storeLine {
+		var lines []storeLine
+		for _, t := range tasks {
+			line := storeLine{Store: p.settings.StoreLabel(t.Store, l)}
+			if t.Report != nil {
+				line.Resolved, line.Rows = t.Report.Resolved, t.Report.Rows()
+				line.Erasure.ZH, line.Erasure.EN = erasureWords(*t.Report)
+			}
+			line.Records = records(l, line.Rows)
+			lines = append(lines, line)
 		}
-		lines = append(lines, line)
+		return lines
 	}
-	retained, restricted := p.retainedLines(r, tasks)
+	retained := func(l string) []retainedLine { lines, _ := p.retainedLines(r, tasks, l); return lines }
+	restricted := func(l string) []string { _, names := p.retainedLines(r, tasks, l); return names }
 	var outcome rights.Outcome
 	if r.Outcome != nil {
 		outcome = *r.Outcome
@@ -233,20 +292,20 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 			return rights.Message{}, err
 		}
 		el = &exportLine{Attached: export.Delivery != "link", FileName: export.FileName, Size: humanBytes(export.Bytes),
-			URL: link, Expires: localTime(export.ExpiresAt), CSV: slices.Contains(p.settings.Exports.Formats, config.FormatCSV),
+			URL: link, Expires: p.localTime(r.Product, export.ExpiresAt), CSV: slices.Contains(p.settings.Exports.Formats, config.FormatCSV),
 			SelfService: r.Channel == rights.ChannelSelfService, StatusURL: p.StatusURL(r.ID)}
 	}
-	subject, body, err := p.tmpl.render(tmplCompletion, r.Locale, func(l string) any {
+	subject, body, err := p.render(tmplCompletion, r.Locale, r.Product, func(l string) any {
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
-			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Stores": lines,
+			"Received": r.ReceivedAt.In(p.location(r.Product)).Format("2006-01-02 15:04"), "Stores": storeLines(l),
 			"Export": el, "Erased": r.Type.Erases(), "Withdrawal": r.Type == rights.TypeWithdrawConsent,
 			"Cancelled":   r.Type == rights.TypeCancelAccount && (r.Outcome == nil || r.Outcome.CancelledBy == ""),
-			"CancelledBy": outcome.CancelledBy, "CancelledAt": localTime(outcome.CancelledAt),
-			"Withdrawn": p.purposeLabels(outcome.Withdrawn, l), "WithdrawnAt": localTime(outcome.WithdrawnAt),
+			"CancelledBy": outcome.CancelledBy, "CancelledAt": p.localTime(r.Product, outcome.CancelledAt),
+			"Withdrawn": p.purposeLabels(outcome.Withdrawn, l), "WithdrawnAt": p.localTime(r.Product, outcome.WithdrawnAt),
 			"Recipients": strings.Join(outcome.Recipients, ", "),
-			"Retained":   retained, "Restricted": strings.Join(restricted, ", "),
+			"Retained":   retained(l), "Restricted": strings.Join(restricted(l), ", "),
 			// Field names only: the new values never go into an email.
-			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(correctedFields(tasks), ", ")}
+			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(p.fieldLabels(r.Product, correctedFields(tasks), l), ", ")}
 	})
 	if err != nil {
 		return rights.Message{}, err
@@ -266,6 +325,15 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 		}}
 	}
 	return msg, nil
+}
+
+// fieldLabels names correctable fields for people in locale.
+func (p *Pipeline) fieldLabels(product string, fields []string, locale string) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = p.settings.FieldLabel(product, f, locale)
+	}
+	return out
 }
 
 // humanBytes is a size for people: "820 KB", "1.2 GB".

@@ -383,9 +383,9 @@ func (p *Pipeline) recipientMessage(r *rights.Request, rc config.Recipient, n *s
 	if err != nil {
 		return rights.Message{}, err
 	}
-	subject, body, err := p.tmpl.render(tmplRecipientNotice, rights.LocaleZH, func(l string) any {
+	subject, body, err := p.render(tmplRecipientNotice, rights.LocaleZH, r.Product, func(l string) any {
 		return map[string]any{"Recipient": rc.Label(), "Product": p.productName(r.Product), "ID": r.ID,
-			"Right": rightNames[l][r.Type], "Completed": completed.In(shanghai).Format("2006-01-02"),
+			"Right": rightNames[l][r.Type], "Completed": completed.In(p.location(r.Product)).Format("2006-01-02"),
 			"Identities": identities, "AckURL": p.AckURL(token)}
 	})
 	return rights.Message{ID: r.ID + ".notice." + rc.Name + "@datarights", To: rc.Email, Subject: subject, Text: body}, err

@@ -157,7 +157,7 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[NoticeArgs]) err
 
 func (p *Pipeline) refusalMessage(r *rights.Request) (rights.Message, error) {
 	reason := rights.RefusalReasons[r.Refusal.Reason]
-	subject, body, err := p.tmpl.render(tmplRefusal, r.Locale, func(l string) any {
+	subject, body, err := p.render(tmplRefusal, r.Locale, r.Product, func(l string) any {
 		text := reason.EN
 		if l == rights.LocaleZH {
 			text = reason.ZH
@@ -167,7 +167,7 @@ func (p *Pipeline) refusalMessage(r *rights.Request) (rights.Message, error) {
 			message = r.Refusal.Translated
 		}
 		return map[string]any{"Right": rightNames[l][r.Type], "Product": p.productName(r.Product), "ID": r.ID,
-			"Received": r.ReceivedAt.In(shanghai).Format("2006-01-02 15:04"), "Reason": text, "Message": message}
+			"Received": r.ReceivedAt.In(p.location(r.Product)).Format("2006-01-02 15:04"), "Reason": text, "Message": message}
 	})
 	return rights.Message{ID: r.ID + ".refusal@datarights", To: r.DeliveryEmail, Subject: subject, Text: body}, err
 }

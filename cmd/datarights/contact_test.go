@@ -68,7 +68,7 @@ func TestSelfServiceEmailChangeIsProved(t *testing.T) {
 	ctx := browser(t)
 	var afterWrong string
 	err := chromedp.Run(ctx,
-		chromedp.Navigate(e.base+"/status/"+id),
+		chromedp.Navigate(e.base+"/privacy/lang/en?back=/status/"+id),
 		chromedp.WaitVisible(`input[name="access_key"]`),
 		chromedp.SendKeys(`input[name="access_key"]`, key),
 		chromedp.Submit(`input[name="access_key"]`),
@@ -81,7 +81,7 @@ func TestSelfServiceEmailChangeIsProved(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status page: %v", err)
 	}
-	if !strings.Contains(afterWrong, "wrong code") {
+	if !strings.Contains(afterWrong, "The code is not correct") {
 		t.Errorf("after a wrong code the page says %q", afterWrong)
 	}
 	screenshot(t, ctx, "status-confirm-new-email.png")
@@ -90,12 +90,12 @@ func TestSelfServiceEmailChangeIsProved(t *testing.T) {
 		chromedp.SendKeys(`#contact-code-email`, contactCode),
 		chromedp.Click(`#confirm-email`),
 		chromedp.WaitNotPresent(`#contact-code-email`),
-		chromedp.Text(`#status`, &status),
+		chromedp.Text(`#headline`, &status),
 	)
 	if err != nil {
 		t.Fatalf("status page: %v", err)
 	}
-	if status == "awaiting_contact" {
+	if status == "Confirm your new address" {
 		t.Errorf("after the right code the status is %s", status)
 	}
 	done := e.waitStatus(id, "completed", 60*time.Second)

@@ -235,7 +235,7 @@ func TestStaffCorrectEndToEnd(t *testing.T) {
 	if !slices.Equal(msg.To, []string{"demo-user-3@example.com"}) || len(msg.Attachments) != 0 {
 		t.Errorf("email to %v with %d attachments", msg.To, len(msg.Attachments))
 	}
-	if !strings.Contains(msg.Text, "we corrected: city, email") || !strings.Contains(msg.Text, "已按您的要求更正以下信息：city, email") {
+	if !strings.Contains(msg.Text, "we corrected: city, email address") || !strings.Contains(msg.Text, "已按您的要求更正以下信息：城市, 邮箱地址") {
 		t.Errorf("the email does not name the corrected fields:\n%s", msg.Text)
 	}
 	if strings.Contains(msg.Text, newCity) || strings.Contains(msg.Text, newEmail) || strings.Contains(msg.HTML, "zq7x") {

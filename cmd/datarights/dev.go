@@ -189,6 +189,9 @@ func devBanner(addr, token, path string, cfg *config.Config, links map[string]st
 	return fmt.Sprintf(`
 datarights dev is running on http://%[1]s
 
+Open the privacy center (for people; no sign-in): http://%[1]s/
+  file a request as demo-user-N@example.com; the code is in the outbox below
+
 Open the staff console: http://%[1]s/console/
   sign in with a one-time link (one per role; each works once, for a day):
 %[6]s

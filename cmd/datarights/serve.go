@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/datarights/datarights/api"
+	"github.com/datarights/datarights/center"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/console"
 	"github.com/datarights/datarights/exporters"
@@ -191,6 +192,11 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 	deps := api.Deps{DB: db, Pipeline: pipeline, Logger: logger, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Metrics: m.Handler(), OpsOnly: !withAPI, Calendars: cals, TrustedProxies: cfg.TrustedProxyPrefixes()}
 	if withAPI {
 		if deps.Console, err = newConsole(ctx, cfg, db, pipeline, client, logger); err != nil {
+			return err
+		}
+		if deps.Center, err = center.New(center.Deps{Pipeline: pipeline, Logger: logger,
+			Secure: strings.HasPrefix(cfg.HTTP.PublicURL, "https://"), Client: api.ClientFunc(deps.TrustedProxies),
+			MaxFormBytes: cfg.HTTP.MaxBodyBytes}); err != nil {
 			return err
 		}
 	}

@@ -82,13 +82,13 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 	codeMsg := e.smtp.WaitForMessages(t, 1, 30*time.Second)[0]
 	vc := codeRE.FindStringSubmatch(codeMsg.Text)[1]
 	code, verified := e.call("POST", "/api/v1/self-service/requests/"+id+"/verify", "", map[string]string{"code": vc})
-	if code != http.StatusOK || verified["access_key"] == nil || !strings.HasSuffix(verified["status_url"].(string), "/status/"+id) {
+	if code != http.StatusOK || verified["access_key"] == nil || !strings.HasSuffix(verified["status_url"].(string), "/privacy/requests/"+id) {
 		t.Fatalf("verify = %d %v", code, verified)
 	}
 	key := verified["access_key"].(string)
 	e.waitStatus(id, "completed", 60*time.Second)
 	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
-	if !strings.Contains(msg.Text, "/status/"+id) || !strings.Contains(msg.Text, "access key") {
+	if !strings.Contains(msg.Text, "/privacy/requests/"+id) || !strings.Contains(msg.Text, "access key") {
 		t.Errorf("the email does not point to the status page:\n%s", msg.Text)
 	}
 
@@ -104,7 +104,8 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 		t.Errorf("status with a wrong key = %d, want 404", code)
 	}
 
-	// The page, in Chromium.
+	// The page, in Chromium: the emailed link (the old /status/ one
+	// too) asks for the key, which the page then keeps in a cookie.
 	ctx := browser(t)
 	var password, status string
 	err := chromedp.Run(ctx,
@@ -113,7 +114,7 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 		chromedp.SendKeys(`input[name="access_key"]`, key),
 		chromedp.Submit(`input[name="access_key"]`),
 		chromedp.WaitVisible(`#reveal`),
-		chromedp.Text(`#status`, &status),
+		chromedp.Text(`#headline`, &status),
 		chromedp.Click(`#reveal`),
 		chromedp.WaitVisible(`#password`),
 		chromedp.Text(`#password`, &password),
@@ -121,7 +122,7 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status page: %v", err)
 	}
-	if status != "completed" || len(password) != 29 {
+	if status != "Done" && status != "已完成" || len(password) != 29 {
 		t.Fatalf("page shows status %q, password %q", status, password)
 	}
 	for _, m := range e.smtp.Messages() {
@@ -137,11 +138,8 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 	// Once only: the page now says it was shown, the API refuses.
 	var again string
 	err = chromedp.Run(ctx,
-		chromedp.Navigate(e.base+"/status/"+id),
-		chromedp.WaitVisible(`input[name="access_key"]`),
-		chromedp.SendKeys(`input[name="access_key"]`, key),
-		chromedp.Submit(`input[name="access_key"]`),
-		chromedp.WaitVisible(`#status`),
+		chromedp.Navigate(e.base+"/privacy/lang/en?back=/privacy/requests/"+id),
+		chromedp.WaitVisible(`#password-shown`),
 		chromedp.Text(`body`, &again),
 	)
 	if err != nil {
@@ -157,9 +155,11 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 		t.Errorf("staff reveal of a self-service password = %d, want 403", code)
 	}
 
-	// A wrong key shows nothing of the request.
+	// A wrong key shows nothing of the request (and replaces none).
 	var wrong string
 	err = chromedp.Run(ctx,
+		chromedp.Click(`#forget`),
+		chromedp.WaitVisible(`#products`),
 		chromedp.Navigate(e.base+"/status/"+id),
 		chromedp.WaitVisible(`input[name="access_key"]`),
 		chromedp.SendKeys(`input[name="access_key"]`, "guess"),
@@ -170,7 +170,7 @@ func TestSelfServicePasswordShownOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(wrong, "completed") || !strings.Contains(wrong, "not right") {
+	if strings.Contains(wrong, "Done") || !strings.Contains(wrong, "not right") {
 		t.Errorf("wrong key shows:\n%s", wrong)
 	}
 	_, body = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
