@@ -39,7 +39,7 @@ func ValidID(s string) bool {
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
 	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome,
-	coalesce(ticket_ref, ''), coalesce(assignee, '')`
+	coalesce(ticket_ref, ''), coalesce(assignee, ''), details`
 
 // baseColumns are the columns every request is written with.
 const baseColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
@@ -73,6 +73,10 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 			columns += ", " + c.name
 			args = append(args, c.value)
 		}
+	}
+	if r.Details != nil {
+		columns += ", details"
+		args = append(args, r.Details)
 	}
 	params := make([]string, len(args))
 	for i := range args {
@@ -138,7 +142,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
 		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal,
-		&r.Corrections, &r.Purposes, &r.Outcome, &r.TicketRef, &r.Assignee}
+		&r.Corrections, &r.Purposes, &r.Outcome, &r.TicketRef, &r.Assignee, &r.Details}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -184,9 +188,9 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 func SaveRequest(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
 	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
 		due_at = $5, completed_at = $6, updated_at = $7, clock = $8, clock_started_at = $9,
-		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13, outcome = $14 WHERE id = $1`,
+		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13, outcome = $14, details = $15 WHERE id = $1`,
 		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal, r.Outcome)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal, r.Outcome, r.Details)
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.ID, err)
 	}
