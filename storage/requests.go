@@ -721,3 +721,18 @@ func AuditPage(ctx context.Context, q Querier, after int64, limit int, products 
 	}
 	return events, nil
 }
+
+// ComplaintsAbout returns the ids of the complaints that concern the
+// request, oldest first.
+func ComplaintsAbout(ctx context.Context, q Querier, requestID string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT id::text FROM requests WHERE details ? 'concerns' AND details->>'concerns' = $1
+		ORDER BY received_at, id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("complaints about %s: %w", requestID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("complaints about %s: %w", requestID, err)
+	}
+	return ids, nil
+}
