@@ -214,7 +214,7 @@ recipients:
 `
 
 // NewTypesYAML configures what issue 12 added, appended after ExtrasYAML
-// (it needs the demo_loans store): a receiving handler transfers go to (a
+// (it reads the bank's identity register through the demo_bank store): a receiving handler transfers go to (a
 // signed push to receiverURL, signed with the secret in
 // DEMO_TRANSFER_SECRET), the minors' age lookup on the bank's identity
 // register with WeChat's and WeBank's age rules, and the next-of-kin check
@@ -247,7 +247,7 @@ transfer_receivers:
 # (their guardian may still ask us to stop processing or delete).
 minors:
   age_lookup:
-    store: demo_loans
+    store: demo_bank
     query: "SELECT birth_date FROM person_facts WHERE user_id = $1"
   bands: [14, 16, 18]
   rules:
@@ -259,7 +259,7 @@ minors:
 # correct or delete, unless the deceased arranged otherwise.
 next_of_kin:
   arrangement:
-    store: demo_loans
+    store: demo_bank
     query: "SELECT no_next_of_kin_access FROM person_facts WHERE user_id = $1"
     reason:
       zh-CN: 该用户生前已安排其个人信息不向近亲属提供。
