@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -232,6 +234,36 @@ func TestExplainAnsweredInTheRequestsLanguage(t *testing.T) {
 		!strings.Contains(strings.ReplaceAll(msg.Text, "\r\n", "\n"), "我们的说明：\n\n"+answer) {
 		t.Errorf("the explanation email (%s):\n%s", msg.Subject, msg.Text)
 	}
+	// In the console: an agent files an explain ticket, an approver writes
+	// the explanation on its page.
+	agent := consoleClient(t, e, staffToken("agent"))
+	code, page := agent.post(t, "/console/tickets/new", url.Values{"product": {"webank"}, "right": {"explain"},
+		"identities": {"user_id=demo-user-6"}, "delivery_email": {"demo-user-6@example.com"}, "method": {"face_check"},
+		"reference": {"FC-6"}, "relation": {"self"}, "locale": {"en"}, "text": {"Why was my card payment declined?"},
+		"nonce": {"explain-6"}, "action": {"file"}})
+	m := regexp.MustCompile(`id="request-id">([0-9a-f-]{36})`).FindStringSubmatch(page)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("console ticket = %d %s", code, snippet(page))
+	}
+	consoleID := m[1]
+	e.waitStatus(consoleID, "in_progress", 30*time.Second)
+	approver := consoleClient(t, e, staffToken("approver"))
+	if _, page := approver.get(t, "/console/requests/"+consoleID); !strings.Contains(page, `id="answer-form"`) || !strings.Contains(page, "Why was my card payment declined?") {
+		t.Fatalf("the request page has no answer form or text: %s", snippet(page))
+	}
+	if _, page := agent.get(t, "/console/requests/"+consoleID); strings.Contains(page, `id="answer-form"`) {
+		t.Error("an agent is offered the answer form")
+	}
+	explanation := "An automated fraud rule declined it: the merchant was new and the amount unusual."
+	if code, page := approver.post(t, "/console/requests/"+consoleID+"/answer", url.Values{"answer": {explanation}}); code != http.StatusOK || !strings.Contains(page, explanation) {
+		t.Fatalf("console answer = %d %s", code, snippet(page))
+	}
+	e.waitStatus(consoleID, "completed", 30*time.Second)
+	msg = e.smtp.WaitForMessage(t, consoleID+".completion@datarights", 30*time.Second)
+	if !strings.Contains(strings.ReplaceAll(msg.Text, "\r\n", "\n"), "Our explanation:\n\n"+explanation) {
+		t.Errorf("the console's explanation email:\n%s", msg.Text)
+	}
+
 	// Explanations must say what they explain.
 	if code, got := e.call("POST", "/api/v1/requests", testToken, ntTicket("webank", "explain", "demo-user-5", nil)); code != http.StatusBadRequest || fieldReasons(got)["text"] == "" {
 		t.Errorf("explain without text = %d %v", code, got)
