@@ -188,7 +188,7 @@ var catalogue = map[string]text{
 	"ticket.corrections": {"Corrections (one per line, field=new value)", "更正内容（每行一个，字段=新值）"},
 	"ticket.text":        {"Complaint, or the decision to explain", "投诉内容或需说明的决策"},
 	"ticket.concerns":    {"Request the complaint concerns (id, optional)", "投诉涉及的请求编号（可选）"},
-	"ticket.receiver":     {"Receiving handler (transfer)", "接收方（转移）"},
+	"ticket.receiver":    {"Receiving handler (transfer)", "接收方（转移）"},
 	"req.text":           {"What the person wrote", "请求人所写内容"},
 	"req.concerns":       {"Concerns request", "涉及的请求"},
 	"req.complaints":     {"Complaints about this request", "针对本请求的投诉"},

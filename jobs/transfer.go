@@ -57,12 +57,12 @@ func (p *Pipeline) recordTransferConditions(ctx context.Context, tx pgx.Tx, r *r
 		method = r.Verification.Method
 	}
 	conditions := map[string]any{
-		"identity_verified":   r.VerifiedAt != nil && method != "",
-		"verification_method": method,
-		"receiver_configured": true,
-		"purpose":             rc.Purpose.EN,
-		"legal_basis":         rc.LegalBasis.EN,
-		"own_data":            r.Relation == rights.RelationSelf,
+		"identity_verified":    r.VerifiedAt != nil && method != "",
+		"verification_method":  method,
+		"receiver_configured":  true,
+		"purpose":              rc.Purpose.EN,
+		"legal_basis":          rc.LegalBasis.EN,
+		"own_data":             r.Relation == rights.RelationSelf,
 		"technically_feasible": rc.Webhook != nil || rc.S3 != nil,
 	}
 	return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
