@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -647,6 +648,10 @@ func FindCancellation(ctx context.Context, q Querier, r *rights.Request, identit
 // received since since and before r, verified and not refused or
 // cancelled; "" if there is none. Unverified requests do not count: anyone
 // can file one naming anyone.
+//
+// A complaint or explain request repeats another only with the same text
+// (and concerned request), a transfer only to the same receiver: a
+// follow-up complaint, or a second receiver, is a new request.
 func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Time) (string, error) {
 	if len(r.Subject.Identities) == 0 {
 		return "", nil
@@ -661,11 +666,18 @@ func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Ti
 		probes = append(probes, fmt.Sprintf("subject->'identities' @> $%d::jsonb", len(args)))
 	}
 	var id string
+	var d rights.Details
+	if r.Details != nil {
+		d = *r.Details
+	}
 	err := q.QueryRow(ctx, `SELECT id FROM requests
 		WHERE product = $1 AND type = $2 AND id <> $3 AND received_at >= $4 AND received_at <= $5
 		  AND status NOT IN ('refused', 'cancelled', 'awaiting_verification', 'expired')
 		  AND (`+strings.Join(probes, " OR ")+`)
-		ORDER BY received_at DESC LIMIT 1`, args...).Scan(&id)
+		  AND coalesce(details->>'concerns', '') = $`+strconv.Itoa(len(args)+1)+`
+		  AND coalesce(details->>'text', '') = $`+strconv.Itoa(len(args)+2)+`
+		  AND coalesce(details->>'receiver', '') = $`+strconv.Itoa(len(args)+3)+`
+		ORDER BY received_at DESC LIMIT 1`, append(args, d.Concerns, d.Text, d.Receiver)...).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -212,6 +212,34 @@ func TestComplaintAnsweredAndEmailed(t *testing.T) {
 	if code, _ := e.call("POST", "/api/v1/requests/"+id+"/answer", staffToken("approver"), map[string]any{"answer": reply}); code != http.StatusConflict {
 		t.Errorf("a second answer = %d, want 409", code)
 	}
+
+	// Self-service complaints are checked once the code is in: about one's
+	// own request, linked; about someone else's, kept but not linked — and
+	// the requester's answer is the same either way.
+	selfComplaint := func(email string) map[string]any {
+		code, got := e.call("POST", "/api/v1/self-service/requests", "", map[string]any{"product": "webank", "type": "complaint",
+			"email": email, "locale": "en", "text": "Too slow.", "concerns": earlier})
+		if code != http.StatusAccepted {
+			t.Fatalf("self-service complaint = %d %v", code, got)
+		}
+		sid := got["id"].(string)
+		m := codeRE.FindStringSubmatch(e.smtp.WaitForMessage(t, sid+".code.1@datarights", 30*time.Second).Text)
+		if m == nil {
+			t.Fatal("no code in the email")
+		}
+		if code, got := e.call("POST", "/api/v1/self-service/requests/"+sid+"/verify", "", map[string]string{"code": m[1]}); code != http.StatusOK {
+			t.Fatalf("verify = %d %v", code, got)
+		}
+		return e.waitStatus(sid, "in_progress", 30*time.Second)
+	}
+	own := selfComplaint("demo-user-3@example.com")
+	if d, _ := own["details"].(map[string]any); d["concerns"] != earlier || slices.Contains(auditActions(own), "complaint.unlinked") {
+		t.Errorf("own complaint: details %v, audit %v", own["details"], auditActions(own))
+	}
+	stranger := selfComplaint("demo-user-4@example.com")
+	if d, _ := stranger["details"].(map[string]any); d["concerns"] != nil || !slices.Contains(auditActions(stranger), "complaint.unlinked") {
+		t.Errorf("someone else's complaint: details %v, audit %v", stranger["details"], auditActions(stranger))
+	}
 	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
 	if !strings.Contains(msg.Subject, "complaint") || !strings.Contains(strings.ReplaceAll(msg.Text, "\r\n", "\n"), "Our reply to your complaint:\n\n"+reply) {
 		t.Errorf("the reply email (%s):\n%s", msg.Subject, msg.Text)
@@ -513,6 +541,18 @@ func TestMinorsAgeRules(t *testing.T) {
 	guardian["type"], guardian["purposes"] = "cancel_account", nil
 	if code, got := e.call("POST", "/api/v1/requests", testToken, guardian); code != http.StatusBadRequest || !strings.Contains(fieldReasons(got)["type"], "a guardian may ask for") {
 		t.Errorf("guardian cancellation = %d %v", code, got)
+	}
+
+	// WeChat: a child under 14 needs their guardian.
+	id = e.file(ntTicket("wechat", "access", demo.ChildUnder14, nil))
+	refused = e.waitStatus(id, "refused", 60*time.Second)
+	if r, _ := refused["refusal"].(map[string]any); r["reason"] != "minor_age_rule" || !strings.Contains(r["message"].(string), "guardian must make this request") {
+		t.Errorf("wechat child's refusal = %v", refused["refusal"])
+	}
+	id = e.file(ntTicket("wechat", "delete", demo.ChildUnder14, map[string]any{"requester_relation": "guardian",
+		"verification": map[string]any{"method": "id_document", "reference": "birth-certificate-18"}}))
+	if done := e.waitStatus(id, "completed", 60*time.Second); done["details"].(map[string]any)["age_band"] != "under_14" {
+		t.Errorf("wechat guardian delete: %v", done["details"])
 	}
 
 	// An adult is served as before, and the band is recorded.
