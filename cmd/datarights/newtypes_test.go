@@ -292,6 +292,16 @@ func TestExplainAnsweredInTheRequestsLanguage(t *testing.T) {
 		t.Errorf("the console's explanation email:\n%s", msg.Text)
 	}
 
+	// With the staff CLI.
+	cliID := e.fileJSON(testToken, "--product", "webank", "--type", "explain", "--identity", "user_id=demo-user-8",
+		"--delivery-email", "demo-user-8@example.com", "--verification", "face_check", "--locale", "en",
+		"--text", "Why was my transfer held for review?")
+	e.waitStatus(cliID, "in_progress", 30*time.Second)
+	if out := e.mustCLI(staffToken("approver"), "answer", cliID, "--answer", "A rule holds first transfers to new payees for an hour."); !strings.Contains(out, "answered") {
+		t.Errorf("requests answer printed %q", out)
+	}
+	e.waitStatus(cliID, "completed", 30*time.Second)
+
 	// Explanations must say what they explain.
 	if code, got := e.call("POST", "/api/v1/requests", testToken, ntTicket("webank", "explain", "demo-user-5", nil)); code != http.StatusBadRequest || fieldReasons(got)["text"] == "" {
 		t.Errorf("explain without text = %d %v", code, got)
