@@ -1,8 +1,11 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -27,8 +30,13 @@ type TransferReceiver struct {
 	// to the requester.
 	Purpose    LocalText `yaml:"purpose"`
 	LegalBasis LocalText `yaml:"legal_basis"`
-	// Webhook receives the archive as a signed POST (docs/webhook.md).
+	// Webhook receives the archive as a signed POST (docs/webhook.md). Its
+	// url must be https, except on a loopback address (a local sidecar).
 	Webhook *WebhookStore `yaml:"webhook"`
+	// CAFile, optional, is a PEM file of the certificate authorities the
+	// webhook's TLS certificate is checked against instead of the system's
+	// (a receiver with a private CA).
+	CAFile string `yaml:"ca_file"`
 	// S3 is the receiver's bucket the archive is put in.
 	S3 *S3Exports `yaml:"s3"`
 }
@@ -133,6 +141,15 @@ type NextOfKin struct {
 	Arrangement *Precheck `yaml:"arrangement"`
 }
 
+// loopbackHost reports whether host is a loopback name or address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (c *Config) defaultNewTypes() {
 	if len(c.Minors.Bands) == 0 {
 		c.Minors.Bands = []int{14, 16, 18}
@@ -200,6 +217,16 @@ func (c *Config) checkNewTypes(p *rights.Problems, products map[string]bool) {
 			p.Add(f, "needs either webhook (a signed HTTPS push) or s3 (the receiver's bucket)")
 		case r.Webhook != nil:
 			checkWebhook(p, f+".webhook", r.Webhook, c.Worker.JobTimeout)
+			if u, err := url.Parse(r.Webhook.URL); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+				p.Add(f+".webhook.url", "must be https: personal data is pushed to it (http only to a loopback address)")
+			}
+			if r.CAFile != "" {
+				if pem, err := os.ReadFile(r.CAFile); err != nil {
+					p.Add(f+".ca_file", "cannot be read: %v", err)
+				} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+					p.Add(f+".ca_file", "holds no PEM certificate")
+				}
+			}
 		default:
 			s := r.S3
 			if s.Bucket == "" {

@@ -137,6 +137,8 @@ next_of_kin:
 	cases := map[string]struct{ from, to, want string }{
 		"receiver no purpose":   {"purpose: {zh-CN: 理财, en: wealth}", "purpose: {en: wealth}", "transfer_receivers[0].purpose: is required in zh-CN and en"},
 		"receiver no channel":   {`    webhook: {url: "https://partner.example/in", secret_env: LEDGER_SECRET}`, "", "transfer_receivers[0]: needs either webhook"},
+		"receiver over http":    {`url: "https://partner.example/in"`, `url: "http://partner.example/in"`, "transfer_receivers[0].webhook.url: must be https"},
+		"receiver bad ca_file":  {`    webhook: {url: "https://partner.example/in"`, `    ca_file: /nonexistent/ca.pem\n    webhook: {url: "https://partner.example/in"`, "transfer_receivers[0].ca_file: cannot be read"},
 		"receiver bad name":     {"name: partner\n", "name: Partner-1\n", `transfer_receivers[0].name: must be a lower-case name`},
 		"age lookup not sql":    {"age_lookup: {store: bank", "age_lookup: {store: cache", `minors.age_lookup.store: store "cache" is a redis store`},
 		"rule off the bands":    {"not_served_below: 16", "not_served_below: 15", "minors.rules[0].not_served_below: 15 is not one of minors.bands"},

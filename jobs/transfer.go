@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -148,7 +150,21 @@ func (p *Pipeline) transferToWebhook(ctx context.Context, r *rights.Request, rc 
 	req.Header.Set(TransferHeaderReceiver, rc.Name)
 	req.Header.Set(TransferHeaderSHA256, export.SHA256)
 	stores.SignHTTPRequestDigest(req, []byte(rc.Webhook.Secret), digest, time.Now())
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if rc.CAFile != "" {
+		pem, err := os.ReadFile(rc.CAFile)
+		if err != nil {
+			return "", fmt.Errorf("ca_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return "", errors.New("ca_file holds no PEM certificate")
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error

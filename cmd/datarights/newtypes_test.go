@@ -7,11 +7,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,7 +50,7 @@ type transferReceiver struct {
 
 func newTransferReceiver(t *testing.T) *transferReceiver {
 	rc := &transferReceiver{archives: map[string][]byte{}, got: make(chan string, 10)}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rc.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
@@ -79,6 +82,18 @@ func newTransferReceiver(t *testing.T) *transferReceiver {
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
+}
+
+// caFile writes the receiver's TLS certificate as a PEM file, for the
+// receiver's ca_file.
+func (rc *transferReceiver) caFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "receiver-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rc.srv.Certificate().Raw})
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // setupNewTypes starts the service with the demo's issue 12 configuration,
@@ -383,6 +398,8 @@ func TestTransferToAReceivingHandler(t *testing.T) {
 	e := setupE2E(t, false, "")
 	yaml := demo.ExtrasYAML(e.bankURL) + demo.NewTypesYAML(rc.srv.URL+"/datarights/transfers")
 	yaml = strings.Replace(yaml, "\n# Minors", extra+"\n# Minors", 1)
+	// The receiver's HTTPS certificate is checked against its own CA.
+	yaml = strings.Replace(yaml, "      timeout: 30s\n", "      timeout: 30s\n    ca_file: "+rc.caFile(t)+"\n", 1)
 	e.appendConfig(t, yaml)
 	base := e.getenv
 	env := map[string]string{"DEMO_TRANSFER_SECRET": transferSecret, "INSURER_KEY": s3srv.AccessKey(), "INSURER_SECRET": s3srv.SecretKey()}
