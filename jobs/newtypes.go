@@ -168,6 +168,9 @@ func (p *Pipeline) checkAge(ctx context.Context, r *rights.Request) (ageCheck, e
 	out := ageCheck{band: p.settings.Minors.AgeBand(age)}
 	switch {
 	case !ruled:
+	case r.Type == rights.TypeComplaint:
+		// Anyone may complain: the rules are about processing a minor's
+		// data, and a complaint is answered whoever makes it.
 	case rule.NotServedBelow > 0 && age < rule.NotServedBelow && r.Relation != rights.RelationGuardian:
 		out.refuse = fmt.Sprintf("not_served_below_%d", rule.NotServedBelow)
 	case rule.GuardianBelow > 0 && age < rule.GuardianBelow && r.Relation != rights.RelationGuardian:
