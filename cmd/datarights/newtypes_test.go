@@ -589,3 +589,43 @@ func TestMinorsAgeRules(t *testing.T) {
 		t.Errorf("age band = %v", done["details"])
 	}
 }
+
+// TestDevReceiverKeepsSignedTransfersOnly: `datarights dev`'s demo
+// receiving handler stores a signed push and refuses an unsigned one.
+func TestDevReceiverKeepsSignedTransfersOnly(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	target, err := startDevReceiver(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "0190a0a0-0000-7000-8000-000000000001"
+	push := func(sign bool) int {
+		body := []byte("PK zip bytes")
+		req, _ := http.NewRequest("POST", target, bytes.NewReader(body))
+		req.Header.Set(jobs.TransferHeaderRequest, id)
+		if sign {
+			stores.SignHTTPRequest(req, []byte(devTransferSecret), body, time.Now())
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := push(false); code != http.StatusUnauthorized {
+		t.Errorf("unsigned push = %d, want 401", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id+".zip")); !os.IsNotExist(err) {
+		t.Fatalf("an unsigned push was kept (%v)", err)
+	}
+	if code := push(true); code != http.StatusCreated {
+		t.Errorf("signed push = %d, want 201", code)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, id+".zip")); err != nil || string(data) != "PK zip bytes" {
+		t.Errorf("kept %q (%v)", data, err)
+	}
+}
