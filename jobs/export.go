@@ -295,6 +295,10 @@ type SelfServiceStatus struct {
 	// Contacts are the addresses the request must prove (or proved) with
 	// a code sent to them: field, kind, whether confirmed.
 	Contacts []*storage.Contact `json:"contacts,omitempty"`
+	// Answer is staff's reply to a complaint or explanation, once written;
+	// Receiver the handler a transfer goes to (its display name).
+	Answer   string `json:"answer,omitempty"`
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // CheckAccessKey returns the request the key opens; a wrong key or id is
@@ -322,6 +326,14 @@ func (p *Pipeline) Status(ctx context.Context, requestID, key string, reveal boo
 		DueAt: r.DueAt, LastDay: p.LastDay(r), CompletedAt: r.CompletedAt}
 	if r.Refusal != nil {
 		st.Refusal = string(r.Refusal.Reason)
+	}
+	if d := r.Details; d != nil {
+		if d.Answer != nil {
+			st.Answer = d.Answer.Text
+		}
+		if rc, ok := p.settings.Receiver(d.Receiver); ok {
+			st.Receiver = rc.Label()
+		}
 	}
 	if st.Contacts, err = storage.ListContacts(ctx, p.db.Pool, r.ID, false); err != nil {
 		return nil, err

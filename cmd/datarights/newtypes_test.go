@@ -242,12 +242,25 @@ func TestComplaintAnsweredAndEmailed(t *testing.T) {
 		if m == nil {
 			t.Fatal("no code in the email")
 		}
-		if code, got := e.call("POST", "/api/v1/self-service/requests/"+sid+"/verify", "", map[string]string{"code": m[1]}); code != http.StatusOK {
+		code, got = e.call("POST", "/api/v1/self-service/requests/"+sid+"/verify", "", map[string]string{"code": m[1]})
+		if code != http.StatusOK {
 			t.Fatalf("verify = %d %v", code, got)
 		}
+		if e.accessKeys == nil {
+			e.accessKeys = map[string]string{}
+		}
+		e.accessKeys[sid] = got["access_key"].(string)
 		return e.waitStatus(sid, "in_progress", 30*time.Second)
 	}
 	own := selfComplaint("demo-user-3@example.com")
+	ownID := own["id"].(string)
+	if code, got := e.call("POST", "/api/v1/requests/"+ownID+"/answer", staffToken("approver"), map[string]any{"answer": "Sorry: we will be quicker."}); code != http.StatusOK {
+		t.Fatalf("answer = %d %v", code, got)
+	}
+	e.waitStatus(ownID, "completed", 30*time.Second)
+	if code, st := e.call("GET", "/api/v1/self-service/requests/"+ownID, e.accessKeys[ownID], nil); code != http.StatusOK || st["answer"] != "Sorry: we will be quicker." {
+		t.Errorf("the requester's status = %d %v", code, st)
+	}
 	if d, _ := own["details"].(map[string]any); d["concerns"] != earlier || slices.Contains(auditActions(own), "complaint.unlinked") {
 		t.Errorf("own complaint: details %v, audit %v", own["details"], auditActions(own))
 	}
