@@ -70,6 +70,10 @@ func (d *requestData) Is(statuses ...string) bool {
 // CanMoveTo reports whether the lifecycle lets the request move to status
 // now: an action it would refuse is not offered.
 func (d *requestData) CanMoveTo(status string) bool {
+	if rights.Status(status) == rights.StatusRefused && d.R.WorkStatus() == rights.StatusInProgress &&
+		!rights.RefusableWhileInProgress(d.R.Type) {
+		return false // store work has started
+	}
 	return rights.CanTransition(d.R.Status, rights.Status(status))
 }
 

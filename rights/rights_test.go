@@ -26,6 +26,7 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusInProgress, rights.StatusDelivering},
 		{rights.StatusInProgress, rights.StatusFailed},
 		{rights.StatusInProgress, rights.StatusCancelled},
+		{rights.StatusInProgress, rights.StatusRefused}, // answered types only (jobs.Refuse)
 		{rights.StatusAssembling, rights.StatusDelivering},
 		{rights.StatusAssembling, rights.StatusFailed},
 		{rights.StatusDelivering, rights.StatusCompleted},

@@ -330,6 +330,17 @@ func TestExplainAnsweredInTheRequestsLanguage(t *testing.T) {
 	}
 	e.waitStatus(cliID, "completed", 30*time.Second)
 
+	// An explanation may be refused while it waits (trade secrets); a copy
+	// whose stores are at work may not.
+	secret := e.file(ntTicket("webank", "explain", "demo-user-9", map[string]any{"text": "Show me the credit model's weights."}))
+	e.waitStatus(secret, "in_progress", 30*time.Second)
+	if code, got := e.call("POST", "/api/v1/requests/"+secret+"/refuse", staffToken("approver"),
+		map[string]any{"reason": "trade_secrets", "message": "The model's parameters are a trade secret; we explained the factors it uses."}); code != http.StatusOK {
+		t.Fatalf("refuse an explanation = %d %v", code, got)
+	}
+	e.waitStatus(secret, "refused", 30*time.Second)
+	e.smtp.WaitForMessage(t, secret+".refusal@datarights", 30*time.Second)
+
 	// Explanations must say what they explain.
 	if code, got := e.call("POST", "/api/v1/requests", testToken, ntTicket("webank", "explain", "demo-user-5", nil)); code != http.StatusBadRequest || fieldReasons(got)["text"] == "" {
 		t.Errorf("explain without text = %d %v", code, got)
