@@ -143,6 +143,8 @@ func (s *server) handleConfirmTask(w http.ResponseWriter, r *http.Request) {
 
 type approveBody struct {
 	Note string `json:"note"`
+	// Evidence: for a next-of-kin request, what the approver checked.
+	Evidence string `json:"evidence"`
 }
 
 func (s *server) handleApprove(w http.ResponseWriter, r *http.Request) {
@@ -151,6 +153,22 @@ func (s *server) handleApprove(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	req, err := s.Pipeline.Approve(r.Context(), staffName(r.Context()), r.PathValue("id"), body.Note)
+	req, err := s.Pipeline.Approve(r.Context(), staffName(r.Context()), r.PathValue("id"), body.Note, body.Evidence)
+	s.respondRequest(w, r, req, err)
+}
+
+type answerBody struct {
+	Answer string `json:"answer"`
+}
+
+// handleAnswer records staff's reply to a complaint or explanation of an
+// automated decision, which is emailed to the requester.
+func (s *server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	var body answerBody
+	if _, err := s.decode(w, r, &body); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	req, err := s.Pipeline.Answer(r.Context(), staffName(r.Context()), r.PathValue("id"), body.Answer)
 	s.respondRequest(w, r, req, err)
 }

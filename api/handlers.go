@@ -58,6 +58,12 @@ type requestBody struct {
 	Corrections map[string]string `json:"corrections"`
 	// Purposes: the consents a withdraw_consent request withdraws.
 	Purposes []string `json:"purposes"`
+	// Text: a complaint's text, or the decision an explain request asks
+	// about. Concerns: the request a complaint is about. Receiver: the
+	// receiving handler of a transfer.
+	Text     string `json:"text"`
+	Concerns string `json:"concerns"`
+	Receiver string `json:"receiver"`
 }
 
 type subjectBody struct {
@@ -107,6 +113,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 		Product: body.Product, Type: body.Type, Identities: body.Subject.Identities,
 		DeliveryEmail: body.DeliveryEmail, Relation: body.RequesterRelation, Locale: body.Locale,
 		Verification: body.Verification, Note: body.Note, TicketRef: body.TicketRef, Corrections: body.Corrections, Purposes: body.Purposes,
+		Text: body.Text, Concerns: body.Concerns, Receiver: body.Receiver,
 	}
 	if err := staffFrom(r.Context()).CheckProduct(in.Product); err != nil && in.Product != "" {
 		s.error(w, r, err)
@@ -330,6 +337,12 @@ type requestView struct {
 	FailedSteps []*storage.FailedStep `json:"failed_steps,omitempty"`
 	// Notes are staff's internal notes, oldest first; never emailed.
 	Notes []*storage.Note `json:"notes,omitempty"`
+	// Details: a complaint's text and the request it concerns, what an
+	// explain request asks, a transfer's receiver, staff's answer, the
+	// subject's age band, a next-of-kin approver's evidence.
+	Details *rights.Details `json:"details,omitempty"`
+	// Complaints are the complaints about this request.
+	Complaints []string `json:"complaints,omitempty"`
 }
 
 type taskView struct {
@@ -380,7 +393,10 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 		if v.FailedSteps, err = storage.ListFailedSteps(ctx, tx, r.ID, false); err != nil {
 			return err
 		}
-		v.Notes, err = storage.ListNotes(ctx, tx, r.ID)
+		if v.Notes, err = storage.ListNotes(ctx, tx, r.ID); err != nil {
+			return err
+		}
+		v.Complaints, err = storage.ComplaintsAbout(ctx, tx, r.ID)
 		return err
 	})
 	return v, err
@@ -395,6 +411,7 @@ func (s *server) requestSummary(r *rights.Request) requestView {
 		VerifiedAt: r.VerifiedAt, DueAt: r.DueAt, CompletedAt: r.CompletedAt, UpdatedAt: r.UpdatedAt,
 		ClockStartedAt: r.ClockStartedAt, Clock: r.Clock, BreachedAt: r.BreachedAt, Refusal: r.Refusal,
 		Band: string(s.Pipeline.Band(r)), Corrections: r.Corrections, Purposes: r.Purposes, Outcome: r.Outcome,
+		Details: r.Details,
 	}
 	if r.DueAt != nil {
 		v.LastDay = s.Pipeline.LastDay(r)
@@ -415,6 +432,10 @@ type selfServiceBody struct {
 	Corrections map[string]string `json:"corrections"`
 	// Purposes: the consents a withdraw_consent request withdraws.
 	Purposes []string `json:"purposes"`
+	// Text, Concerns, Receiver: as for a staff ticket.
+	Text     string `json:"text"`
+	Concerns string `json:"concerns"`
+	Receiver string `json:"receiver"`
 }
 
 func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request) {
@@ -424,7 +445,7 @@ func (s *server) handleSelfServiceCreate(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	in := rights.Intake{Product: body.Product, Type: body.Type, Locale: body.Locale, Relation: rights.RelationSelf,
-		Corrections: body.Corrections, Purposes: body.Purposes}
+		Corrections: body.Corrections, Purposes: body.Purposes, Text: body.Text, Concerns: body.Concerns, Receiver: body.Receiver}
 	if body.Email != "" {
 		in.Identities = map[string]string{"email": body.Email}
 	}

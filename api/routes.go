@@ -64,6 +64,7 @@ func (s *server) staffRoutes() []staffRoute {
 		{"POST /api/v1/requests/{id}/extend", rights.PermDecide, s.handleExtend},
 		{"POST /api/v1/requests/{id}/refuse", rights.PermDecide, s.handleRefuse},
 		{"POST /api/v1/requests/{id}/approve", rights.PermDecide, s.handleApprove},
+		{"POST /api/v1/requests/{id}/answer", rights.PermDecide, s.handleAnswer},
 		{"POST /api/v1/requests/{id}/tasks/{task}/retry", rights.PermOperate, s.handleRetryTask},
 		{"POST /api/v1/requests/{id}/tasks/{task}/confirm", rights.PermDecide, s.handleConfirmTask},
 		{"POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge", rights.PermDecide, s.handleAcknowledgeNotice},

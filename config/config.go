@@ -54,6 +54,12 @@ type Config struct {
 	Consent Consent `yaml:"consent"`
 	// Recipients are third parties told to erase what was shared with them.
 	Recipients []Recipient `yaml:"recipients"`
+	// TransferReceivers are the handlers a transfer may go to.
+	TransferReceivers []TransferReceiver `yaml:"transfer_receivers"`
+	// Minors configures age bands and per-product age rules.
+	Minors Minors `yaml:"minors"`
+	// NextOfKin configures requests for a deceased person.
+	NextOfKin NextOfKin `yaml:"next_of_kin"`
 	// Exports configures copies: formats, destination, delivery links.
 	Exports Exports `yaml:"exports"`
 	// Notify configures optional emails to requesters.
@@ -527,6 +533,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 	c.exportsEnv(getenv)
 	c.auditEnv(getenv)
+	c.newTypesEnv(getenv)
 }
 
 func (c *Config) applyDefaults() {
@@ -622,6 +629,7 @@ func (c *Config) applyDefaults() {
 		c.SLA.SweepInterval = time.Minute
 	}
 	c.defaultRecipients()
+	c.defaultNewTypes()
 	c.defaultExports()
 	c.defaultAudit()
 	if c.Consent.Identity == "" {
@@ -966,6 +974,7 @@ func (c *Config) validate() rights.Problems {
 	c.checkCancelAccount(&p, products)
 	c.checkConsent(&p, products)
 	c.checkRecipients(&p, products)
+	c.checkNewTypes(&p, products)
 	c.checkExports(&p)
 	return p
 }

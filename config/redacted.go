@@ -18,6 +18,11 @@ func (c *Config) Redacted() map[string]any {
 		}
 		recipients = append(recipients, map[string]any{"name": r.Name, "channel": channel, "products": orEmpty(r.Products), "rights": r.Rights})
 	}
+	receivers := make([]map[string]any, 0, len(c.TransferReceivers))
+	for _, r := range c.TransferReceivers {
+		receivers = append(receivers, map[string]any{"name": r.Name, "channel": r.Channel(), "products": orEmpty(r.Products),
+			"purpose": r.Purpose, "legal_basis": r.LegalBasis})
+	}
 	tokens := make([]map[string]any, 0, len(c.StaffTokens))
 	for _, t := range c.StaffTokens {
 		tokens = append(tokens, map[string]any{"name": t.Name, "role": t.Role, "products": orEmpty(t.Products)})
@@ -33,15 +38,19 @@ func (c *Config) Redacted() map[string]any {
 	return map[string]any{
 		"http": map[string]any{"addr": c.HTTP.Addr, "public_url": c.HTTP.PublicURL, "max_body_bytes": c.HTTP.MaxBodyBytes,
 			"trusted_proxies": orEmpty(c.HTTP.TrustedProxies)},
-		"smtp":         map[string]any{"transport": smtp, "from": c.SMTP.From, "attachment_limit_bytes": c.SMTP.AttachmentLimitBytes},
-		"self_service": c.SelfService,
-		"intake":       c.Intake,
-		"worker":       c.Worker,
-		"sla":          c.SLA,
-		"products":     c.Products,
-		"stores":       stores,
-		"recipients":   recipients,
-		"retention":    c.Retention,
+		"smtp":               map[string]any{"transport": smtp, "from": c.SMTP.From, "attachment_limit_bytes": c.SMTP.AttachmentLimitBytes},
+		"self_service":       c.SelfService,
+		"intake":             c.Intake,
+		"worker":             c.Worker,
+		"sla":                c.SLA,
+		"products":           c.Products,
+		"stores":             stores,
+		"recipients":         recipients,
+		"transfer_receivers": receivers,
+		"minors": map[string]any{"age_lookup": c.Minors.AgeLookup != nil, "bands": c.Minors.Bands, "rules": c.Minors.Rules,
+			"guardian_rights": c.Minors.GuardianRights},
+		"next_of_kin": map[string]any{"arrangement": c.NextOfKin.Arrangement != nil},
+		"retention":   c.Retention,
 		"exports": map[string]any{"formats": c.Exports.Formats, "destination": c.Exports.Destination, "links": c.Exports.Links,
 			"link_ttl": c.Exports.LinkTTL.String()},
 		"staff_tokens":    tokens,

@@ -107,6 +107,56 @@ func TestRightsConfig(t *testing.T) {
 	}
 }
 
+// TestNewTypesConfigRejects: transfer receivers, minors and next of kin
+// are checked, each problem named by its field.
+func TestNewTypesConfigRejects(t *testing.T) {
+	t.Parallel()
+	base := rightsYAML + `
+transfer_receivers:
+  - name: partner
+    purpose: {zh-CN: 理财, en: wealth}
+    legal_basis: {zh-CN: 请求, en: request}
+    webhook: {url: "https://partner.example/in", secret_env: LEDGER_SECRET}
+minors:
+  age_lookup: {store: bank, query: "SELECT birth_date FROM people WHERE user_id = $1"}
+  rules:
+    - {product: webank, not_served_below: 16}
+next_of_kin:
+  arrangement:
+    store: bank
+    query: "SELECT no_access FROM people WHERE user_id = $1"
+    reason: {zh-CN: 另有安排, en: arranged otherwise}
+`
+	cfg, err := config.Parse("datarights.yaml", []byte(base), rightsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, ok := cfg.Receiver("partner"); !ok || rc.Webhook.Secret == "" || rc.Channel() != "webhook" {
+		t.Errorf("receiver = %+v", rc)
+	}
+	cases := map[string]struct{ from, to, want string }{
+		"receiver no purpose":   {"purpose: {zh-CN: 理财, en: wealth}", "purpose: {en: wealth}", "transfer_receivers[0].purpose: is required in zh-CN and en"},
+		"receiver no channel":   {`    webhook: {url: "https://partner.example/in", secret_env: LEDGER_SECRET}`, "", "transfer_receivers[0]: needs either webhook"},
+		"receiver over http":    {`url: "https://partner.example/in"`, `url: "http://partner.example/in"`, "transfer_receivers[0].webhook.url: must be https"},
+		"receiver bad ca_file":  {`    webhook: {url: "https://partner.example/in"`, `    ca_file: /nonexistent/ca.pem\n    webhook: {url: "https://partner.example/in"`, "transfer_receivers[0].ca_file: cannot be read"},
+		"receiver bad name":     {"name: partner\n", "name: Partner-1\n", `transfer_receivers[0].name: must be a lower-case name`},
+		"age lookup not sql":    {"age_lookup: {store: bank", "age_lookup: {store: cache", `minors.age_lookup.store: store "cache" is a redis store`},
+		"rule off the bands":    {"not_served_below: 16", "not_served_below: 15", "minors.rules[0].not_served_below: 15 is not one of minors.bands"},
+		"rule unknown product":  {"{product: webank, not_served_below", "{product: webnak, not_served_below", `minors.rules[0].product: unknown product "webnak"`},
+		"arrangement no reason": {"reason: {zh-CN: 另有安排, en: arranged otherwise}", "reason: {en: arranged otherwise}", "next_of_kin.arrangement.reason: is required in zh-CN and en"},
+	}
+	for name, tc := range cases {
+		tc.from, tc.to = strings.ReplaceAll(tc.from, `\n`, "\n"), strings.ReplaceAll(tc.to, `\n`, "\n")
+		if !strings.Contains(base, tc.from) {
+			t.Fatalf("%s: the YAML has no %q", name, tc.from)
+		}
+		_, err := config.Parse("datarights.yaml", []byte(strings.Replace(base, tc.from, tc.to, 1)), rightsEnv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", name, err, tc.want)
+		}
+	}
+}
+
 func TestRightsConfigRejects(t *testing.T) {
 	t.Parallel()
 	cases := map[string]struct{ from, to, want string }{

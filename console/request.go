@@ -39,6 +39,14 @@ type requestData struct {
 	// Password is the copy's password, in the one answer that reveals it.
 	Password string
 	Open     bool
+	// Complaints are the complaints about this request.
+	Complaints []string
+}
+
+// AwaitsAnswer reports whether staff should write the request's answer
+// (a complaint or explain request, planned and not yet answered).
+func (d *requestData) AwaitsAnswer() bool {
+	return d.R.Type.Answered() && d.R.Status == rights.StatusInProgress
 }
 
 type keyValue struct{ Key, Value string }
@@ -62,6 +70,10 @@ func (d *requestData) Is(statuses ...string) bool {
 // CanMoveTo reports whether the lifecycle lets the request move to status
 // now: an action it would refuse is not offered.
 func (d *requestData) CanMoveTo(status string) bool {
+	if rights.Status(status) == rights.StatusRefused && d.R.WorkStatus() == rights.StatusInProgress &&
+		!rights.RefusableWhileInProgress(d.R.Type) {
+		return false // store work has started
+	}
 	return rights.CanTransition(d.R.Status, rights.Status(status))
 }
 
@@ -99,7 +111,10 @@ func (s *server) loadRequest(r *http.Request, p *page) (*requestData, error) {
 		if d.FailedSteps, err = storage.ListFailedSteps(ctx, tx, id, false); err != nil {
 			return err
 		}
-		d.Notes, err = storage.ListNotes(ctx, tx, id)
+		if d.Notes, err = storage.ListNotes(ctx, tx, id); err != nil {
+			return err
+		}
+		d.Complaints, err = storage.ComplaintsAbout(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -201,8 +216,13 @@ func (s *server) done(w http.ResponseWriter, r *http.Request, err error, what st
 func staffOf(r *http.Request) rights.Staff { return sessionFrom(r.Context()).staff }
 
 func (s *server) handleApprove(w http.ResponseWriter, r *http.Request) {
-	_, err := s.Pipeline.Approve(r.Context(), staffOf(r).Name, r.PathValue("id"), r.PostFormValue("note"))
+	_, err := s.Pipeline.Approve(r.Context(), staffOf(r).Name, r.PathValue("id"), r.PostFormValue("note"), r.PostFormValue("evidence"))
 	s.done(w, r, err, "req.approve")
+}
+
+func (s *server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	_, err := s.Pipeline.Answer(r.Context(), staffOf(r).Name, r.PathValue("id"), r.PostFormValue("answer"))
+	s.done(w, r, err, "req.answered")
 }
 
 func (s *server) handleRefuse(w http.ResponseWriter, r *http.Request) {

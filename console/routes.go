@@ -30,6 +30,7 @@ func (s *server) signedInRoutes() []route {
 		{"POST /console/queue/assign", "POST /api/v1/requests/{id}/assign", "", s.handleBulkAssign},
 		{"GET /console/requests/{id}", "GET /api/v1/requests/{id}", "", s.handleRequest},
 		{"POST /console/requests/{id}/approve", "POST /api/v1/requests/{id}/approve", "", s.handleApprove},
+		{"POST /console/requests/{id}/answer", "POST /api/v1/requests/{id}/answer", "", s.handleAnswer},
 		{"POST /console/requests/{id}/refuse", "POST /api/v1/requests/{id}/refuse", "", s.handleRefuse},
 		{"POST /console/requests/{id}/pause", "POST /api/v1/requests/{id}/pause", "", s.handlePause},
 		{"POST /console/requests/{id}/resume", "POST /api/v1/requests/{id}/resume", "", s.handleResume},

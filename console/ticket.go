@@ -17,6 +17,7 @@ import (
 type ticketForm struct {
 	Product, Right, TicketRef, Identities, DeliveryEmail, Method, Reference string
 	Relation, Locale, Corrections, Purposes, Note                           string
+	Text, Concerns, Receiver                                                string
 	// Nonce makes the form's idempotency key: the same form posted twice
 	// (a double click, a reload of the answer) files one ticket.
 	Nonce string
@@ -30,6 +31,7 @@ type ticketData struct {
 	Methods       []string
 	IdentityTypes map[string][]string
 	Purposes      map[string][]string
+	Receivers     []string
 	Lookup        *jobs.LookupResult
 }
 
@@ -44,6 +46,9 @@ func (s *server) ticketData(r *http.Request, f ticketForm) *ticketData {
 		}
 		d.Products = append(d.Products, prod.Name)
 		d.IdentityTypes[prod.Name] = s.Pipeline.IdentityTypes(prod.Name)
+	}
+	for _, rc := range s.Pipeline.Settings().TransferReceivers {
+		d.Receivers = append(d.Receivers, rc.Name)
 	}
 	for _, purpose := range s.Pipeline.Settings().Consent.Purposes {
 		d.Purposes[""] = append(d.Purposes[""], purpose.Name)
@@ -73,7 +78,8 @@ func (s *server) handleTicketSubmit(w http.ResponseWriter, r *http.Request) {
 	f := ticketForm{Product: v("product"), Right: v("right"), TicketRef: strings.TrimSpace(v("ticket_ref")),
 		Identities: v("identities"), DeliveryEmail: strings.TrimSpace(v("delivery_email")), Method: v("method"),
 		Reference: strings.TrimSpace(v("reference")), Relation: v("relation"), Locale: v("locale"),
-		Corrections: v("corrections"), Purposes: v("purposes"), Note: v("note"), Nonce: v("nonce")}
+		Corrections: v("corrections"), Purposes: v("purposes"), Note: v("note"), Nonce: v("nonce"),
+		Text: v("text"), Concerns: strings.TrimSpace(v("concerns")), Receiver: v("receiver")}
 	d := s.ticketData(r, f)
 	p.Data = d
 	st := staffOf(r)
@@ -101,7 +107,8 @@ func (s *server) handleTicketSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	in := rights.Intake{Product: f.Product, Type: rights.Type(f.Right), Identities: identities,
 		DeliveryEmail: f.DeliveryEmail, Relation: rights.Relation(f.Relation), Locale: f.Locale, Note: f.Note,
-		Corrections: corrections, Purposes: lines(f.Purposes), TicketRef: f.TicketRef}
+		Corrections: corrections, Purposes: lines(f.Purposes), TicketRef: f.TicketRef,
+		Text: f.Text, Concerns: f.Concerns, Receiver: f.Receiver}
 	if f.Method != "" || f.Reference != "" {
 		in.Verification = &rights.Verification{Method: f.Method, Reference: f.Reference}
 	}
@@ -112,7 +119,7 @@ func (s *server) handleTicketSubmit(w http.ResponseWriter, r *http.Request) {
 	var idem *storage.Idempotency
 	if f.Nonce != "" && len(f.Nonce) <= 64 {
 		sum := sha256.Sum256([]byte(strings.Join([]string{f.Product, f.Right, f.TicketRef, f.Identities, f.DeliveryEmail,
-			f.Method, f.Reference, f.Relation, f.Locale, f.Corrections, f.Purposes, f.Note}, "\x00")))
+			f.Method, f.Reference, f.Relation, f.Locale, f.Corrections, f.Purposes, f.Note, f.Text, f.Concerns, f.Receiver}, "\x00")))
 		idem = &storage.Idempotency{Key: "console:" + f.Nonce, BodyHash: hex.EncodeToString(sum[:])}
 	}
 	req, _, err := s.Pipeline.SubmitStaff(r.Context(), st.Name, in, idem)
@@ -151,7 +158,7 @@ func (s *server) formError(w http.ResponseWriter, r *http.Request, p *page, err 
 // ticketFields are the intake's field names the form shows errors next to.
 var ticketFields = map[string]bool{"product": true, "type": true, "ticket_ref": true, "subject": true, "identities": true,
 	"delivery_email": true, "verification": true, "requester_relation": true, "locale": true, "corrections": true,
-	"purposes": true, "note": true}
+	"purposes": true, "note": true, "text": true, "concerns": true, "receiver": true}
 
 // fieldBase is a field path's first part: subject.identities.phone → subject.
 func fieldBase(name string) string {

@@ -221,6 +221,59 @@ recipients:
     email: privacy@credit-bureau.example
 `
 
+// NewTypesYAML configures what issue 12 added, appended after ExtrasYAML
+// (it reads the bank's identity register through the demo_bank store): a receiving handler transfers go to (a
+// signed push to receiverURL, signed with the secret in
+// DEMO_TRANSFER_SECRET), the minors' age lookup on the bank's identity
+// register with WeChat's and WeBank's age rules, and the next-of-kin check
+// of what a deceased customer arranged.
+func NewTypesYAML(receiverURL string) string {
+	return fmt.Sprintf(newTypesTemplate, yamlString(receiverURL))
+}
+
+const newTypesTemplate = `
+# Transfers (个人信息转移, PIPL Art. 45; WeBank §7(五)): the handlers a
+# customer may have their copy sent to, each with the purpose and legal
+# basis it receives it on (网络数据安全管理条例 Art. 25).
+transfer_receivers:
+  - name: partner_wealth
+    display_name: 示例理财公司 (Example Wealth Management)
+    products: [webank]
+    purpose:
+      zh-CN: 为您开立理财账户并提供理财服务。
+      en: To open a wealth-management account for you and serve it.
+    legal_basis:
+      zh-CN: 《个人信息保护法》第四十五条：应您的请求转移。
+      en: "PIPL Art. 45: transferred at your request."
+    webhook:
+      url: %s
+      secret_env: DEMO_TRANSFER_SECRET
+      timeout: 30s
+
+# Minors (WeChat §7, WeBank §9). Ages come from the bank's identity
+# register; WeChat needs a guardian under 14, WeBank serves no one under 16
+# (their guardian may still ask us to stop processing or delete).
+minors:
+  age_lookup:
+    store: demo_bank
+    query: "SELECT birth_date FROM person_facts WHERE user_id = $1"
+  bands: [14, 16, 18]
+  rules:
+    - {product: wechat, guardian_below: 14}
+    - {product: webank, not_served_below: 16}
+  guardian_rights: [access, copy, correct, delete, withdraw_consent]
+
+# Next of kin of a deceased customer (WeBank §7(七)) may access, copy,
+# correct or delete, unless the deceased arranged otherwise.
+next_of_kin:
+  arrangement:
+    store: demo_bank
+    query: "SELECT no_next_of_kin_access FROM person_facts WHERE user_id = $1"
+    reason:
+      zh-CN: 该用户生前已安排其个人信息不向近亲属提供。
+      en: The customer arranged during their lifetime that their personal information is not to be given to their next of kin.
+`
+
 // yamlString quotes s as a YAML double-quoted scalar, so any URL or path
 // (with #, : or quotes in it) reads back unchanged.
 func yamlString(s string) string {

@@ -95,6 +95,16 @@ CREATE TABLE IF NOT EXISTS consents (
     updated_at timestamptz,
     PRIMARY KEY (user_id, purpose)
 );
+-- The bank's identity register (KYC): dates of birth and, for customers who
+-- died, what they arranged for their personal information. Not a table
+-- datarights exports: the age lookup and the next-of-kin arrangement check
+-- read it (NewTypesYAML).
+CREATE TABLE IF NOT EXISTS person_facts (
+    user_id             text PRIMARY KEY,
+    birth_date          date,
+    deceased_on         date,
+    no_next_of_kin_access boolean NOT NULL DEFAULT false
+);
 `
 
 // seedLock is the advisory lock that serialises Seed across processes
@@ -134,10 +144,19 @@ func Seed(ctx context.Context, databaseURL string) error {
 		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM loans)").Scan(&hasLoans); err != nil {
 			return fmt.Errorf("check loans: %w", err)
 		}
-		if hasLoans {
+		if !hasLoans {
+			if err := insertLoans(ctx, tx); err != nil {
+				return err
+			}
+		}
+		var hasFacts bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM person_facts)").Scan(&hasFacts); err != nil {
+			return fmt.Errorf("check person_facts: %w", err)
+		}
+		if hasFacts {
 			return nil
 		}
-		return insertLoans(ctx, tx)
+		return insertFacts(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("demo: seed: %w", err)
@@ -358,6 +377,47 @@ func insertLoans(ctx context.Context, tx pgx.Tx) error {
 		pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("fill loans: %w", err)
+	}
+	return nil
+}
+
+// Demo people the issue 12 walkthrough uses (NewTypesYAML): a child under
+// 14, a teenager under 16, a deceased customer who made no arrangement and
+// one who said their next of kin may not see their data.
+const (
+	ChildUnder14     = "demo-user-18" // 12 years old on the day the bank is seeded
+	TeenUnder16      = "demo-user-19" // 15 years old on the day the bank is seeded
+	DeceasedNoWish   = "demo-user-17" // died 2026-01-10, no arrangement
+	DeceasedArranged = "demo-user-16" // died 2025-11-02, no next-of-kin access
+)
+
+// insertFacts fills the identity register: adults born 1970 + n, except
+// the people above.
+func insertFacts(ctx context.Context, tx pgx.Tx) error {
+	var rows [][]any
+	for n := 1; n <= NumSubjects; n++ {
+		id := fmt.Sprintf("demo-user-%d", n)
+		birth := time.Date(1970+n, time.Month(1+n%12), 1+n%28, 0, 0, 0, 0, time.UTC)
+		var died *time.Time
+		arranged := false
+		switch id {
+		case ChildUnder14:
+			birth = time.Now().UTC().AddDate(-12, 0, -1).Truncate(24 * time.Hour)
+		case TeenUnder16:
+			birth = time.Now().UTC().AddDate(-15, 0, -1).Truncate(24 * time.Hour)
+		case DeceasedNoWish:
+			d := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+			died = &d
+		case DeceasedArranged:
+			d := time.Date(2025, 11, 2, 0, 0, 0, 0, time.UTC)
+			died, arranged = &d, true
+		}
+		rows = append(rows, []any{id, birth, died, arranged})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"person_facts"}, []string{"user_id", "birth_date", "deceased_on", "no_next_of_kin_access"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("fill person_facts: %w", err)
 	}
 	return nil
 }

@@ -243,3 +243,49 @@ func TestSeedFillsTheLoanBook(t *testing.T) {
 		t.Errorf("loans of 1, 5, 12 = %v, %v, %v", Loans(1), Loans(5), Loans(12))
 	}
 }
+
+// TestNewTypesYAMLParses: the issue 12 configuration `datarights dev` adds
+// is valid, and its lookups find the demo people's ages and arrangements.
+func TestNewTypesYAMLParses(t *testing.T) {
+	t.Parallel()
+	bankURL := "postgres://127.0.0.1:5432/demo_bank"
+	text := ConfigYAML("postgres://127.0.0.1:5432/datarights", bankURL, "data") + ExtrasYAML(bankURL) + NewTypesYAML("http://127.0.0.1:9/transfers")
+	cfg, err := config.Parse("demo.yaml", []byte(text), func(k string) string {
+		if k == "DEMO_TRANSFER_SECRET" {
+			return "a-secret-of-sixteen-bytes-or-more"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if rc, ok := cfg.Receiver("partner_wealth"); !ok || rc.Webhook == nil || rc.Purpose.EN == "" {
+		t.Errorf("receiver = %+v", rc)
+	}
+	if rule, ok := cfg.AgeRule("webank"); !ok || rule.NotServedBelow != 16 {
+		t.Errorf("webank age rule = %+v", rule)
+	}
+	if got := cfg.Minors.AgeBand(15); got != "under_16" {
+		t.Errorf("band of 15 = %s", got)
+	}
+
+	url := storagetest.NewDatabase(t, "demo")
+	if err := Seed(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	var teen, child int
+	if err := conn.QueryRow(t.Context(), `SELECT date_part('year', age(birth_date))::int FROM person_facts WHERE user_id = $1`, TeenUnder16).Scan(&teen); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(t.Context(), `SELECT date_part('year', age(birth_date))::int FROM person_facts WHERE user_id = $1`, ChildUnder14).Scan(&child); err != nil {
+		t.Fatal(err)
+	}
+	if teen != 15 || child != 12 {
+		t.Errorf("ages: teen %d, child %d", teen, child)
+	}
+}

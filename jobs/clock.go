@@ -149,6 +149,9 @@ func (p *Pipeline) continueFrom(ctx context.Context, tx pgx.Tx, r *rights.Reques
 // are enqueued again (their jobs found the request paused and stopped; a
 // job still waiting or running is not doubled: jobs are unique by args).
 func (p *Pipeline) continueTasks(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
+	if r.Type.Answered() {
+		return nil // it waits for staff's answer, as before the pause
+	}
 	tasks, err := storage.ListTasks(ctx, tx, r.ID)
 	if err != nil {
 		return err

@@ -43,7 +43,8 @@ type contactTarget struct {
 // contactsToProve returns the addresses r must prove before it goes on.
 func (p *Pipeline) contactsToProve(r *rights.Request) []contactTarget {
 	var out []contactTarget
-	if r.Type.Exports() && r.Channel == rights.ChannelStaff && *p.settings.Intake.ConfirmDeliveryEmail && r.DeliveryEmail != "" {
+	// A transfer's copy goes to the receiving handler, not to the email.
+	if r.Type.Exports() && r.Type != rights.TypeTransfer && r.Channel == rights.ChannelStaff && *p.settings.Intake.ConfirmDeliveryEmail && r.DeliveryEmail != "" {
 		out = append(out, contactTarget{FieldDeliveryEmail, "email", r.DeliveryEmail})
 	}
 	if r.Type == rights.TypeCorrect {

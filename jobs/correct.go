@@ -36,6 +36,7 @@ func (p *Pipeline) validateIntake(in *rights.Intake, ch rights.Channel) error {
 	}
 	p.checkVerificationMethod(in, ch, &problems)
 	p.checkPurposes(in, &problems)
+	p.checkNewTypes(in, &problems)
 	if in.Type == rights.TypeCorrect && len(in.Corrections) > 0 {
 		p.checkCorrections(in, &problems)
 	}

@@ -110,7 +110,7 @@ func (p *Pipeline) expireUnverified(ctx context.Context, requestID string, compl
 		now := p.now().UTC()
 		if err := storage.Transition(ctx, tx, r, rights.StatusExpired, now, storage.Change{
 			Actor: rights.ActorSystem, Action: "request.expired",
-			Detail: map[string]any{"reason": reason, "purged": []string{"subject", "delivery_email", "corrections", "verification_code"}},
+			Detail: map[string]any{"reason": reason, "purged": []string{"subject", "delivery_email", "corrections", "details", "verification_code"}},
 		}); err != nil {
 			return err
 		}

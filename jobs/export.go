@@ -127,6 +127,9 @@ func (p *Pipeline) buildExport(ctx context.Context, r *rights.Request) (*storage
 	if err != nil {
 		return nil, exporters.ArchiveResult{}, err
 	}
+	if r.Type == rights.TypeTransfer {
+		password = "" // for the receiver's systems, over TLS (transfer.go)
+	}
 	in.Password = password
 	if err := os.MkdirAll(p.exports, 0o700); err != nil {
 		return nil, exporters.ArchiveResult{}, err
@@ -140,6 +143,10 @@ func (p *Pipeline) buildExport(ctx context.Context, r *rights.Request) (*storage
 	if err != nil {
 		_ = os.Remove(res.Path)
 		return nil, res, err
+	}
+	if r.Type == rights.TypeTransfer {
+		return &storage.Export{RequestID: r.ID, Location: location, FileName: name, Bytes: res.Bytes, SHA256: res.SHA256,
+			CreatedAt: now, Encryption: "none", Delivery: deliveryTransfer}, res, nil
 	}
 	sealed, err := p.keys.Seal(purposeExportPassword, []byte(password), []byte(r.ID))
 	if err != nil {
@@ -299,6 +306,10 @@ type SelfServiceStatus struct {
 	// Contacts are the addresses the request must prove (or proved) with
 	// a code sent to them: field, kind, whether confirmed.
 	Contacts []*storage.Contact `json:"contacts,omitempty"`
+	// Answer is staff's reply to a complaint or explanation, once written;
+	// Receiver the handler a transfer goes to (its display name).
+	Answer   string `json:"answer,omitempty"`
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // CheckAccessKey returns the request the key opens; a wrong key or id is
@@ -326,6 +337,14 @@ func (p *Pipeline) Status(ctx context.Context, requestID, key string, reveal boo
 		DueAt: r.DueAt, LastDay: p.LastDay(r), CompletedAt: r.CompletedAt}
 	if r.Refusal != nil {
 		st.Refusal = string(r.Refusal.Reason)
+	}
+	if d := r.Details; d != nil {
+		if d.Answer != nil {
+			st.Answer = d.Answer.Text
+		}
+		if rc, ok := p.settings.Receiver(d.Receiver); ok {
+			st.Receiver = rc.Label()
+		}
 	}
 	if st.Contacts, err = storage.ListContacts(ctx, p.db.Pool, r.ID, false); err != nil {
 		return nil, err

@@ -23,6 +23,9 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 	if err := p.validateIntake(&in, rights.ChannelStaff); err != nil {
 		return nil, false, err
 	}
+	if err := p.checkConcerns(ctx, in); err != nil {
+		return nil, false, err
+	}
 	createdBy := rights.ActorStaff(staff)
 	if idem != nil {
 		if r, err := p.replay(ctx, createdBy, idem); r != nil || err != nil {
@@ -138,6 +141,7 @@ func (p *Pipeline) newRequest(ctx context.Context, in rights.Intake, ch rights.C
 		Subject: rights.Subject{Identities: in.Identities}, DeliveryEmail: in.DeliveryEmail,
 		Relation: in.Relation, Locale: in.Locale, Note: in.Note, TicketRef: in.TicketRef, CreatedBy: createdBy,
 		ReceivedAt: now, UpdatedAt: now, Corrections: in.Corrections, Purposes: in.Purposes,
+		Details: newDetails(in),
 	}
 	p.refreshDeadline(ctx, r, now)
 	return r
@@ -159,6 +163,18 @@ func intakeDetail(r *rights.Request) map[string]any {
 	}
 	if len(r.Purposes) > 0 {
 		detail["purposes"] = r.Purposes
+	}
+	if d := r.Details; d != nil {
+		// The texts are the requester's words: their length only.
+		if d.Text != "" {
+			detail["text_bytes"] = len(d.Text)
+		}
+		if d.Concerns != "" {
+			detail["concerns"] = d.Concerns
+		}
+		if d.Receiver != "" {
+			detail["receiver"] = d.Receiver
+		}
 	}
 	return detail
 }
@@ -320,19 +336,36 @@ func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Reque
 			}); err != nil {
 				return err
 			}
-			_, err := p.holdProtectedCorrection(ctx, tx, r, now)
+			if _, err := p.holdProtectedCorrection(ctx, tx, r, now); err != nil {
+				return err
+			}
+			_, err := p.holdNextOfKin(ctx, tx, r, now)
 			return err
 		}
 	}
 	// A correction of protected fields (phone, ID number) waits for staff.
-	if held, err := p.holdProtectedCorrection(ctx, tx, r, now); held || err != nil {
+	if held, err := p.holdProtectedCorrection(ctx, tx, r, now); err != nil {
+		return err
+	} else if held {
+		_, err := p.holdNextOfKin(ctx, tx, r, now)
+		return err
+	}
+	// Next of kin wait for an approver to check their evidence.
+	if held, err := p.holdNextOfKin(ctx, tx, r, now); held || err != nil {
 		return err
 	}
 	return p.insertTx(ctx, tx, PlanArgs{RequestID: r.ID})
 }
 
-// Approve lets a request that waits for staff go ahead.
-func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string) (*rights.Request, error) {
+// Approve lets a request that waits for staff go ahead. A next-of-kin
+// request also needs evidence: what the approver checked (death
+// certificate, proof of relationship), recorded on the request.
+func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string, evidence ...string) (*rights.Request, error) {
+	ev := strings.TrimSpace(strings.Join(evidence, ""))
+	if len(ev) > 2000 {
+		return nil, &rights.Error{Code: rights.EInvalid, Message: "the evidence is too long",
+			Fields: []rights.FieldProblem{{Field: "evidence", Reason: "at most 2000 bytes"}}}
+	}
 	if strings.TrimSpace(note) == "" || len(note) > 2000 {
 		return nil, &rights.Error{Code: rights.EInvalid, Message: "a note is required",
 			Fields: []rights.FieldProblem{{Field: "note", Reason: "why the request may go ahead, at most 2000 bytes"}}}
@@ -351,8 +384,20 @@ func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string) (
 				return err
 			}
 		}
+		detail := map[string]any{"note": note}
+		if r.Relation == rights.RelationNextOfKin {
+			if ev == "" {
+				return &rights.Error{Code: rights.EInvalid, Message: "the evidence is required",
+					Fields: []rights.FieldProblem{{Field: "evidence", Reason: "a next-of-kin request needs what you checked: the death certificate and the proof of relationship"}}}
+			}
+			if err := rights.FourEyes(r, staff, "approving a next-of-kin request"); err != nil {
+				return err
+			}
+			r.D().Evidence = ev
+			detail["evidence_recorded"] = true
+		}
 		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, p.now().UTC(), storage.Change{
-			Actor: rights.ActorStaff(staff), Action: "request.approved", Detail: map[string]any{"note": note},
+			Actor: rights.ActorStaff(staff), Action: "request.approved", Detail: detail,
 		}); err != nil {
 			return err
 		}

@@ -29,10 +29,12 @@ var rightNames = map[string]map[rights.Type]string{
 	rights.LocaleZH: {
 		rights.TypeAccess: "查阅", rights.TypeCopy: "复制", rights.TypeCorrect: "更正",
 		rights.TypeDelete: "删除", rights.TypeWithdrawConsent: "撤回同意", rights.TypeCancelAccount: "注销账户",
+		rights.TypeTransfer: "个人信息转移", rights.TypeExplain: "自动化决策说明", rights.TypeComplaint: "投诉",
 	},
 	rights.LocaleEN: {
 		rights.TypeAccess: "access", rights.TypeCopy: "copy", rights.TypeCorrect: "correction",
 		rights.TypeDelete: "deletion", rights.TypeWithdrawConsent: "consent withdrawal", rights.TypeCancelAccount: "account cancellation",
+		rights.TypeTransfer: "transfer", rights.TypeExplain: "explanation", rights.TypeComplaint: "complaint",
 	},
 }
 
@@ -285,7 +287,22 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 	if r.Outcome != nil {
 		outcome = *r.Outcome
 	}
-	var el *exportLine
+	var (
+		el       *exportLine
+		transfer *transferLine
+		answer   string
+	)
+	if r.Details != nil && r.Details.Answer != nil {
+		answer = r.Details.Answer.Text
+	}
+	if r.Type == rights.TypeTransfer && export != nil {
+		// The archive went to the receiver, not to this mailbox.
+		transfer = &transferLine{Size: humanBytes(export.Bytes), At: p.localTime(r.Product, &export.CreatedAt)}
+		if rc, ok := p.settings.Receiver(r.Details.Receiver); ok {
+			transfer.rc = rc
+		}
+		export = nil
+	}
 	if export != nil {
 		link, err := p.linkURL(export)
 		if err != nil {
@@ -305,7 +322,8 @@ func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, ex
 			"Recipients": strings.Join(outcome.Recipients, ", "),
 			"Retained":   retained(l), "Restricted": strings.Join(restricted(l), ", "),
 			// Field names only: the new values never go into an email.
-			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(p.fieldLabels(r.Product, correctedFields(tasks), l), ", ")}
+			"Correction": r.Type == rights.TypeCorrect, "Corrected": strings.Join(p.fieldLabels(r.Product, correctedFields(tasks), l), ", "),
+			"Answer": answer, "Complaint": r.Type == rights.TypeComplaint, "Transfer": transfer.in(l)}
 	})
 	if err != nil {
 		return rights.Message{}, err
@@ -334,6 +352,21 @@ func (p *Pipeline) fieldLabels(product string, fields []string, locale string) [
 		out[i] = p.settings.FieldLabel(product, f, locale)
 	}
 	return out
+}
+
+// transferLine is what the completion email says about a transfer.
+type transferLine struct {
+	Size, At string
+	rc       config.TransferReceiver
+}
+
+// in returns the line's words in locale (nil for no transfer).
+func (t *transferLine) in(locale string) map[string]string {
+	if t == nil {
+		return nil
+	}
+	return map[string]string{"Size": t.Size, "At": t.At, "Receiver": t.rc.Label(),
+		"Purpose": t.rc.Purpose.In(locale), "LegalBasis": t.rc.LegalBasis.In(locale)}
 }
 
 // humanBytes is a size for people: "820 KB", "1.2 GB".

@@ -54,7 +54,8 @@ func (p *Pipeline) Refuse(ctx context.Context, staff, requestID string, reason r
 		if r, err = storage.LockRequest(ctx, tx, requestID); err != nil {
 			return err
 		}
-		if !rights.CanTransition(r.Status, rights.StatusRefused) || !rights.CanTransition(r.WorkStatus(), rights.StatusRefused) {
+		if !rights.CanTransition(r.Status, rights.StatusRefused) || !rights.CanTransition(r.WorkStatus(), rights.StatusRefused) ||
+			(r.WorkStatus() == rights.StatusInProgress && !rights.RefusableWhileInProgress(r.Type)) {
 			// A paused request is refused only if its work had not started.
 			return rights.Errorf(rights.EConflict, "a %s request cannot be refused", r.WorkStatus())
 		}

@@ -123,9 +123,23 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		cancelledBy string
 		cancelledAt time.Time
 		blocked     []blockedCheck
+		age         ageCheck
+		arranged    *blockedCheck
+		linked      = true
 	)
 	if current.Status == rights.StatusVerified {
 		if res, err = p.resolveIdentities(ctx, current); err != nil {
+			return err
+		}
+		resolved := *current
+		resolved.Subject.Resolved = res.found
+		if age, err = p.checkAge(ctx, &resolved); err != nil {
+			return err
+		}
+		if arranged, err = p.checkArrangement(ctx, &resolved); err != nil {
+			return err
+		}
+		if linked, err = p.checkConcernsAtPlan(ctx, current, res.found); err != nil {
 			return err
 		}
 		if needsLiveAccount(current.Type) {
@@ -160,6 +174,42 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 			}
 			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 				Action: "identity.resolved", Detail: map[string]any{"resolved": sortedKeys(res.found), "ambiguous": res.ambiguous}}); err != nil {
+				return err
+			}
+		}
+		if age.band != "" {
+			r.D().AgeBand = age.band
+			if err := storage.SaveRequest(ctx, tx, r); err != nil {
+				return err
+			}
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
+				Action: "minor.age_checked", Detail: map[string]any{"age_band": age.band, "relation": r.Relation}}); err != nil {
+				return err
+			}
+		}
+		if !linked {
+			// Not this person's request (or none at all): the complaint
+			// stays, unlinked, and nobody is told why.
+			r.Details.Concerns = ""
+			if err := storage.SaveRequest(ctx, tx, r); err != nil {
+				return err
+			}
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
+				Action: "complaint.unlinked", Detail: map[string]any{"why": "the concerned request is not this person's in this product"}}); err != nil {
+				return err
+			}
+		}
+		switch {
+		case age.refuse != "":
+			return p.refuseBySystem(ctx, tx, r, rights.RefuseMinor, ageRefusalMessage(age.refuse, r.Locale),
+				ageRefusalMessage(age.refuse, otherLocale(r.Locale)), map[string]any{"age_band": age.band, "rule": age.refuse}, now)
+		case arranged != nil:
+			return p.refuseBySystem(ctx, tx, r, rights.RefuseDeceasedArranged, arranged.reason, arranged.other,
+				map[string]any{"check": arranged.name}, now)
+		case r.Type.Answered():
+			return p.awaitAnswer(ctx, tx, r, now)
+		case r.Type == rights.TypeTransfer:
+			if err := p.recordTransferConditions(ctx, tx, r, now); err != nil {
 				return err
 			}
 		}
@@ -472,6 +522,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		if export, err = storage.GetExport(ctx, p.db.Pool, r.ID); err != nil {
 			return err
 		}
+		if r.Type == rights.TypeTransfer {
+			if err := p.transferArchive(ctx, r, export); err != nil {
+				return err // on the last attempt the failure handler fails the request
+			}
+		}
 		msg, err := p.completionMessage(r, tasks, export)
 		if err != nil {
 			return err
@@ -501,8 +556,9 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}}); err != nil {
 			return err
 		}
-		// An attached copy is in the requester's mailbox now: ours goes.
-		if export, err = storage.LockExport(ctx, tx, r.ID); err != nil || export == nil || export.Delivery != "attachment" {
+		// An attached copy is in the requester's mailbox now, a transferred
+		// one with its receiver: ours goes.
+		if export, err = storage.LockExport(ctx, tx, r.ID); err != nil || export == nil || (export.Delivery != "attachment" && export.Delivery != deliveryTransfer) {
 			return err
 		}
 		return p.markPurged(ctx, tx, r.ID, "delivered", now)
@@ -513,7 +569,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			p.metrics.SendRecorded(time.Since(sentAt))
 		}
 		p.metrics.RequestCompleted(r.Product, r.Type, r.Channel, p.workingDaysTaken(r))
-		if export != nil && export.Delivery == "attachment" {
+		if export != nil && (export.Delivery == "attachment" || export.Delivery == deliveryTransfer) {
 			if err := p.deleteArchive(ctx, export); err != nil {
 				p.logger.WarnContext(ctx, "delete delivered export", "request_id", r.ID, "err", err) // the sweep retries
 			}

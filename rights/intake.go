@@ -3,6 +3,7 @@ package rights
 import (
 	"net/mail"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -24,7 +25,20 @@ type Intake struct {
 	Corrections map[string]string
 	// Purposes are the consents a withdraw_consent request withdraws.
 	Purposes []string
+	// Text is a complaint's text or what an explain request asks about.
+	Text string
+	// Concerns is the request a complaint is about (optional).
+	Concerns string
+	// Receiver is the receiving handler a transfer goes to.
+	Receiver string
 }
+
+// MaxDetailText is the longest complaint, question or answer, in bytes.
+const MaxDetailText = 8000
+
+// NextOfKinTypes are the rights next of kin may exercise for a deceased
+// person (WeBank §7(七): 查阅、复制、更正、删除).
+var NextOfKinTypes = []Type{TypeAccess, TypeCopy, TypeCorrect, TypeDelete}
 
 // Catalog is what the deployment knows: its products and the identity types
 // its stores can resolve.
@@ -65,12 +79,13 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	case !in.Type.Valid():
 		p.Add("type", "unknown right %q; known: %s", in.Type, joinTypes())
 	default:
-		if _, ok := ActionFor(in.Type); !ok {
+		if _, ok := ActionFor(in.Type); !ok && !in.Type.Answered() {
 			p.Add("type", "%s requests are not supported by this deployment yet", in.Type)
 		}
 	}
 	in.validateCorrections(&p)
 	in.validatePurposes(&p)
+	in.validateDetails(&p)
 	if len(in.Identities) == 0 {
 		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
 	}
@@ -89,6 +104,12 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	}
 	if channel == ChannelSelfService && in.Relation != RelationSelf {
 		p.Add("requester_relation", "self-service requests are for the requester's own data; others go through customer service")
+	}
+	if in.Relation == RelationNextOfKin && in.Type.Valid() && !slices.Contains(NextOfKinTypes, in.Type) {
+		p.Add("type", "next of kin may ask for access, copy, correct or delete only, not %s", in.Type)
+	}
+	if in.Type == TypeTransfer && in.Relation != RelationSelf && in.Relation.Valid() {
+		p.Add("requester_relation", "a transfer moves the person's own data at their own request: it must be made by the person (self)")
 	}
 	switch in.Locale {
 	case "":
@@ -117,6 +138,41 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	}
 	return p.Err()
 }
+
+// validateDetails checks the fields of complaints, explanations and
+// transfers: each is required by its type and refused on the others.
+func (in *Intake) validateDetails(p *Problems) {
+	switch {
+	case in.Type.Answered() && strings.TrimSpace(in.Text) == "":
+		what := "what the complaint is about"
+		if in.Type == TypeExplain {
+			what = "which decision should be explained"
+		}
+		p.Add("text", "is required: %s", what)
+	case !in.Type.Answered() && in.Text != "":
+		p.Add("text", "is only for complaint and explain requests")
+	case len(in.Text) > MaxDetailText || !utf8.ValidString(in.Text):
+		p.Add("text", "must be valid text of at most %d bytes", MaxDetailText)
+	}
+	switch {
+	case in.Concerns != "" && in.Type != TypeComplaint:
+		p.Add("concerns", "is only for complaint requests")
+	case in.Concerns != "" && !validUUID(in.Concerns):
+		p.Add("concerns", "must be a request id")
+	}
+	switch {
+	case in.Type == TypeTransfer && in.Receiver == "":
+		p.Add("receiver", "is required: the receiving handler the copy goes to")
+	case in.Type != TypeTransfer && in.Receiver != "":
+		p.Add("receiver", "is only for transfer requests")
+	case in.Receiver != "" && !identityKey.MatchString(in.Receiver):
+		p.Add("receiver", "must be a configured receiver's name")
+	}
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func validUUID(s string) bool { return uuidRE.MatchString(s) }
 
 // ValidTicketRef reports whether s is a well-formed ticket number: short,
 // and of characters that need no escaping in a URL query or a log line.

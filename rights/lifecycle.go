@@ -40,9 +40,14 @@ var transitions = map[Status][]Status{
 	StatusVerified:             {StatusInProgress, StatusRefused, StatusCancelled, StatusPaused, StatusAwaitingApproval, StatusAwaitingContact, StatusFailed},
 	StatusAwaitingApproval:     {StatusVerified, StatusRefused, StatusCancelled, StatusPaused},
 	StatusAwaitingContact:      {StatusVerified, StatusRefused, StatusCancelled, StatusExpired, StatusFailed, StatusPaused},
-	StatusInProgress:           {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled, StatusPaused},
-	StatusAssembling:           {StatusDelivering, StatusFailed},
-	StatusDelivering:           {StatusCompleted, StatusFailed},
+	// in_progress → refused is for requests answered by staff (complaint,
+	// explain), whose work is the answer: refusing is an answer too (an
+	// explanation refused as trade_secrets). Refuse allows it for those
+	// only (RefusableWhileInProgress); store work already running is not
+	// refused.
+	StatusInProgress: {StatusAssembling, StatusDelivering, StatusFailed, StatusCancelled, StatusPaused, StatusRefused},
+	StatusAssembling: {StatusDelivering, StatusFailed},
+	StatusDelivering: {StatusCompleted, StatusFailed},
 	// A failed request resumes from the step that failed (failed_steps):
 	// the status that step works on.
 	StatusFailed: {StatusInProgress, StatusCancelled, StatusPaused, StatusReceived, StatusVerified,
@@ -88,3 +93,8 @@ func CheckTransition(from, to Status) error {
 	}
 	return Errorf(EConflict, "a request cannot move from %s to %s", from, to)
 }
+
+// RefusableWhileInProgress reports whether a request of type t may still be
+// refused while in progress: only one answered by staff, which waits there
+// for its answer and has changed nothing.
+func RefusableWhileInProgress(t Type) bool { return t.Answered() }

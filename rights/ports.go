@@ -134,3 +134,9 @@ type TextRowWriter interface {
 	WriteTextRow(texts [][]byte, values []any) error
 	Close() (DatasetReport, error)
 }
+
+// ValueLooker is a SQL store that runs an operator's query for one value
+// about the subject (the age lookup): nil when there is none.
+type ValueLooker interface {
+	LookupValue(ctx context.Context, subject Subject, query string) (any, error)
+}

@@ -19,6 +19,13 @@ const (
 	// RefuseCancellationBlocked: a cancellation pre-check failed (an open
 	// loan, a balance); the message says which and what to do.
 	RefuseCancellationBlocked RefusalReason = "cancellation_blocked" // 暂不满足注销条件
+	// RefuseDeceasedArranged: the deceased arranged otherwise (WeBank
+	// §7(七): 除非死者生前另有安排); the configured lookup said so.
+	RefuseDeceasedArranged RefusalReason = "deceased_arranged_otherwise"
+	// RefuseMinor: the product's age rules do not let the request go ahead
+	// (a product that serves no one under 16; one where a child under 14
+	// must be represented by a guardian).
+	RefuseMinor RefusalReason = "minor_age_rule"
 )
 
 // RefusalReasons describes every reason in both languages, for the notice
@@ -35,6 +42,8 @@ var RefusalReasons = map[RefusalReason]struct{ ZH, EN string }{
 	RefuseIdentityNotVerified:   {"无法核实您的身份", "your identity could not be verified"},
 	RefuseExcessive:             {"请求无端重复或超过合理限度", "the request is unfoundedly repeated or excessive"},
 	RefuseCancellationBlocked:   {"您的账户暂不满足注销条件", "your account cannot be cancelled yet"},
+	RefuseDeceasedArranged:      {"死者生前对其个人信息另有安排", "the deceased made other arrangements for their personal information"},
+	RefuseMinor:                 {"根据我们对未成年人个人信息的规则，该请求无法按此方式办理", "our rules for minors' personal information do not allow the request in this form"},
 }
 
 // Valid reports whether r is a known reason.

@@ -18,12 +18,23 @@ const (
 	TypeDelete          Type = "delete"           // 删除
 	TypeWithdrawConsent Type = "withdraw_consent" // 撤回同意
 	TypeCancelAccount   Type = "cancel_account"   // 注销
+	// TypeTransfer exports a copy, as TypeCopy does, and delivers it to a
+	// receiving handler the person names from the configured list
+	// (个人信息转移, PIPL Art. 45; WeBank §7(五)).
+	TypeTransfer Type = "transfer"
+	// TypeExplain asks for an explanation of an automated decision (WeBank
+	// §7(六), WeChat §5); staff write the answer.
+	TypeExplain Type = "explain"
+	// TypeComplaint is a complaint (投诉), possibly about an earlier
+	// request; staff write the reply (WeBank §11, WeChat §9).
+	TypeComplaint Type = "complaint"
 )
 
 // Types lists every right in a stable order.
-var Types = []Type{TypeAccess, TypeCopy, TypeCorrect, TypeDelete, TypeWithdrawConsent, TypeCancelAccount}
+var Types = []Type{TypeAccess, TypeCopy, TypeCorrect, TypeDelete, TypeWithdrawConsent, TypeCancelAccount,
+	TypeTransfer, TypeExplain, TypeComplaint}
 
-// Valid reports whether t is one of the six rights.
+// Valid reports whether t is one of the rights.
 func (t Type) Valid() bool {
 	for _, known := range Types {
 		if t == known {
@@ -35,7 +46,12 @@ func (t Type) Valid() bool {
 
 // Exports reports whether fulfilling the right produces a document for the
 // requester built from the stores' data.
-func (t Type) Exports() bool { return t == TypeAccess || t == TypeCopy }
+// A transfer exports too: its document goes to the receiving handler.
+func (t Type) Exports() bool { return t == TypeAccess || t == TypeCopy || t == TypeTransfer }
+
+// Answered reports whether staff fulfil the request by writing an answer
+// (an explanation, a reply to a complaint) rather than stores acting.
+func (t Type) Answered() bool { return t == TypeExplain || t == TypeComplaint }
 
 // Erases reports whether fulfilling the right erases the subject's data:
 // a deletion or an account cancellation.
@@ -154,6 +170,48 @@ type Request struct {
 	// Outcome is what the pipeline found or did beyond the store tasks,
 	// for the requester's completion email.
 	Outcome *Outcome
+	// Details are what the newer request types carry (a complaint's text
+	// and the request it concerns, a transfer's receiver, staff's answer,
+	// a minor's age band); nil for requests without any.
+	Details *Details
+}
+
+// Details are the parts of a request specific to complaints,
+// explanations, transfers and requests made for someone else. Text and
+// Answer may hold personal data: they are shown to staff and the
+// requester, never logged or audited (the audit says their length).
+type Details struct {
+	// Text is a complaint's text, or which decision an explain request
+	// wants explained.
+	Text string `json:"text,omitempty"`
+	// Concerns is the id of the request a complaint is about, checked to
+	// be of the same person and product.
+	Concerns string `json:"concerns,omitempty"`
+	// Receiver is the configured receiving handler a transfer goes to.
+	Receiver string `json:"receiver,omitempty"`
+	// AgeBand is the subject's age band from the configured lookup, for a
+	// product with age rules (e.g. "under_14").
+	AgeBand string `json:"age_band,omitempty"`
+	// Answer is staff's explanation or reply.
+	Answer *Answer `json:"answer,omitempty"`
+	// Evidence is what the approver of a next-of-kin request recorded
+	// checking (death certificate, proof of relationship).
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// Answer is what staff wrote to the requester.
+type Answer struct {
+	Text string    `json:"text"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// D returns the request's details, creating them when there are none.
+func (r *Request) D() *Details {
+	if r.Details == nil {
+		r.Details = &Details{}
+	}
+	return r.Details
 }
 
 // Outcome is what a request's answer says beyond the store reports. It
@@ -185,7 +243,7 @@ const (
 // store action does (the right is not supported by the pipeline yet).
 func ActionFor(t Type) (TaskAction, bool) {
 	switch t {
-	case TypeAccess, TypeCopy:
+	case TypeAccess, TypeCopy, TypeTransfer:
 		return ActionExport, true
 	case TypeDelete:
 		return ActionDelete, true

@@ -26,6 +26,7 @@ func TestLifecycleTransitions(t *testing.T) {
 		{rights.StatusInProgress, rights.StatusDelivering},
 		{rights.StatusInProgress, rights.StatusFailed},
 		{rights.StatusInProgress, rights.StatusCancelled},
+		{rights.StatusInProgress, rights.StatusRefused}, // answered types only (jobs.Refuse)
 		{rights.StatusAssembling, rights.StatusDelivering},
 		{rights.StatusAssembling, rights.StatusFailed},
 		{rights.StatusDelivering, rights.StatusCompleted},
@@ -173,20 +174,33 @@ func TestIntakeValidation(t *testing.T) {
 		"repeated purpose": {func(i *rights.Intake) {
 			i.Type, i.Purposes = rights.TypeWithdrawConsent, []string{"location", "location"}
 		}, rights.ChannelStaff, "purposes"},
-		"no identities":      {func(i *rights.Intake) { i.Identities = nil }, rights.ChannelStaff, "subject.identities"},
-		"bad email identity": {func(i *rights.Intake) { i.Identities = map[string]string{"email": "nope"} }, rights.ChannelStaff, "subject.identities.email"},
-		"bad phone":          {func(i *rights.Intake) { i.Identities = map[string]string{"phone": "call me"} }, rights.ChannelStaff, "subject.identities.phone"},
-		"display-name email": {func(i *rights.Intake) { i.DeliveryEmail = "A <a@example.com>" }, rights.ChannelStaff, "delivery_email"},
-		"no verification":    {func(i *rights.Intake) { i.Verification = nil }, rights.ChannelStaff, "verification.method"},
-		"guardian no ref":    {func(i *rights.Intake) { i.Relation = rights.RelationGuardian }, rights.ChannelStaff, "verification.reference"},
-		"self-service agent": {func(i *rights.Intake) { i.Relation = rights.RelationAgent }, rights.ChannelSelfService, "requester_relation"},
-		"long note":          {func(i *rights.Intake) { i.Note = strings.Repeat("x", 2001) }, rights.ChannelStaff, "note"},
-		"bad locale":         {func(i *rights.Intake) { i.Locale = "de" }, rights.ChannelStaff, "locale"},
-		"unknown identity":   {func(i *rights.Intake) { i.Identities = map[string]string{"openid": "o"} }, rights.ChannelStaff, "subject.identities.openid"},
-		"oversized identity": {func(i *rights.Intake) { i.Identities = map[string]string{"user_id": strings.Repeat("u", 300)} }, rights.ChannelStaff, "subject.identities.user_id"},
-		"unknown method":     {func(i *rights.Intake) { i.Verification.Method = "facecheck" }, rights.ChannelStaff, "verification.method"},
-		"bad ticket ref":     {func(i *rights.Intake) { i.TicketRef = "CS 42" }, rights.ChannelStaff, "ticket_ref"},
-		"long ticket ref":    {func(i *rights.Intake) { i.TicketRef = strings.Repeat("A", 65) }, rights.ChannelStaff, "ticket_ref"},
+		"no identities":        {func(i *rights.Intake) { i.Identities = nil }, rights.ChannelStaff, "subject.identities"},
+		"bad email identity":   {func(i *rights.Intake) { i.Identities = map[string]string{"email": "nope"} }, rights.ChannelStaff, "subject.identities.email"},
+		"bad phone":            {func(i *rights.Intake) { i.Identities = map[string]string{"phone": "call me"} }, rights.ChannelStaff, "subject.identities.phone"},
+		"display-name email":   {func(i *rights.Intake) { i.DeliveryEmail = "A <a@example.com>" }, rights.ChannelStaff, "delivery_email"},
+		"no verification":      {func(i *rights.Intake) { i.Verification = nil }, rights.ChannelStaff, "verification.method"},
+		"guardian no ref":      {func(i *rights.Intake) { i.Relation = rights.RelationGuardian }, rights.ChannelStaff, "verification.reference"},
+		"self-service agent":   {func(i *rights.Intake) { i.Relation = rights.RelationAgent }, rights.ChannelSelfService, "requester_relation"},
+		"long note":            {func(i *rights.Intake) { i.Note = strings.Repeat("x", 2001) }, rights.ChannelStaff, "note"},
+		"bad locale":           {func(i *rights.Intake) { i.Locale = "de" }, rights.ChannelStaff, "locale"},
+		"unknown identity":     {func(i *rights.Intake) { i.Identities = map[string]string{"openid": "o"} }, rights.ChannelStaff, "subject.identities.openid"},
+		"oversized identity":   {func(i *rights.Intake) { i.Identities = map[string]string{"user_id": strings.Repeat("u", 300)} }, rights.ChannelStaff, "subject.identities.user_id"},
+		"unknown method":       {func(i *rights.Intake) { i.Verification.Method = "facecheck" }, rights.ChannelStaff, "verification.method"},
+		"bad ticket ref":       {func(i *rights.Intake) { i.TicketRef = "CS 42" }, rights.ChannelStaff, "ticket_ref"},
+		"long ticket ref":      {func(i *rights.Intake) { i.TicketRef = strings.Repeat("A", 65) }, rights.ChannelStaff, "ticket_ref"},
+		"complaint no text":    {func(i *rights.Intake) { i.Type = rights.TypeComplaint }, rights.ChannelStaff, "text"},
+		"explain no text":      {func(i *rights.Intake) { i.Type = rights.TypeExplain }, rights.ChannelStaff, "text"},
+		"text on a copy":       {func(i *rights.Intake) { i.Text = "why" }, rights.ChannelStaff, "text"},
+		"concerns not an id":   {func(i *rights.Intake) { i.Type, i.Text, i.Concerns = rights.TypeComplaint, "late", "x" }, rights.ChannelStaff, "concerns"},
+		"concerns on a copy":   {func(i *rights.Intake) { i.Concerns = "0190a0a0-0000-7000-8000-000000000000" }, rights.ChannelStaff, "concerns"},
+		"transfer no receiver": {func(i *rights.Intake) { i.Type = rights.TypeTransfer }, rights.ChannelStaff, "receiver"},
+		"receiver on a copy":   {func(i *rights.Intake) { i.Receiver = "partner" }, rights.ChannelStaff, "receiver"},
+		"transfer by an agent": {func(i *rights.Intake) {
+			i.Type, i.Receiver, i.Relation, i.Verification.Reference = rights.TypeTransfer, "partner", rights.RelationAgent, "POA-1"
+		}, rights.ChannelStaff, "requester_relation"},
+		"next of kin cancels": {func(i *rights.Intake) {
+			i.Type, i.Relation, i.Verification.Reference = rights.TypeCancelAccount, rights.RelationNextOfKin, "death-1"
+		}, rights.ChannelStaff, "type"},
 	}
 	for name, tc := range cases {
 		in := good()

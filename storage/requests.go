@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func ValidID(s string) bool {
 const requestColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
 	verification, note, created_by, received_at, verified_at, due_at, completed_at, updated_at,
 	clock, clock_started_at, deadline_uncovered_years, breached_at, refusal, corrections, purposes, outcome,
-	coalesce(ticket_ref, ''), coalesce(assignee, '')`
+	coalesce(ticket_ref, ''), coalesce(assignee, ''), details`
 
 // baseColumns are the columns every request is written with.
 const baseColumns = `id, product, type, channel, status, subject, delivery_email, relation, locale,
@@ -73,6 +74,10 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 			columns += ", " + c.name
 			args = append(args, c.value)
 		}
+	}
+	if r.Details != nil {
+		columns += ", details"
+		args = append(args, r.Details)
 	}
 	params := make([]string, len(args))
 	for i := range args {
@@ -138,7 +143,7 @@ func scanRequest(row pgx.Row, extra ...any) (*rights.Request, error) {
 	dest := []any{&r.ID, &r.Product, &r.Type, &r.Channel, &r.Status, &r.Subject, &r.DeliveryEmail,
 		&r.Relation, &r.Locale, &r.Verification, &r.Note, &r.CreatedBy, &r.ReceivedAt, &r.VerifiedAt,
 		&r.DueAt, &r.CompletedAt, &r.UpdatedAt, &r.Clock, &r.ClockStartedAt, &r.DeadlineUncoveredYears, &r.BreachedAt, &r.Refusal,
-		&r.Corrections, &r.Purposes, &r.Outcome, &r.TicketRef, &r.Assignee}
+		&r.Corrections, &r.Purposes, &r.Outcome, &r.TicketRef, &r.Assignee, &r.Details}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -184,9 +189,9 @@ func Transition(ctx context.Context, tx pgx.Tx, r *rights.Request, to rights.Sta
 func SaveRequest(ctx context.Context, tx pgx.Tx, r *rights.Request) error {
 	_, err := tx.Exec(ctx, `UPDATE requests SET status = $2, verification = $3, verified_at = $4,
 		due_at = $5, completed_at = $6, updated_at = $7, clock = $8, clock_started_at = $9,
-		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13, outcome = $14 WHERE id = $1`,
+		deadline_uncovered_years = $10, breached_at = $11, subject = $12, refusal = $13, outcome = $14, details = $15 WHERE id = $1`,
 		r.ID, r.Status, r.Verification, r.VerifiedAt, r.DueAt, r.CompletedAt, r.UpdatedAt,
-		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal, r.Outcome)
+		r.Clock, r.ClockStartedAt, uncovered(r), r.BreachedAt, r.Subject, r.Refusal, r.Outcome, r.Details)
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.ID, err)
 	}
@@ -643,6 +648,10 @@ func FindCancellation(ctx context.Context, q Querier, r *rights.Request, identit
 // received since since and before r, verified and not refused or
 // cancelled; "" if there is none. Unverified requests do not count: anyone
 // can file one naming anyone.
+//
+// A complaint or explain request repeats another only with the same text
+// (and concerned request), a transfer only to the same receiver: a
+// follow-up complaint, or a second receiver, is a new request.
 func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Time) (string, error) {
 	if len(r.Subject.Identities) == 0 {
 		return "", nil
@@ -657,11 +666,18 @@ func FindRepeat(ctx context.Context, q Querier, r *rights.Request, since time.Ti
 		probes = append(probes, fmt.Sprintf("subject->'identities' @> $%d::jsonb", len(args)))
 	}
 	var id string
+	var d rights.Details
+	if r.Details != nil {
+		d = *r.Details
+	}
 	err := q.QueryRow(ctx, `SELECT id FROM requests
 		WHERE product = $1 AND type = $2 AND id <> $3 AND received_at >= $4 AND received_at <= $5
 		  AND status NOT IN ('refused', 'cancelled', 'awaiting_verification', 'expired')
 		  AND (`+strings.Join(probes, " OR ")+`)
-		ORDER BY received_at DESC LIMIT 1`, args...).Scan(&id)
+		  AND coalesce(details->>'concerns', '') = $`+strconv.Itoa(len(args)+1)+`
+		  AND coalesce(details->>'text', '') = $`+strconv.Itoa(len(args)+2)+`
+		  AND coalesce(details->>'receiver', '') = $`+strconv.Itoa(len(args)+3)+`
+		ORDER BY received_at DESC LIMIT 1`, append(args, d.Concerns, d.Text, d.Receiver)...).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -716,4 +732,19 @@ func AuditPage(ctx context.Context, q Querier, after int64, limit int, products 
 		return nil, fmt.Errorf("audit page after %d: %w", after, err)
 	}
 	return events, nil
+}
+
+// ComplaintsAbout returns the ids of the complaints that concern the
+// request, oldest first.
+func ComplaintsAbout(ctx context.Context, q Querier, requestID string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT id::text FROM requests WHERE details ? 'concerns' AND details->>'concerns' = $1
+		ORDER BY received_at, id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("complaints about %s: %w", requestID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("complaints about %s: %w", requestID, err)
+	}
+	return ids, nil
 }

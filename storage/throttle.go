@@ -108,7 +108,7 @@ func PruneThrottle(ctx context.Context, q Querier, before time.Time, limit int) 
 // came and expired.
 func PurgeUnverified(ctx context.Context, tx pgx.Tx, requestID string) error {
 	if _, err := tx.Exec(ctx, `UPDATE requests SET subject = '{"identities": {}}', delivery_email = '',
-			corrections = NULL, note = '', access_token_hash = NULL WHERE id = $1`, requestID); err != nil {
+			corrections = NULL, details = NULL, note = '', access_token_hash = NULL WHERE id = $1`, requestID); err != nil {
 		return fmt.Errorf("purge request %s: %w", requestID, err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM verification_codes WHERE request_id = $1`, requestID); err != nil {

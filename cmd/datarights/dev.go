@@ -91,8 +91,14 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("seed demo bank: %w", err)
 	}
 
+	// The demo's receiving handler for transfers (data/transfers-received).
+	receiverURL, err := startDevReceiver(ctx, filepath.Join(absDir, "data", "transfers-received"))
+	if err != nil {
+		return fmt.Errorf("start the demo transfer receiver: %w", err)
+	}
 	path := filepath.Join(absDir, "datarights.yaml")
-	yaml := migrateYAML(migrateURL) + demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) + demo.ExtrasYAML(bankURL) + devStaffYAML()
+	yaml := migrateYAML(migrateURL) + demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) + demo.ExtrasYAML(bankURL) +
+		demo.NewTypesYAML(receiverURL) + devStaffYAML()
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		return err
 	}
@@ -112,6 +118,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 			return token
 		case keyring.EnvVar:
 			return secretKey
+		case "DEMO_TRANSFER_SECRET":
+			return devTransferSecret // the demo receiver's
 		}
 		return getenv(k)
 	}

@@ -38,8 +38,10 @@ const requestsUsage = "datarights requests: say one of\n" +
 	"                [--q ID-OR-TICKET-REF] [--sort due_at|-received_at] [--limit N] [--cursor C]\n" +
 	"  requests show ID\n" +
 	"  requests file --product P --type T --identity TYPE=VALUE… --delivery-email E --verification METHOD [--reference R]\n" +
-	"                [--relation R] [--locale L] [--note N] [--ticket-ref T] [--correct FIELD=VALUE…] [--purpose NAME…] [--idempotency-key K]\n" +
-	"  requests approve ID --note N\n" +
+	"                [--relation R] [--locale L] [--note N] [--ticket-ref T] [--correct FIELD=VALUE…] [--purpose NAME…]\n" +
+	"                [--text T] [--concerns ID] [--receiver NAME] [--idempotency-key K]\n" +
+	"  requests approve ID --note N [--evidence E]\n" +
+	"  requests answer ID --answer TEXT   (a complaint's reply, an explanation; emailed as written)\n" +
 	"  requests refuse ID --reason R --message M\n" +
 	"  requests pause ID --reason R\n" +
 	"  requests resume ID\n" +
@@ -65,7 +67,7 @@ func runRequests(ctx context.Context, args []string, getenv func(string) string,
 		err = requestsShow(ctx, rest, getenv, stdout, stderr)
 	case "file":
 		err = requestsFile(ctx, rest, getenv, stdout, stderr)
-	case "approve", "refuse", "pause", "resume", "extend":
+	case "approve", "refuse", "pause", "resume", "extend", "answer":
 		err = requestsAction(ctx, verb, rest, getenv, stdout, stderr)
 	case "assign", "note":
 		err = requestsAssignOrNote(ctx, verb, rest, getenv, stdout, stderr)
@@ -645,6 +647,9 @@ type ticket struct {
 	TicketRef         string            `json:"ticket_ref,omitempty"`
 	Corrections       map[string]string `json:"corrections,omitempty"`
 	Purposes          []string          `json:"purposes,omitempty"`
+	Text              string            `json:"text,omitempty"`
+	Concerns          string            `json:"concerns,omitempty"`
+	Receiver          string            `json:"receiver,omitempty"`
 }
 
 type ticketSubject struct {
@@ -663,7 +668,7 @@ func requestsFile(ctx context.Context, args []string, getenv func(string) string
 	var purposes listFlag
 	var verified ticketVerified
 	cf.fs.StringVar(&t.Product, "product", "", "the product, e.g. webank")
-	cf.fs.StringVar(&t.Type, "type", "", "the right: access, copy, correct, delete, withdraw_consent, cancel_account")
+	cf.fs.StringVar(&t.Type, "type", "", "the right: access, copy, correct, delete, withdraw_consent, cancel_account, transfer, explain, complaint")
 	cf.fs.Var(identities, "identity", "TYPE=VALUE, an identity of the person, e.g. user_id=u-42 (repeat for more)")
 	cf.fs.StringVar(&t.DeliveryEmail, "delivery-email", "", "where the result goes")
 	cf.fs.StringVar(&verified.Method, "verification", "", "how you verified the requester, e.g. face_check, id_document")
@@ -674,6 +679,9 @@ func requestsFile(ctx context.Context, args []string, getenv func(string) string
 	cf.fs.StringVar(&t.TicketRef, "ticket-ref", "", "the customer-service ticket number, to find the request by later")
 	cf.fs.Var(corrections, "correct", "FIELD=VALUE, a correction (type correct; repeat for more)")
 	cf.fs.Var(&purposes, "purpose", "a consent withdrawn (type withdraw_consent; repeat for more)")
+	cf.fs.StringVar(&t.Text, "text", "", "the complaint, or the decision to explain (types complaint, explain)")
+	cf.fs.StringVar(&t.Concerns, "concerns", "", "the request a complaint is about (its id)")
+	cf.fs.StringVar(&t.Receiver, "receiver", "", "the receiving handler a transfer goes to (transfer_receivers)")
 	key := cf.fs.String("idempotency-key", "", "the Idempotency-Key header (default: a new random one); reuse one to retry without filing twice")
 	if _, err := cf.parse(args, 0, ""); err != nil {
 		return err
@@ -727,9 +735,16 @@ func requestsAction(ctx context.Context, verb string, args []string, getenv func
 	switch verb {
 	case "approve":
 		note := cf.fs.String("note", "", "why it may go ahead (audited)")
+		evidence := cf.fs.String("evidence", "", "for a next-of-kin request: what you checked (death certificate, relationship)")
 		body, names = &struct {
-			Note *string `json:"note"`
-		}{note}, "`requests approve ID --note N`"
+			Note     *string `json:"note"`
+			Evidence *string `json:"evidence,omitempty"`
+		}{note, evidence}, "`requests approve ID --note N`"
+	case "answer":
+		answer := cf.fs.String("answer", "", "the reply or explanation, in the request's language; emailed as written")
+		body, names = &struct {
+			Answer *string `json:"answer"`
+		}{answer}, "`requests answer ID --answer TEXT`"
 	case "refuse":
 		reason := cf.fs.String("reason", "", "the ground: legal_obligation, national_security, public_interest, criminal_proceedings,\n"+
 			"abuse_of_rights, protect_life_or_property, harm_to_others, trade_secrets, identity_not_verified, excessive_or_repeated")
@@ -777,7 +792,8 @@ func requestsAction(ctx context.Context, verb string, args []string, getenv func
 	return nil
 }
 
-var pastTense = map[string]string{"approve": "approved", "refuse": "refused", "pause": "paused", "resume": "resumed", "extend": "extended"}
+var pastTense = map[string]string{"approve": "approved", "refuse": "refused", "pause": "paused", "resume": "resumed", "extend": "extended",
+	"answer": "answered"}
 
 // requestsAssignOrNote assigns a request (`assign ID NAME`) or adds an
 // internal note to it (`note ID TEXT`).

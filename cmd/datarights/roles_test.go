@@ -22,6 +22,7 @@ var staffRouteRoles = map[string][]string{
 	"POST /api/v1/requests/{id}/extend":                             {"approver"},
 	"POST /api/v1/requests/{id}/refuse":                             {"approver"},
 	"POST /api/v1/requests/{id}/approve":                            {"approver"},
+	"POST /api/v1/requests/{id}/answer":                             {"approver"},
 	"POST /api/v1/requests/{id}/tasks/{task}/retry":                 {"agent", "approver"},
 	"POST /api/v1/requests/{id}/tasks/{task}/confirm":               {"approver"},
 	"POST /api/v1/requests/{id}/recipients/{recipient}/acknowledge": {"approver"},

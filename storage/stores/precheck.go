@@ -151,3 +151,57 @@ func WebhookPrecheck(ctx context.Context, poster *SignedPoster, requestID, name 
 	}
 	return !*result.Allowed, reason, nil
 }
+
+var (
+	_ rights.ValueLooker = (*Postgres)(nil)
+	_ rights.ValueLooker = (*MySQL)(nil)
+)
+
+// LookupValue runs query, in a read-only transaction, with the subject's
+// store key as $1, and returns its one value (nil when the store does not
+// hold the subject or the query finds no row): e.g. the subject's date of
+// birth for the age lookup.
+func (p *Postgres) LookupValue(ctx context.Context, subject rights.Subject, query string) (any, error) {
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, p.errorf("begin lookup", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	keys, err := p.resolve(ctx, tx, subject)
+	if err != nil || len(keys) != 1 {
+		return nil, err // nobody, or several people: no value
+	}
+	var value any
+	if err := tx.QueryRow(ctx, query, keys[0]).Scan(&value); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, p.errorf("lookup", err)
+	}
+	return value, nil
+}
+
+// LookupValue runs query with the subject's store key as its one ?
+// parameter and returns its one value, as Postgres.LookupValue.
+func (m *MySQL) LookupValue(ctx context.Context, subject rights.Subject, query string) (any, error) {
+	tx, err := m.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, m.errorf("begin lookup", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	keys, err := m.session(tx).resolve(ctx, subject)
+	if err != nil || len(keys) != 1 {
+		return nil, err
+	}
+	var value any
+	if err := tx.QueryRowContext(ctx, query, keys[0]).Scan(&value); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, m.errorf("lookup", err)
+	}
+	if b, ok := value.([]byte); ok {
+		value = string(b)
+	}
+	return value, nil
+}

@@ -209,3 +209,14 @@ func VerifyRequest(secret []byte, method, target string, h SignatureHeaders, bod
 	_, _ = v.Write(body)
 	return v.Verify()
 }
+
+// SignHTTPRequestDigest signs req as SignHTTPRequest does, for a body given
+// by its SHA-256 (a large file streamed as the body, hashed beforehand).
+func SignHTTPRequestDigest(req *http.Request, secret, bodySHA256 []byte, now time.Time) {
+	timestamp := strconv.FormatInt(now.Unix(), 10)
+	nonce := NewNonce()
+	req.Header.Set(WebhookTimestampHeader, timestamp)
+	req.Header.Set(WebhookNonceHeader, nonce)
+	req.Header.Set(WebhookSignatureHeader, SignatureScheme+"="+hex.EncodeToString(
+		signatureMAC(secret, req.Method, RequestTarget(req.URL), timestamp, nonce, bodySHA256)))
+}
