@@ -35,7 +35,9 @@ func (e *e2e) snapshot(ids ...string) string {
 	ctx := context.Background()
 	var out strings.Builder
 	for _, q := range []string{
-		`SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM requests x WHERE id::text = ANY($1)`,
+		// sla_check_at is the SLA sweep's own schedule, which a periodic
+		// sweep may move at any moment: not a change of the request.
+		`SELECT coalesce(json_agg(to_jsonb(x) - 'sla_check_at' ORDER BY x.id), '[]') FROM requests x WHERE id::text = ANY($1)`,
 		`SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM tasks x WHERE request_id::text = ANY($1)`,
 		`SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM audit_events x WHERE request_id::text = ANY($1)`,
 		`SELECT coalesce(json_agg(x ORDER BY x.request_id, x.recipient), '[]') FROM recipient_notices x WHERE request_id::text = ANY($1)`,
