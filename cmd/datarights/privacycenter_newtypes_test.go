@@ -63,6 +63,10 @@ func TestPrivacyCenterComplaintAnswered(t *testing.T) {
 	}
 	complaint := "Your answer to my access request came late\nand did not list my card transactions."
 	if err := chromedp.Run(ctx,
+		// A fresh form, for the screenshot.
+		chromedp.Navigate(e.base+"/privacy/webank/complaint"),
+		chromedp.WaitVisible(`#text`),
+		chromedp.SendKeys(`#email`, email),
 		chromedp.SendKeys(`#text`, complaint),
 		// As copied from the earlier request's page, spaces and all.
 		chromedp.SetValue(`#concerns`, " "+strings.ToUpper(earlier)+" "),
@@ -199,7 +203,12 @@ func TestPrivacyCenterTransferShowsReceivers(t *testing.T) {
 	if receiverErr != "请选择接收您个人信息的机构。" {
 		t.Errorf("no receiver chosen is told as %q", receiverErr)
 	}
-	if err := chromedp.Run(ctx, chromedp.Click(`#receiver-partner_wealth`)); err != nil {
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(e.base+"/privacy/webank/transfer"),
+		chromedp.WaitVisible(`#receiver-partner_wealth`),
+		chromedp.SendKeys(`#email`, email),
+		chromedp.Click(`#receiver-partner_wealth`),
+	); err != nil {
 		t.Fatal(err)
 	}
 	centerShot(t, ctx, "form-transfer-zh.png")
