@@ -60,7 +60,7 @@ var catalogue = map[string]text{
 	"footer":      {"Your request is handled under the Personal Information Protection Law. We only ask for what we need to find your data and answer you.", "我们依据《个人信息保护法》处理您的请求，只收集查找您的信息和答复您所必需的内容。"},
 
 	"home.title":  {"Your personal information", "您的个人信息"},
-	"home.intro":  {"Here you can see, copy, correct or delete the personal information we hold about you, withdraw a consent, or cancel your account. Choose the product you use.", "您可以在这里查阅、复制、更正、删除我们持有的您的个人信息，撤回同意，或注销账户。请选择您使用的产品。"},
+	"home.intro":  {"Here you can see, copy, correct or delete the personal information we hold about you, have it transferred to another company, withdraw a consent, cancel your account, ask why an automated decision was made, or make a complaint. Choose the product you use.", "您可以在这里查阅、复制、更正、删除我们持有的您的个人信息，将其转移至其他机构，撤回同意，注销账户，要求解释自动化决策，或进行投诉。请选择您使用的产品。"},
 	"home.choose": {"Open", "进入"},
 
 	"answer.within":                  {"We answer within %s %s.", "我们将在%[2]s %[1]s内答复。"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,29 @@ func TestPrivacyCenterComplaintAnswered(t *testing.T) {
 		t.Errorf("the answer is not escaped: %s", html)
 	}
 	centerShot(t, ctx, "status-answer.png")
+
+	// An explain request's text is limited as the API's is (in bytes:
+	// 3000 Chinese characters are 9000), and told in words; within the
+	// limit it is filed.
+	c := newCenterClient(t, e.base)
+	tooLong := strings.Repeat("为什么", 1000)
+	status, _, page := c.post("/privacy/lang/en?back=/privacy/webank/explain", "/privacy/webank/explain",
+		url.Values{"email": {"demo-user-6@example.com"}, "text": {tooLong}})
+	if status != http.StatusBadRequest || !strings.Contains(page, `id="text-error">This is too long: at most 8000 letters (about 2666 Chinese characters).`) ||
+		!strings.Contains(page, tooLong) {
+		t.Errorf("a too long explain request: %d\n%.600s", status, page)
+	}
+	status, path, page := c.post("/privacy/webank/explain", "/privacy/webank/explain",
+		url.Values{"email": {"demo-user-6@example.com"}, "text": {"Why was my loan limit lowered?\r\nIt was cut in half."}})
+	if status != http.StatusOK || !strings.HasSuffix(path, "/verify") {
+		t.Fatalf("explain filed: %d at %s\n%.400s", status, path, page)
+	}
+	explainID := strings.TrimSuffix(strings.TrimPrefix(path, "/privacy/requests/"), "/verify")
+	if _, got := e.call("GET", "/api/v1/requests/"+explainID, testToken, nil); got["type"] != "explain" {
+		t.Errorf("the explain request: %v", got)
+	} else if d, _ := got["details"].(map[string]any); d["text"] != "Why was my loan limit lowered?\nIt was cut in half." {
+		t.Errorf("the explain request's text is stored as %q", d["text"])
+	}
 }
 
 // TestPrivacyCenterTransferShowsReceivers: the transfer form, in Chinese,
