@@ -135,6 +135,30 @@ func TestFieldProblemsTranslated(t *testing.T) {
 	}
 }
 
+// TestNewTypeFieldProblemsTranslated: the intake's problems with a
+// complaint's or explanation's text, a complaint's reference and a
+// transfer's receiver land on their form fields, in words.
+func TestNewTypeFieldProblemsTranslated(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lang   string
+		f      rights.FieldProblem
+		field  string
+		starts string
+	}{
+		{langEN, rights.FieldProblem{Field: "text", Reason: "is required: what the complaint is about"}, "text", "Please tell us"},
+		{langEN, rights.FieldProblem{Field: "text", Reason: "must be valid text of at most 8000 bytes"}, "text", "This is too long: at most 8000 letters (about 2666 Chinese"},
+		{langZH, rights.FieldProblem{Field: "text", Reason: "must be valid text of at most 8000 bytes"}, "text", "内容过长：最多约 2666 个汉字"},
+		{langEN, rights.FieldProblem{Field: "concerns", Reason: "must be a request id"}, "concerns", "This is not a request reference"},
+		{langZH, rights.FieldProblem{Field: "receiver", Reason: `unknown receiver "x"; the receiving handlers of webank: a`}, "receiver", "请选择接收"},
+	} {
+		name, text := fieldProblem(tc.lang, tc.f)
+		if name != tc.field || !strings.HasPrefix(text, tc.starts) {
+			t.Errorf("%s %s %q: %s %q", tc.lang, tc.f.Field, tc.f.Reason, name, text)
+		}
+	}
+}
+
 func TestSteps(t *testing.T) {
 	t.Parallel()
 	got := steps(langEN, rights.StatusInProgress)

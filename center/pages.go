@@ -58,6 +58,9 @@ type rightCard struct {
 	// InPerson: the right needs stronger proof than an emailed code;
 	// customer service takes it.
 	InPerson bool
+	// NoReceivers: a transfer, but the product has no receiving company
+	// configured; the page says so rather than hide the right.
+	NoReceivers bool
 }
 
 type productData struct {
@@ -80,7 +83,7 @@ func (s *server) handleProduct(w http.ResponseWriter, r *http.Request) {
 	for _, t := range prod.RightsOffered() {
 		d.Rights = append(d.Rights, rightCard{Type: t, Name: rightName(p.Lang, t), Explain: p.T("right." + string(t) + ".explain"),
 			Needs: p.T("right." + string(t) + ".needs"), Href: "/privacy/" + url.PathEscape(prod.Name) + "/" + url.PathEscape(string(t)),
-			InPerson: !s.Pipeline.SelfServiceOffers(t)})
+			InPerson: !s.Pipeline.SelfServiceOffers(t), NoReceivers: !s.transfers(prod.Name, t)})
 	}
 	p.Data = d
 	s.render(w, r, http.StatusOK, "product", p)
@@ -98,6 +101,23 @@ type formData struct {
 	Purposes                      []option
 	Fields                        []option
 	Warning                       string
+	// Receivers are the companies a transfer may go to, each with what it
+	// does with the data and on which basis (PIPL Art. 45): the person
+	// knows where their data goes before choosing.
+	Receivers []receiverOption
+	// Text is a complaint's or explain request's words (TextLabel and
+	// TextHelp say which); Concerns the reference of the request a
+	// complaint is about.
+	TextLabel, TextHelp, Text string
+	TextMax                   int
+	Concerns                  string
+	AsksConcerns              bool
+}
+
+// receiverOption is one company a transfer may go to.
+type receiverOption struct {
+	Name, Label, Purpose, LegalBasis string
+	Checked                          bool
 }
 
 // option is a consent purpose to withdraw or a field to correct.
@@ -114,7 +134,14 @@ func (s *server) offered(r *http.Request) (config.Product, rights.Type, bool) {
 		return prod, "", false
 	}
 	t := rights.Type(r.PathValue("right"))
-	return prod, t, slices.Contains(prod.RightsOffered(), t) && s.Pipeline.SelfServiceOffers(t)
+	return prod, t, slices.Contains(prod.RightsOffered(), t) && s.Pipeline.SelfServiceOffers(t) && s.transfers(prod.Name, t)
+}
+
+// transfers is false for a transfer from a product with no receiving
+// company configured: there is nothing to choose, and the intake would
+// refuse every request.
+func (s *server) transfers(product string, t rights.Type) bool {
+	return t != rights.TypeTransfer || len(s.Pipeline.Settings().ReceiversFor(product)) > 0
 }
 
 func (s *server) formFor(lang string, prod config.Product, t rights.Type, form url.Values) formData {
@@ -139,6 +166,16 @@ func (s *server) formFor(lang string, prod config.Product, t rights.Type, form u
 		}
 	case rights.TypeDelete, rights.TypeCancelAccount:
 		d.Warning = translate(lang, "right."+string(t)+".warning")
+	case rights.TypeTransfer:
+		for _, rc := range s.Pipeline.Settings().ReceiversFor(prod.Name) {
+			d.Receivers = append(d.Receivers, receiverOption{Name: rc.Name, Label: rc.Label(), Purpose: rc.Purpose.In(lang),
+				LegalBasis: rc.LegalBasis.In(lang), Checked: form.Get("receiver") == rc.Name})
+		}
+	case rights.TypeExplain, rights.TypeComplaint:
+		d.TextLabel = translate(lang, "form.text."+string(t))
+		d.TextHelp = translate(lang, "form.text_help", rights.MaxDetailText, rights.MaxDetailText/3)
+		d.Text, d.TextMax = form.Get("text"), rights.MaxDetailText
+		d.AsksConcerns, d.Concerns = t == rights.TypeComplaint, form.Get("concerns")
 	}
 	return d
 }
@@ -193,6 +230,18 @@ func (s *server) handleFile(w http.ResponseWriter, r *http.Request) {
 				in.Corrections = map[string]string{}
 			}
 			in.Corrections[field] = strings.TrimSpace(values[0])
+		}
+	case rights.TypeTransfer:
+		in.Receiver = form.Get("receiver")
+	case rights.TypeExplain, rights.TypeComplaint:
+		// Browsers send a textarea's line breaks as CRLF; stored as LF, the
+		// text counts against the limit as the API's would and reads the
+		// same in the console and the answer's email.
+		in.Text = strings.ReplaceAll(form.Get("text"), "\r\n", "\n")
+		if t == rights.TypeComplaint {
+			// A reference copied from a page or an email, perhaps with
+			// spaces around it or in capitals.
+			in.Concerns = strings.ToLower(strings.TrimSpace(form.Get("concerns")))
 		}
 	}
 	var (

@@ -32,6 +32,11 @@ type statusData struct {
 	Zone             string
 	DeadlineStopped  bool
 	DeadlineExplains string
+	// Answer is staff's reply to a complaint or explanation, once
+	// written; AnswerTitle names it ("Our explanation").
+	Answer, AnswerTitle string
+	// Receiver is the company a transfer goes to, by its display name.
+	Receiver string
 }
 
 // step is one stage of a request's way, done, current or to come.
@@ -74,8 +79,24 @@ func (s *server) statusData(lang string, st *jobs.SelfServiceStatus) statusData 
 	d.Headline = translate(lang, key+".headline")
 	d.Now = translate(lang, key+".now")
 	d.Next = translate(lang, key+".next")
-	if st.Status == rights.StatusCompleted && st.Type.Exports() {
+	switch {
+	case st.Status == rights.StatusInProgress && st.Type.Answered():
+		// Nothing is searched in the stores: a person writes the answer.
+		d.Now = translate(lang, "status.in_progress.now_answer")
+	case st.Status == rights.StatusCompleted && st.Type == rights.TypeTransfer:
+		d.Next = translate(lang, "status.completed.next_transfer")
+	case st.Status == rights.StatusCompleted && st.Type.Exports():
 		d.Next = translate(lang, "status.completed.next_copy")
+	case st.Status == rights.StatusCompleted && st.Answer != "":
+		d.Next = translate(lang, "status.completed.next_answer")
+	}
+	d.Receiver = st.Receiver
+	if st.Answer != "" {
+		title := "reply.title." + string(st.Type)
+		if _, ok := catalogue[title]; !ok {
+			title = "reply.title"
+		}
+		d.Answer, d.AnswerTitle = st.Answer, translate(lang, title)
 	}
 	if st.LastDay != "" {
 		d.Deadline = translate(lang, "status.deadline_value", st.LastDay, zone)
@@ -87,7 +108,9 @@ func (s *server) statusData(lang string, st *jobs.SelfServiceStatus) statusData 
 		d.Refusal = refusalText(lang, st.Refusal)
 	}
 	d.Steps = steps(lang, st.Status)
-	if e := st.Export; e != nil {
+	// A transfer's archive went to the receiver, unencrypted over TLS:
+	// there is nothing for the person to download or unlock.
+	if e := st.Export; e != nil && st.Type != rights.TypeTransfer {
 		ed := &exportData{Link: e.Delivery == "link", Attached: e.Delivery != "link", Purged: e.PurgedAt != nil,
 			URL: e.URL, FileName: e.FileName, Size: humanBytes(e.Bytes), Expires: at(e.ExpiresAt),
 			Password: e.Password, PasswordAvailable: e.PasswordAvailable}
@@ -242,6 +265,15 @@ func fieldProblem(lang string, f rights.FieldProblem) (string, string) {
 		return "correct." + strings.TrimPrefix(field, "corrections."), translate(lang, "field_error.correction")
 	case field == "type":
 		return "type", translate(lang, "field_error.type")
+	case field == "text":
+		if strings.HasPrefix(f.Reason, "is required") {
+			return "text", translate(lang, "field_error.text_required")
+		}
+		return "text", translate(lang, "field_error.text_long", rights.MaxDetailText, rights.MaxDetailText/3)
+	case field == "concerns":
+		return "concerns", translate(lang, "field_error.concerns")
+	case field == "receiver":
+		return "receiver", translate(lang, "field_error.receiver")
 	}
 	return f.Field, translate(lang, "field_error.generic")
 }
