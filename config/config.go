@@ -323,6 +323,8 @@ type Store struct {
 	// DisplayName names the store for people, in emails and reports
 	// (e.g. {zh-CN: 核心银行系统, en: Core banking}); the name when unset.
 	DisplayName LocalText `yaml:"display_name"`
+	// IdentityFormat: how the store holds emails and phones (identity.go).
+	IdentityFormat *IdentityFormat `yaml:"identity_format"`
 }
 
 // WebhookStore is a webhook store's endpoint and signing secret.
@@ -894,6 +896,7 @@ func (c *Config) validate() rights.Problems {
 		if !identityRE.MatchString(s.Key) {
 			p.Add(f+".key", "must name the identity type the tables are keyed by, like \"user_id\"")
 		}
+		checkIdentityFormat(&p, f+".identity_format", s)
 		for j, l := range s.Lookups {
 			lf := fmt.Sprintf("%s.lookups[%d]", f, j)
 			if !identityRE.MatchString(l.Identity) {

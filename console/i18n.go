@@ -301,6 +301,7 @@ var eventWords = map[string]text{
 	"request.assigned":            {"Assigned", "已分配"},
 	"note.added":                  {"Internal note added", "添加内部备注"},
 	"identity.resolved":           {"Identities resolved in the stores", "已在数据存储中识别身份"},
+	"identity.ambiguous":          {"The identity matches several people: awaits staff", "该身份对应多人：待员工处理"},
 	"clock.paused":                {"Clock paused", "暂停计时"},
 	"clock.resumed":               {"Clock resumed", "恢复计时"},
 	"deadline.extended":           {"Deadline extended", "期限已延长"},

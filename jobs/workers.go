@@ -177,6 +177,19 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 				return err
 			}
 		}
+		if len(res.ambiguous) > 0 && (r.Outcome == nil || len(r.Outcome.Ambiguous) == 0) {
+			// An identity that matches several people is not "no data
+			// found": staff decide (ask for the user id and refuse, or
+			// approve to answer for nobody's data).
+			if r.Outcome == nil {
+				r.Outcome = &rights.Outcome{}
+			}
+			r.Outcome.Ambiguous = res.ambiguous
+			return storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+				Actor: rights.ActorSystem, Action: "identity.ambiguous",
+				Detail: map[string]any{"reason": rights.ReasonSeveralPeople, "identity_types": res.ambiguous},
+			})
+		}
 		if age.band != "" {
 			r.D().AgeBand = age.band
 			if err := storage.SaveRequest(ctx, tx, r); err != nil {

@@ -229,7 +229,15 @@ type Outcome struct {
 	// Recipients are the third parties asked to erase the data shared with
 	// them.
 	Recipients []string `json:"recipients,omitempty"`
+	// Ambiguous are the identity types whose lookups led to several
+	// people: the request stopped for staff (ReasonSeveralPeople), and
+	// once approved goes ahead acting on nobody's data for them.
+	Ambiguous []string `json:"ambiguous,omitempty"`
 }
+
+// ReasonSeveralPeople is why a request whose identity matches several
+// people waits for staff instead of answering "no data found".
+const ReasonSeveralPeople = "matches several people"
 
 // TaskAction is what a store task does to the subject's data in one store.
 type TaskAction string

@@ -1,0 +1,136 @@
+package main
+
+// End-to-end tests of the policy rules of issue 12 (part A): identities
+// normalised before lookup and ambiguous identities stopped for staff,
+// verification and pre-checks by right, recipients told only when they
+// received the person's data, and the demo's retention periods.
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/demo"
+)
+
+// accessTicket is a staff access ticket naming the person by identities.
+func accessTicket(identities map[string]string, deliveryEmail string) map[string]any {
+	return map[string]any{
+		"product": "webank", "type": "access", "locale": "en",
+		"subject":        map[string]any{"identities": identities},
+		"delivery_email": deliveryEmail,
+		"verification":   map[string]any{"method": "face_check", "reference": "FC-1"},
+	}
+}
+
+// taskRows returns, per dataset, the rows a request's tasks report, and
+// whether every task found the subject.
+func taskRows(body map[string]any) (map[string]float64, bool) {
+	rows, resolved := map[string]float64{}, len(asSlice(body["tasks"])) > 0
+	for _, task := range asSlice(body["tasks"]) {
+		report, _ := task.(map[string]any)["report"].(map[string]any)
+		if report == nil || report["resolved"] != true {
+			resolved = false
+			continue
+		}
+		for _, ds := range asSlice(report["datasets"]) {
+			d := ds.(map[string]any)
+			rows[d["name"].(string)] += d["rows"].(float64)
+		}
+	}
+	return rows, resolved
+}
+
+func (e *e2e) bankExec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.bankURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPolicyIdentitiesNormalised: an email typed with capitals and a
+// trailing space, and a phone written +86…, 0086… or with spaces, find the
+// customer the demo bank holds as demo-user-7@example.com and 13800000007.
+func TestPolicyIdentitiesNormalised(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	want, err := demo.Counts(context.Background(), e.bankURL, demo.UserID(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range []map[string]string{
+		{"email": "Demo-User-7@Example.com "},
+		{"phone": "+86 138 0000 0007"},
+		{"phone": "0086 13800000007"},
+	} {
+		code, body := e.call("POST", "/api/v1/requests", testToken, accessTicket(ids, demo.Email(7)))
+		if code != http.StatusCreated {
+			t.Fatalf("submit %v = %d %v", ids, code, body)
+		}
+		done := e.waitStatus(body["id"].(string), "completed", 60*time.Second)
+		rows, resolved := taskRows(done)
+		if !resolved {
+			t.Errorf("%v: the store did not find demo-user-7: %v", ids, done["tasks"])
+		}
+		for table, n := range want {
+			if rows[table] != float64(n) {
+				t.Errorf("%v: %s has %v rows in the report, want %d", ids, table, rows[table], n)
+			}
+		}
+	}
+	// The lookup before filing agrees.
+	code, body := e.call("POST", "/api/v1/lookup", testToken, map[string]any{"product": "webank",
+		"identities": map[string]string{"email": "DEMO-USER-7@example.COM", "phone": "138-0000-0007"}})
+	if code != http.StatusOK || body["outcome"] != "one_person" {
+		t.Errorf("lookup = %d %v, want one_person", code, body)
+	}
+}
+
+// TestPolicyAmbiguousIdentityAwaitsStaff: a phone number two customers
+// share stops the request at awaiting_approval with "matches several
+// people" in its audit trail (not "no data found"); approved, it goes
+// ahead acting on nobody's data.
+func TestPolicyAmbiguousIdentityAwaitsStaff(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	e.bankExec(t, "UPDATE users SET phone = $1 WHERE user_id = $2", demo.Phone(8), demo.UserID(9))
+	code, body := e.call("POST", "/api/v1/requests", testToken,
+		accessTicket(map[string]string{"phone": "+86 " + demo.Phone(8)}, demo.Email(8)))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	held := e.waitStatus(id, "awaiting_approval", 60*time.Second)
+	var reason any
+	for _, ev := range asSlice(held["audit"]) {
+		if ev := ev.(map[string]any); ev["action"] == "identity.ambiguous" {
+			reason = ev["detail"].(map[string]any)["reason"]
+		}
+	}
+	if reason != "matches several people" {
+		t.Fatalf("reason = %v; audit %v", reason, auditActions(held))
+	}
+	if tasks := asSlice(held["tasks"]); len(tasks) != 0 {
+		t.Errorf("an ambiguous request has tasks: %v", tasks)
+	}
+	if out, _ := held["outcome"].(map[string]any); out == nil || len(asSlice(out["ambiguous"])) != 1 {
+		t.Errorf("outcome = %v, want the ambiguous identity type", held["outcome"])
+	}
+	if code, body := e.call("POST", "/api/v1/requests/"+id+"/approve", staffToken("approver-2"),
+		map[string]string{"note": "the requester could not give a user id; answer for nobody"}); code != http.StatusOK {
+		t.Fatalf("approve = %d %v", code, body)
+	}
+	done := e.waitStatus(id, "completed", 60*time.Second)
+	if rows, _ := taskRows(done); rows["users"] != 0 || rows["transactions"] != 0 {
+		t.Errorf("an ambiguous identity exported rows: %v", rows)
+	}
+}
