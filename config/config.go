@@ -50,6 +50,9 @@ type Config struct {
 	// CancelAccount configures account cancellation: verification and
 	// pre-checks.
 	CancelAccount CancelAccount `yaml:"cancel_account"`
+	// Rights holds each right's verification methods and pre-checks
+	// (cancel.go); rights.cancel_account replaces cancel_account.
+	Rights map[rights.Type]RightRules `yaml:"rights"`
 	// Consent configures purposes, the consent ledger and withdrawals.
 	Consent Consent `yaml:"consent"`
 	// Recipients are third parties told to erase what was shared with them.
@@ -523,7 +526,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			w.Secret = getenv(w.SecretEnv)
 		}
 	}
-	for _, pc := range c.CancelAccount.Prechecks {
+	for _, pc := range c.allPrechecks() {
 		if w := pc.Webhook; w != nil && w.SecretEnv != "" {
 			w.Secret = getenv(w.SecretEnv)
 		}

@@ -189,19 +189,32 @@ const extrasTemplate = `  # The loan book, in the same database. A settled loan'
 notify:
   acknowledgement: true
 
-# Cancelling an account (注销) is irreversible: the requester must have been
-# seen (face check) or shown an identity document, and an account with a
-# loan still open cannot be cancelled.
-cancel_account:
-  verification_methods: [face_check, id_document]
-  prechecks:
-    - name: open_loans
-      products: [webank]
-      store: demo_loans
-      query: "SELECT count(*) FROM loans WHERE user_id = $1 AND status = 'open'"
-      reason:
-        zh-CN: 您名下仍有未结清的贷款，请结清后再申请注销账户。
-        en: You still have a loan that is not repaid; please repay it before cancelling your account.
+# Each right's rules (WeBank §7(二), §7(三), §7(八): 为保障安全，我行可能需要
+# 您以人脸核验或其他方式验证您的身份). Deleting data and cancelling an account
+# are irreversible: the requester must have been seen (face check) or shown
+# an identity document, so self-service (an emailed code) cannot ask for
+# them. A loan still open blocks both: the bank still needs its records.
+rights:
+  delete:
+    verification_methods: [face_check, id_document]
+    prechecks:
+      - name: open_loans
+        products: [webank]
+        store: demo_loans
+        query: "SELECT count(*) FROM loans WHERE user_id = $1 AND status = 'open'"
+        reason:
+          zh-CN: 您名下仍有未结清的贷款，相关个人信息仍为履行合同所必需，请结清后再申请删除。
+          en: You still have a loan that is not repaid; its records are still needed to perform the contract. Please repay it before asking for deletion.
+  cancel_account:
+    verification_methods: [face_check, id_document]
+    prechecks:
+      - name: open_loans
+        products: [webank]
+        store: demo_loans
+        query: "SELECT count(*) FROM loans WHERE user_id = $1 AND status = 'open'"
+        reason:
+          zh-CN: 您名下仍有未结清的贷款，请结清后再申请注销账户。
+          en: You still have a loan that is not repaid; please repay it before cancelling your account.
 
 # Legal retention periods tables may name.
 retention:

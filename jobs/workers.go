@@ -147,7 +147,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 				return err
 			}
 		}
-		if current.Type == rights.TypeCancelAccount && cancelledBy == "" {
+		if cancelledBy == "" && len(p.settings.PrechecksForRight(current.Product, current.Type)) > 0 {
 			resolved := *current
 			resolved.Subject.Resolved = res.found
 			if blocked, err = p.runPrechecks(ctx, &resolved); err != nil {
@@ -230,7 +230,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		case cancelledBy != "":
 			return p.answerCancelled(ctx, tx, r, cancelledBy, cancelledAt, now)
 		case len(blocked) > 0:
-			return p.refuseCancellation(ctx, tx, r, blocked, now)
+			return p.refuseBlocked(ctx, tx, r, blocked, now)
 		case r.Type == rights.TypeWithdrawConsent:
 			if err := p.recordWithdrawal(ctx, tx, r, r.Purposes, "request", now); err != nil {
 				return err
@@ -493,7 +493,7 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 	case rights.ActionWithdrawConsent:
 		return p.runWithdrawal(ctx, conn, r, t)
 	case rights.ActionCorrect:
-		return runCorrect(ctx, conn, r, t)
+		return runCorrect(ctx, conn, r, t, p.storeFormatted(t.Store, r.Product, r.Corrections))
 	}
 	return rights.StoreReport{}, fmt.Errorf("unknown task action %q", t.Action)
 }

@@ -7,7 +7,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +136,85 @@ func TestPolicyAmbiguousIdentityAwaitsStaff(t *testing.T) {
 	if rows, _ := taskRows(done); rows["users"] != 0 || rows["transactions"] != 0 {
 		t.Errorf("an ambiguous identity exported rows: %v", rows)
 	}
+
+	// Another one staff refuse instead: finding the person would take
+	// a search of the call recordings (WeBank §7(八), technically
+	// impractical).
+	_, body = e.call("POST", "/api/v1/requests", testToken,
+		accessTicket(map[string]string{"phone": demo.Phone(8)}, demo.Email(8)))
+	second := body["id"].(string)
+	e.waitStatus(second, "awaiting_approval", 60*time.Second)
+	code, body = e.call("POST", "/api/v1/requests/"+second+"/refuse", staffToken("approver-2"),
+		map[string]string{"reason": "technically_impractical", "message": "Only the call recordings could tell which customer asked."})
+	if code != http.StatusOK || body["status"] != "refused" {
+		t.Fatalf("refuse = %d %v", code, body)
+	}
+	msg := e.smtp.WaitForMessage(t, second+".refusal@datarights", 30*time.Second)
+	if !strings.Contains(msg.Text, "需要过多技术手段") || !strings.Contains(msg.Text, "call recordings") {
+		t.Errorf("refusal email:\n%s", msg.Text)
+	}
+}
+
+// TestPolicyDeleteNeedsStrongVerificationAndNoOpenLoan: the demo WeBank
+// rules. A delete verified by an emailed code is refused at intake, and
+// self-service cannot ask for one; a borrower with an open loan
+// (demo-user-5) is refused with erasure_blocked and the check's reason,
+// and not one row of the bank changes.
+func TestPolicyDeleteNeedsStrongVerificationAndNoOpenLoan(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "")
+	e.appendConfig(t, demo.ExtrasYAML(e.bankURL))
+	e.start()
+	before := e.bankRows(t)
+
+	weak := copyTicket("demo-user-5")
+	weak["type"], weak["verification"] = "delete", map[string]any{"method": "email_code"}
+	if code, body := e.call("POST", "/api/v1/requests", testToken, weak); code != http.StatusBadRequest ||
+		!strings.Contains(fmt.Sprint(body), "a deletion must be verified by face_check or id_document") {
+		t.Errorf("delete by email code = %d %v, want 400", code, body)
+	}
+	if code, body := e.call("POST", "/api/v1/self-service/requests", "", map[string]any{
+		"product": "webank", "type": "delete", "email": demo.Email(5)}); code != http.StatusBadRequest {
+		t.Errorf("self-service delete = %d %v, want 400", code, body)
+	}
+
+	ticket := copyTicket("demo-user-5")
+	ticket["type"] = "delete"
+	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	done := e.waitStatus(id, "refused", 60*time.Second)
+	refusal, _ := done["refusal"].(map[string]any)
+	if refusal["reason"] != "erasure_blocked" || !slices.Equal(anyStrings(refusal["prechecks"]), []string{"open_loans"}) ||
+		!strings.Contains(refusal["message"].(string), "loan that is not repaid") {
+		t.Errorf("refusal = %v", refusal)
+	}
+	if tasks := asSlice(done["tasks"]); len(tasks) != 0 {
+		t.Errorf("a blocked delete has tasks: %v", tasks)
+	}
+	msg := e.smtp.WaitForMessage(t, id+".refusal@datarights", 30*time.Second)
+	if !strings.Contains(msg.Text, "暂不满足删除条件") || !strings.Contains(msg.Text, "loan that is not repaid") {
+		t.Errorf("refusal email:\n%s", msg.Text)
+	}
+	after := e.bankRows(t)
+	for table, users := range before {
+		if !slices.Equal(after[table]["demo-user-5"], users["demo-user-5"]) {
+			t.Errorf("%s rows of demo-user-5 changed", table)
+		}
+	}
+	checkOthersUnchanged(t, before, after, "")
+	if n := recipientCount(t, e, id); n != 0 {
+		t.Errorf("%d third parties told of a refused delete", n)
+	}
+}
+
+func recipientCount(t *testing.T, e *e2e, id string) int {
+	t.Helper()
+	var n int
+	if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM recipient_notices WHERE request_id = $1", id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
