@@ -178,7 +178,7 @@ func TestRightsConfigRejects(t *testing.T) {
 		"precheck secret unset":   {"secret_env: LEDGER_SECRET", "secret_env: NOT_SET", `cancel_account.prechecks[1].webhook.secret_env: environment variable NOT_SET is not set`},
 		"recipient both":          {"    email: dpo@bureau.example", "    email: dpo@bureau.example\n    webhook: {url: \"https://x.example\", secret_env: INSURER_SECRET}", `recipients[0]: needs either email or webhook`},
 		"recipient bad email":     {"email: dpo@bureau.example", "email: DPO <dpo@bureau.example>", `recipients[0].email: must be a plain email address`},
-		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account and correct requests, not "copy"`},
+		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account, correct and withdraw_consent requests, not "copy"`},
 		"recipient twice":         {"name: insurer", "name: credit_bureau", `recipients[1].name: "credit_bureau" is declared twice`},
 		"cancel method unlisted": {"cancel_account:", "intake:\n  verification_methods: [id_document]\ncancel_account:",
 			`cancel_account.verification_methods[0]: "face_check" is not in intake.verification_methods (id_document)`},

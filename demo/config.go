@@ -225,12 +225,17 @@ retention:
 
 # Third parties the bank shares customer data with. When a customer's data
 # is deleted or the account cancelled, each is told to erase its copy, and
-# its acknowledgement is tracked on the request.
+# its acknowledgement is tracked on the request. The credit bureau receives
+# borrowers' data only, so only borrowers' requests are told to it (asked
+# before anything is erased).
 recipients:
   - name: credit_bureau
     display_name: 百行征信 (Baihang Credit)
     products: [webank]
     rights: [delete, cancel_account]
+    when:
+      store: demo_loans
+      query: "SELECT count(*) FROM loans WHERE user_id = $1"
     email: privacy@credit-bureau.example
 `
 

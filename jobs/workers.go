@@ -126,6 +126,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		age         ageCheck
 		arranged    *blockedCheck
 		linked      = true
+		conditions  map[string]bool
 	)
 	if current.Status == rights.StatusVerified {
 		if res, err = p.resolveIdentities(ctx, current); err != nil {
@@ -148,9 +149,14 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 			}
 		}
 		if cancelledBy == "" && len(p.settings.PrechecksForRight(current.Product, current.Type)) > 0 {
-			resolved := *current
-			resolved.Subject.Resolved = res.found
 			if blocked, err = p.runPrechecks(ctx, &resolved); err != nil {
+				return err
+			}
+		}
+		// Whether each third party received this person's data is asked
+		// now, before an erasure removes what would tell.
+		if cancelledBy == "" {
+			if conditions, err = p.recipientConditions(ctx, &resolved); err != nil {
 				return err
 			}
 		}
@@ -174,6 +180,15 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 			}
 			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 				Action: "identity.resolved", Detail: map[string]any{"resolved": sortedKeys(res.found), "ambiguous": res.ambiguous}}); err != nil {
+				return err
+			}
+		}
+		if conditions != nil {
+			if r.Outcome == nil {
+				r.Outcome = &rights.Outcome{}
+			}
+			r.Outcome.RecipientConditions = conditions
+			if err := storage.SaveRequest(ctx, tx, r); err != nil {
 				return err
 			}
 		}

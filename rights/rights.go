@@ -233,6 +233,13 @@ type Outcome struct {
 	// people: the request stopped for staff (ReasonSeveralPeople), and
 	// once approved goes ahead acting on nobody's data for them.
 	Ambiguous []string `json:"ambiguous,omitempty"`
+	// RecipientConditions are, per third party with a query condition
+	// (recipients[].when), whether it received this person's data, as
+	// asked before anything was changed.
+	RecipientConditions map[string]bool `json:"recipient_conditions,omitempty"`
+	// NotTold are the third parties not told because they did not receive
+	// this person's data.
+	NotTold []string `json:"recipients_not_told,omitempty"`
 }
 
 // ReasonSeveralPeople is why a request whose identity matches several

@@ -218,3 +218,144 @@ func recipientCount(t *testing.T, e *e2e, id string) int {
 	}
 	return n
 }
+
+// recipientYAML adds third parties for TestPolicyRecipients: an insurer
+// told only when the loan book held rows of the person (a dataset
+// condition), and a partner a login shared data with, told to stop
+// processing when consent to "location" is withdrawn.
+const recipientYAML = `  - name: loan_insurer
+    products: [webank]
+    rights: [delete]
+    when: {dataset: demo_loans.loans}
+    email: dpo@loan-insurer.example
+  - name: login_partner
+    display_name: 合作小程序 (a mini-program)
+    products: [webank]
+    rights: []
+    stop_sharing: [withdraw_consent]
+    purposes: [location]
+    email: privacy@partner.example
+`
+
+func noticeTo(t *testing.T, e *e2e, id string) []string {
+	t.Helper()
+	rows, err := e.db.Query(context.Background(), "SELECT recipient FROM recipient_notices WHERE request_id = $1 ORDER BY recipient", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestPolicyRecipients: the credit bureau (condition: a query on the loan
+// book, asked before the erasure) and the loan insurer (condition: rows of
+// the loan book in the request's reports) are told of a borrower's delete
+// and not of a non-borrower's, which is audited as recipient.not_told; a
+// withdrawal of consent to location tells the login partner to stop
+// processing, a withdrawal of another purpose tells it nothing; and a
+// withdrawal of the whole policy withdraws every purpose.
+func TestPolicyRecipients(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "")
+	e.editConfig(t, "consent:\n  identity: user_id\n  purposes:\n", `consent:
+  identity: user_id
+  purposes:
+    - name: privacy_policy
+      label: {zh-CN: 《微众银行隐私政策》, en: the WeBank privacy policy}
+      products: [webank]
+      stores: [demo_bank]
+      implies_all: true
+`)
+	e.appendConfig(t, demo.ExtrasYAML(e.bankURL)+recipientYAML)
+	e.start()
+
+	submit := func(ticket map[string]any) string {
+		t.Helper()
+		code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+		if code != http.StatusCreated {
+			t.Fatalf("submit = %d %v", code, body)
+		}
+		return body["id"].(string)
+	}
+	deleteOf := func(user string) map[string]any {
+		tk := copyTicket(user)
+		tk["type"] = "delete"
+		return tk
+	}
+	withdrawal := func(user string, purposes ...string) map[string]any {
+		tk := copyTicket(user)
+		tk["type"], tk["purposes"] = "withdraw_consent", purposes
+		return tk
+	}
+	nonBorrower := submit(deleteOf("demo-user-2"))
+	borrower := submit(deleteOf("demo-user-3"))
+	location := submit(withdrawal("demo-user-7", "location"))
+	ads := submit(withdrawal("demo-user-11", "personalised_ads"))
+	whole := submit(withdrawal("demo-user-13", "privacy_policy"))
+	for _, id := range []string{nonBorrower, borrower, location, ads, whole} {
+		e.waitStatus(id, "completed", 90*time.Second)
+	}
+
+	// demo-user-2 never borrowed: neither the bureau nor the insurer hear
+	// of them.
+	_, body := e.call("GET", "/api/v1/requests/"+nonBorrower, testToken, nil)
+	if got := noticeTo(t, e, nonBorrower); len(got) != 0 {
+		t.Errorf("a non-borrower's delete told %v", got)
+	}
+	notTold := map[string]bool{}
+	for _, ev := range asSlice(body["audit"]) {
+		if ev := ev.(map[string]any); ev["action"] == "recipient.not_told" {
+			notTold[ev["detail"].(map[string]any)["recipient"].(string)] = true
+		}
+	}
+	if !notTold["credit_bureau"] || !notTold["loan_insurer"] {
+		t.Errorf("recipient.not_told for %v; audit %v", notTold, auditActions(body))
+	}
+	if out, _ := body["outcome"].(map[string]any); out == nil || len(asSlice(out["recipients_not_told"])) != 2 {
+		t.Errorf("outcome = %v", body["outcome"])
+	}
+	// demo-user-3 did: both are told, by email.
+	if got := noticeTo(t, e, borrower); !slices.Equal(got, []string{"credit_bureau", "loan_insurer"}) {
+		t.Errorf("a borrower's delete told %v, want the bureau and the insurer", got)
+	}
+	bureau := e.smtp.WaitForMessage(t, borrower+".notice.credit_bureau@datarights", 30*time.Second)
+	if !strings.Contains(bureau.Subject+bureau.Text, "删除") {
+		t.Errorf("bureau notice:\n%s", bureau.Text)
+	}
+
+	// Withdrawing consent to location: the partner is told to stop.
+	if got := noticeTo(t, e, location); !slices.Equal(got, []string{"login_partner"}) {
+		t.Errorf("a location withdrawal told %v", got)
+	}
+	stop := e.smtp.WaitForMessage(t, location+".notice.login_partner@datarights", 30*time.Second)
+	if !strings.Contains(stop.Text, "请停止处理") || !strings.Contains(stop.Text, "please stop processing") ||
+		strings.Contains(stop.Text, "请删除") || !strings.Contains(stop.Text, "user_id: demo-user-7") {
+		t.Errorf("stop-sharing notice %q:\n%s", stop.Subject, stop.Text)
+	}
+	if got := noticeTo(t, e, ads); len(got) != 0 {
+		t.Errorf("a withdrawal of personalised_ads told %v", got)
+	}
+
+	// The whole policy: every purpose of the product is withdrawn, and the
+	// partner (location among them) is told to stop.
+	_, body = e.call("GET", "/api/v1/requests/"+whole, testToken, nil)
+	var withdrawn int
+	if err := e.db.QueryRow(context.Background(), `SELECT count(*) FROM consent_events WHERE request_id = $1 AND NOT granted`, whole).Scan(&withdrawn); err != nil || withdrawn != 5 {
+		t.Errorf("whole-policy withdrawal recorded %d withdrawals (%v), want 5", withdrawn, err)
+	}
+	if out, _ := body["outcome"].(map[string]any); out == nil || len(asSlice(out["withdrawn"])) != 5 {
+		t.Errorf("outcome = %v", body["outcome"])
+	}
+	if got := noticeTo(t, e, whole); !slices.Equal(got, []string{"login_partner"}) {
+		t.Errorf("a whole-policy withdrawal told %v", got)
+	}
+	rows := e.bankRows(t)["consents"]["demo-user-13"]
+	for _, row := range rows {
+		if !strings.Contains(row, ",f,") {
+			t.Errorf("consent of demo-user-13 still granted: %s", row)
+		}
+	}
+}
