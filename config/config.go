@@ -402,8 +402,8 @@ type Table struct {
 	RetentionFrom string `yaml:"retention_from"`
 	// RestrictColumn is the nullable timestamp column a restriction sets.
 	RestrictColumn string `yaml:"restrict_column"`
-	// RetentionYears is the retention class's period, filled in by Parse.
-	RetentionYears int `yaml:"-"`
+	// RetentionMonths is the retention class's period, filled in by Parse.
+	RetentionMonths int `yaml:"-"`
 	// Purposes are the consents the rows are kept for alone (a location
 	// history, an advertising profile): withdrawing one erases them.
 	Purposes []string `yaml:"purposes"`

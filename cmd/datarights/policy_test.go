@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/storage/storagetest"
 )
 
 // accessTicket is a staff access ticket naming the person by identities.
@@ -356,6 +358,107 @@ func TestPolicyRecipients(t *testing.T) {
 	for _, row := range rows {
 		if !strings.Contains(row, ",f,") {
 			t.Errorf("consent of demo-user-13 still granted: %s", row)
+		}
+	}
+}
+
+// usePolicyConfig replaces the core demo configuration of e's file with
+// demo.PolicyYAML, the one `datarights dev` runs.
+func (e *e2e) usePolicyConfig(t *testing.T) {
+	t.Helper()
+	dataDir := filepath.Join(filepath.Dir(e.configPath), "data")
+	runtime := storagetest.RuntimeURL(t, e.serviceURL)
+	e.editConfig(t, demo.ConfigYAML(runtime, e.bankURL, dataDir), demo.PolicyYAML(runtime, e.bankURL, dataDir))
+}
+
+// TestPolicyDemoRetention: under the demo's WeBank configuration a delete
+// by demo-user-14 (wealth management, no loan) keeps the account, cards
+// and transactions restricted for 10 years and the wealth records for 20,
+// deletes the consents, anonymises the app usage events, and tells the
+// requester why in both languages; nobody else's rows change.
+func TestPolicyDemoRetention(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, false, "")
+	e.usePolicyConfig(t)
+	e.start()
+	const user = "demo-user-14"
+	before := e.bankRows(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.bankURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var eventsBefore int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM app_events").Scan(&eventsBefore); err != nil {
+		t.Fatal(err)
+	}
+
+	ticket := copyTicket(user)
+	ticket["type"] = "delete"
+	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	done := e.waitStatus(id, "completed", 90*time.Second)
+
+	after := e.bankRows(t)
+	checkOthersUnchanged(t, before, after, user)
+	for _, table := range []string{"users", "cards", "transactions"} {
+		if len(after[table][user]) == 0 || len(after[table][user]) != len(before[table][user]) {
+			t.Errorf("%s: %d rows of %s kept, want all %d", table, len(after[table][user]), user, len(before[table][user]))
+		}
+	}
+	var unrestricted, wealthKept, wealthUnrestricted, events, anonymised int
+	err = conn.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM users WHERE user_id = $1 AND restricted_at IS NULL) +
+		(SELECT count(*) FROM cards WHERE user_id = $1 AND restricted_at IS NULL) +
+		(SELECT count(*) FROM transactions WHERE user_id = $1 AND restricted_at IS NULL),
+		(SELECT count(*) FROM wealth WHERE user_id = $1),
+		(SELECT count(*) FROM wealth WHERE user_id = $1 AND restricted_at IS NULL),
+		(SELECT count(*) FROM app_events),
+		(SELECT count(*) FROM app_events WHERE user_id IS NULL AND device = 'anonymised')`, user).
+		Scan(&unrestricted, &wealthKept, &wealthUnrestricted, &events, &anonymised)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unrestricted != 0 {
+		t.Errorf("%d account rows of %s kept but not restricted", unrestricted, user)
+	}
+	if wealthKept != len(demo.Holdings(14)) || wealthUnrestricted != 0 {
+		t.Errorf("wealth: %d rows kept (%d unrestricted), want %d restricted", wealthKept, wealthUnrestricted, len(demo.Holdings(14)))
+	}
+	if len(after["consents"][user]) != 0 {
+		t.Errorf("consents of %s kept: %v", user, after["consents"][user])
+	}
+	if events != eventsBefore || anonymised != demo.AppEvents(14) {
+		t.Errorf("app_events: %d rows (before %d), %d anonymised, want %d", events, eventsBefore, anonymised, demo.AppEvents(14))
+	}
+
+	classes := map[string]time.Time{}
+	for _, h := range asSlice(done["holds"]) {
+		h := h.(map[string]any)
+		until, _ := time.Parse(time.RFC3339, h["until"].(string))
+		classes[h["store"].(string)+"/"+h["dataset"].(string)+"/"+h["retention"].(string)] = until
+	}
+	now := time.Now()
+	for key, years := range map[string]int{"demo_bank/users/account_records": 10, "demo_bank/transactions/account_records": 10,
+		"demo_wealth/wealth/wealth_records": 20} {
+		until, ok := classes[key]
+		if !ok {
+			t.Errorf("no hold %s: %v", key, done["holds"])
+			continue
+		}
+		if want := now.AddDate(years, 0, 0); until.Before(want.Add(-48*time.Hour)) || until.After(want.Add(48*time.Hour)) {
+			t.Errorf("hold %s until %s, want about %s", key, until, want)
+		}
+	}
+	msg := e.smtp.WaitForMessage(t, id+".completion@datarights", 30*time.Second)
+	for _, want := range []string{"在您使用微众银行账户期间以及停止业务关系后 10 年内存储", "for 10 years after the business relationship ends",
+		"for 20 years after the business relationship ends"} {
+		if !strings.Contains(msg.Text, want) {
+			t.Errorf("completion email lacks %q:\n%s", want, msg.Text)
 		}
 	}
 }
