@@ -461,4 +461,39 @@ func TestPolicyDemoRetention(t *testing.T) {
 			t.Errorf("completion email lacks %q:\n%s", want, msg.Text)
 		}
 	}
+
+	// Ten years on the account records go (cards and transactions first:
+	// a sweep that meets the users' foreign keys tries again next time);
+	// the wealth records stay until their 20 years have run.
+	p, clock := e.sweeper(t)
+	sweep := func(at time.Time) {
+		t.Helper()
+		clock.Set(at)
+		if _, err := p.SweepRetention(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accountsEnd := classes["demo_bank/users/account_records"]
+	sweep(accountsEnd.Add(-time.Second))
+	if kept := e.bankRows(t); len(kept["transactions"][user]) != len(before["transactions"][user]) {
+		t.Errorf("transactions erased before their 10 years: %d left", len(kept["transactions"][user]))
+	}
+	for i := range 3 { // each sweep looks again at holds checked before its time
+		sweep(accountsEnd.Add(time.Duration(i+1) * time.Minute))
+	}
+	gone := e.bankRows(t)
+	for _, table := range []string{"users", "cards", "transactions"} {
+		if len(gone[table][user]) != 0 {
+			t.Errorf("%s of %s still there after 10 years", table, user)
+		}
+	}
+	checkOthersUnchanged(t, before, gone, user)
+	var wealthLeft int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wealth WHERE user_id = $1", user).Scan(&wealthLeft); err != nil || wealthLeft != len(demo.Holdings(14)) {
+		t.Errorf("after 10 years %d wealth rows left (%v), want %d", wealthLeft, err, len(demo.Holdings(14)))
+	}
+	sweep(classes["demo_wealth/wealth/wealth_records"].Add(time.Minute))
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wealth WHERE user_id = $1", user).Scan(&wealthLeft); err != nil || wealthLeft != 0 {
+		t.Errorf("after 20 years %d wealth rows left (%v)", wealthLeft, err)
+	}
 }
