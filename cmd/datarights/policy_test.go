@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -496,4 +497,61 @@ func TestPolicyDemoRetention(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wealth WHERE user_id = $1", user).Scan(&wealthLeft); err != nil || wealthLeft != 0 {
 		t.Errorf("after 20 years %d wealth rows left (%v)", wealthLeft, err)
 	}
+}
+
+// TestPolicyPhoneChangeProvedOnTheNewNumber: a phone change (WeBank
+// §7(一)2) waits for staff, then for the code sent by text message to the
+// new number; only then is it written, in the store's format (the demo
+// bank keeps national numbers), so that the customer is found by it
+// however it is typed.
+func TestPolicyPhoneChangeProvedOnTheNewNumber(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t, true, "")
+	const typed, stored = "+8613999990006", "13999990006"
+	code, body := e.call("POST", "/api/v1/requests", testToken, correctTicket("demo-user-6", map[string]string{"phone": typed}))
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	e.waitStatus(id, "awaiting_approval", 30*time.Second)
+	if code, body := e.call("POST", "/api/v1/requests/"+id+"/approve", staffToken("approver-2"), map[string]string{"note": "ID card seen"}); code != http.StatusOK {
+		t.Fatalf("approve = %d %v", code, body)
+	}
+	e.waitStatus(id, "awaiting_contact", 30*time.Second)
+	var phone string
+	if err := pgxQueryRow(t, e.bankURL, "SELECT phone FROM users WHERE user_id = 'demo-user-6'", &phone); err != nil || phone != demo.Phone(6) {
+		t.Fatalf("phone before the code = %q (%v), want unchanged", phone, err)
+	}
+	smsCode := e.smsCode(t, id) // waits for the text message
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(e.configPath), "data", "sms", id+".contact.*"))
+	if len(files) == 0 {
+		t.Fatal("no text message to the new number")
+	}
+	if data, _ := os.ReadFile(files[0]); !strings.Contains(string(data), typed) {
+		t.Errorf("the code went elsewhere than the new number: %s", data)
+	}
+	if c, out := e.call("POST", "/api/v1/requests/"+id+"/contact/confirm", staffToken("agent"),
+		map[string]string{"field": "phone", "code": smsCode}); c != http.StatusOK {
+		t.Fatalf("contact code = %d %v", c, out)
+	}
+	e.waitStatus(id, "completed", 60*time.Second)
+	if err := pgxQueryRow(t, e.bankURL, "SELECT phone FROM users WHERE user_id = 'demo-user-6'", &phone); err != nil || phone != stored {
+		t.Errorf("phone after = %q (%v), want %s", phone, err, stored)
+	}
+	code, body = e.call("POST", "/api/v1/lookup", testToken, map[string]any{"product": "webank",
+		"identities": map[string]string{"phone": "+86 139 9999 0006"}})
+	if code != http.StatusOK || body["outcome"] != "one_person" {
+		t.Errorf("lookup by the new number = %d %v", code, body)
+	}
+}
+
+func pgxQueryRow(t *testing.T, url, sql string, dest ...any) error {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql).Scan(dest...)
 }
