@@ -320,6 +320,7 @@ var eventWords = map[string]text{
 	"recipient.notified":          {"Third party told", "已通知第三方"},
 	"recipient.acknowledged":      {"Third party acknowledged", "第三方已确认"},
 	"recipient.failed":            {"Third party could not be told", "无法通知第三方"},
+	"recipient.not_told":          {"Third party not told: it did not receive this person's data", "未通知第三方：其未获得该用户的个人信息"},
 	"contact.code_sent":           {"Code sent to a new address", "已向新地址发送验证码"},
 	"contact.confirmed":           {"New address proved", "新地址已验证"},
 	"contact.confirmation_needed": {"A new address must be proved", "需要验证新地址"},
