@@ -137,6 +137,9 @@ stores:
 	if a, b := cfg.Stores[0].Tables[0].RetentionMonths, cfg.Stores[0].Tables[1].RetentionMonths; a != 6 || b != 18 {
 		t.Errorf("retention months = %d, %d; want 6, 18", a, b)
 	}
+	if f := cfg.Stores[0].Format(); f.Email != "exact" || f.Phone != "exact" {
+		t.Errorf("a store without identity_format looks up exactly: %+v", f)
+	}
 	if rc, _ := cfg.RetentionClass("mixed"); rc.BasisIn("en") != "一年半" {
 		t.Errorf("a basis without basis_en falls back to Chinese: %q", rc.BasisIn("en"))
 	}

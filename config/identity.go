@@ -12,7 +12,8 @@ import (
 // that a requester's "Demo-User-7@Example.com " or "+86 138 0000 0007" is
 // written the store's way before its lookups run.
 type IdentityFormat struct {
-	// Email: normalized (default: trimmed, NFKC, case-folded) or exact.
+	// Email: normalized (default once the section is there: trimmed, NFKC,
+	// case-folded) or exact.
 	Email string `yaml:"email"`
 	// Phone: national (default: the national number of default_region,
 	// e.g. 13800000007), e164 (+8613800000007) or exact.
@@ -28,19 +29,24 @@ const DefaultRegion = "+86"
 
 var regionRE = regexp.MustCompile(`^\+[1-9][0-9]{0,2}$`)
 
-// Format returns how the store holds emails and phones, defaults applied.
+// Format returns how the store holds emails and phones. A store without
+// identity_format looks values up exactly as given, as it always did: which
+// customer a lookup finds never changes behind an operator's back. With
+// identity_format (even {}), emails are normalised and phones national in
+// +86 unless it says otherwise.
 func (s Store) Format() rights.IdentityFormat {
+	if s.IdentityFormat == nil {
+		return rights.IdentityFormat{Email: rights.EmailExact, Phone: rights.PhoneExact}
+	}
 	f := rights.IdentityFormat{Email: rights.EmailNormalized, Phone: rights.PhoneNational, DefaultRegion: DefaultRegion}
-	if s.IdentityFormat != nil {
-		if s.IdentityFormat.Email != "" {
-			f.Email = s.IdentityFormat.Email
-		}
-		if s.IdentityFormat.Phone != "" {
-			f.Phone = s.IdentityFormat.Phone
-		}
-		if s.IdentityFormat.DefaultRegion != "" {
-			f.DefaultRegion = s.IdentityFormat.DefaultRegion
-		}
+	if s.IdentityFormat.Email != "" {
+		f.Email = s.IdentityFormat.Email
+	}
+	if s.IdentityFormat.Phone != "" {
+		f.Phone = s.IdentityFormat.Phone
+	}
+	if s.IdentityFormat.DefaultRegion != "" {
+		f.DefaultRegion = s.IdentityFormat.DefaultRegion
 	}
 	return f
 }

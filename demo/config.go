@@ -156,6 +156,10 @@ stores:
     description:
       zh-CN: 核心银行系统：开户资料、银行卡、交易记录和授权同意，来自您开户和使用账户时提供或产生的信息。
       en: "The core banking system: your account details, cards, transactions and consents, from what you gave us when you opened the account and from using it."
+    # Emails are kept lower-case and phones as 11-digit national numbers:
+    # what a requester types ("Demo-User-7@Example.com", "+86 138 0000
+    # 0007", "0086…") is written so before it is looked up.
+    identity_format: {email: normalized, phone: national, default_region: "+86"}
     # Every table below is keyed by the customer's user_id ...
     key: user_id
     # ... and a requester known only by email or phone is found through users.

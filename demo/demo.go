@@ -230,6 +230,8 @@ func StoreConfig(dsn string) config.Store {
 		DSN:      dsn,
 		Products: []string{"webank"},
 		Key:      "user_id",
+		// Emails lower-case, phones national: see ConfigYAML.
+		IdentityFormat: &config.IdentityFormat{Email: "normalized", Phone: "national", DefaultRegion: "+86"},
 		Lookups: []config.Lookup{
 			{Identity: "email", Table: "users", Column: "email", KeyColumn: "user_id"},
 			{Identity: "phone", Table: "users", Column: "phone", KeyColumn: "user_id"},

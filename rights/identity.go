@@ -15,7 +15,7 @@ const (
 	// EmailNormalized: the store holds emails trimmed, NFKC-normalised and
 	// case-folded; the requester's email is normalised the same way.
 	EmailNormalized = "normalized"
-	// EmailExact / PhoneExact: the value is looked up as given (trimmed).
+	// EmailExact / PhoneExact: the value is looked up as given.
 	EmailExact = "exact"
 	PhoneExact = "exact"
 	// PhoneNational: the store holds national numbers without the country
@@ -105,20 +105,20 @@ func NationalPhone(e164, region string) string {
 }
 
 // Apply returns identities with emails and phones written the way the
-// store holds them. Other identity types are only trimmed. A phone that
-// cannot be read as a number is left as given (trimmed): it will simply
+// store holds them; exact leaves them as given. Other identity types —
+// keys — are left exactly as given: "k-1 " and "k-1" are different keys. A
+// phone that cannot be read as a number is left as given: it will simply
 // not be found.
 func (f IdentityFormat) Apply(identities map[string]string) map[string]string {
 	out := make(map[string]string, len(identities))
 	for t, v := range identities {
-		v = strings.TrimSpace(v)
 		switch t {
 		case "email":
-			if f.Email != EmailExact {
+			if f.Email == EmailNormalized {
 				v = NormalizeEmail(v)
 			}
 		case "phone":
-			if f.Phone == PhoneExact || f.Phone == "" {
+			if f.Phone != PhoneNational && f.Phone != PhoneE164 {
 				break
 			}
 			if e, ok := NormalizePhone(v, f.DefaultRegion); ok {

@@ -43,9 +43,9 @@ func TestIdentityFormatApply(t *testing.T) {
 	t.Parallel()
 	in := map[string]string{"email": " Demo-User-7@Example.com ", "phone": "+86 138 0000 0007", "user_id": " u-1 "}
 	cases := map[IdentityFormat]map[string]string{
-		{Email: EmailNormalized, Phone: PhoneNational, DefaultRegion: "+86"}: {"email": "demo-user-7@example.com", "phone": "13800000007", "user_id": "u-1"},
-		{Email: EmailExact, Phone: PhoneE164, DefaultRegion: "+86"}:          {"email": "Demo-User-7@Example.com", "phone": "+8613800000007", "user_id": "u-1"},
-		{Email: EmailNormalized, Phone: PhoneExact}:                          {"email": "demo-user-7@example.com", "phone": "+86 138 0000 0007", "user_id": "u-1"},
+		{Email: EmailNormalized, Phone: PhoneNational, DefaultRegion: "+86"}: {"email": "demo-user-7@example.com", "phone": "13800000007", "user_id": " u-1 "},
+		{Email: EmailExact, Phone: PhoneE164, DefaultRegion: "+86"}:          {"email": " Demo-User-7@Example.com ", "phone": "+8613800000007", "user_id": " u-1 "},
+		{Email: EmailNormalized, Phone: PhoneExact}:                          {"email": "demo-user-7@example.com", "phone": "+86 138 0000 0007", "user_id": " u-1 "},
 	}
 	for f, want := range cases {
 		got := f.Apply(in)

@@ -89,8 +89,10 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	if len(in.Identities) == 0 {
 		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
 	}
-	for k, v := range in.Identities {
-		in.Identities[k] = strings.TrimSpace(v) // stores shape the rest (identity_format)
+	for _, k := range []string{"email", "phone"} {
+		if v, ok := in.Identities[k]; ok {
+			in.Identities[k] = strings.TrimSpace(v) // stores shape the rest (identity_format); keys stay as given
+		}
 	}
 	checkIdentities(&p, in.Identities, cat.IdentityTypes, "subject.identities")
 	switch {
