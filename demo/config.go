@@ -46,6 +46,7 @@ const accountRetention = `        retention: account_records
 const appEventsTable = `      - name: app_events
         column: user_id
         category: usage
+        label: {zh-CN: 应用使用记录, en: app usage events}
         order_by: id
         on_delete: anonymize
         anonymize:
@@ -59,6 +60,7 @@ const wealthStore = `  - name: demo_wealth
     kind: postgres
     dsn: %s
     products: [webank]
+    display_name: {zh-CN: 微众银行理财系统, en: WeBank wealth management}
     description:
       zh-CN: 理财系统：您购买和赎回理财产品的记录。
       en: "The wealth-management system: records of the products you bought and redeemed."
@@ -67,6 +69,7 @@ const wealthStore = `  - name: demo_wealth
       - name: wealth
         column: user_id
         category: wealth_management
+        label: {zh-CN: 理财记录, en: wealth-management records}
         order_by: holding_id
         retention: wealth_records
         retention_from: closed_at

@@ -266,7 +266,6 @@ type retainedLine struct {
 	Basis, Datasets, Until string
 }
 
-
 func (p *Pipeline) completionMessage(r *rights.Request, tasks []*rights.Task, export *storage.Export) (rights.Message, error) {
 	// Each language names the stores and datasets in its own words.
 	storeLines := func(l string) []storeLine {
