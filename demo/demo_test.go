@@ -330,6 +330,16 @@ func TestPolicyYAMLParses(t *testing.T) {
 	if p, ok := cfg.Purpose("privacy_policy"); !ok || !p.ImpliesAll {
 		t.Errorf("privacy_policy purpose = %+v", p)
 	}
+	// What `datarights dev` writes: the policy, then the new request types.
+	dev := text + NewTypesYAML("http://127.0.0.1:9/transfers")
+	if _, err := config.Parse("dev.yaml", []byte(dev), func(k string) string {
+		if k == "DEMO_TRANSFER_SECRET" {
+			return "a-secret-of-sixteen-bytes-or-more"
+		}
+		return ""
+	}); err != nil {
+		t.Errorf("the dev configuration: %v", err)
+	}
 	if strings.Contains(ConfigYAML("postgres://x/y", bankURL, "data"), "retention") {
 		t.Error("ConfigYAML has retention: the core bank's tests count deleted rows")
 	}
