@@ -68,10 +68,38 @@ func (t LocalText) In(locale string) string {
 	return t.ZH
 }
 
+// RightRules are the rules one right is held to (rights.<type> in the
+// file): the verification methods its requester must have been verified
+// by, and the pre-checks that must pass before anything is changed. The
+// older cancel_account section is rights.cancel_account.
+type RightRules struct {
+	// VerificationMethods, when set, are the only ways the requester may
+	// have been verified; "email_code" among them lets self-service ask.
+	VerificationMethods []string   `yaml:"verification_methods"`
+	Prechecks           []Precheck `yaml:"prechecks"`
+}
+
+// Rules returns the rules of right t (none configured: any verification,
+// no pre-checks).
+func (c *Config) Rules(t rights.Type) RightRules {
+	if t == rights.TypeCancelAccount {
+		if r, ok := c.Rights[t]; !ok || len(r.VerificationMethods) == 0 && len(r.Prechecks) == 0 {
+			return RightRules(c.CancelAccount)
+		}
+	}
+	return c.Rights[t]
+}
+
 // PrechecksFor returns the cancellation pre-checks that apply to product.
 func (c *Config) PrechecksFor(product string) []Precheck {
+	return c.PrechecksForRight(product, rights.TypeCancelAccount)
+}
+
+// PrechecksForRight returns the pre-checks of right t that apply to
+// product.
+func (c *Config) PrechecksForRight(product string, t rights.Type) []Precheck {
 	var out []Precheck
-	for _, pc := range c.CancelAccount.Prechecks {
+	for _, pc := range c.Rules(t).Prechecks {
 		if len(pc.Products) == 0 || slices.Contains(pc.Products, product) {
 			out = append(out, pc)
 		}
@@ -79,13 +107,48 @@ func (c *Config) PrechecksFor(product string) []Precheck {
 	return out
 }
 
+// allPrechecks returns every configured pre-check, of every right.
+func (c *Config) allPrechecks() []Precheck {
+	out := slices.Clone(c.CancelAccount.Prechecks)
+	for _, r := range c.Rights {
+		out = append(out, r.Prechecks...)
+	}
+	return out
+}
+
 func (c *Config) checkCancelAccount(p *rights.Problems, products map[string]bool) {
-	for i, m := range c.CancelAccount.VerificationMethods {
+	if r, ok := c.Rights[rights.TypeCancelAccount]; ok && (len(r.VerificationMethods) > 0 || len(r.Prechecks) > 0) &&
+		(len(c.CancelAccount.VerificationMethods) > 0 || len(c.CancelAccount.Prechecks) > 0) {
+		p.Add("cancel_account", "is also configured under rights.cancel_account: keep one (rights.cancel_account)")
+	}
+	c.checkRightRules(p, "cancel_account", RightRules(c.CancelAccount), products)
+	for _, t := range rights.Types {
+		if r, ok := c.Rights[t]; ok {
+			c.checkRightRules(p, "rights."+string(t), r, products)
+		}
+	}
+	for t := range c.Rights {
+		if !t.Valid() {
+			p.Add("rights."+string(t), "unknown right %q; known: %s", t, typeNames())
+		}
+	}
+}
+
+func typeNames() string {
+	names := make([]string, len(rights.Types))
+	for i, t := range rights.Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c *Config) checkRightRules(p *rights.Problems, prefix string, rules RightRules, products map[string]bool) {
+	for i, m := range rules.VerificationMethods {
 		switch {
 		case !identityRE.MatchString(m):
-			p.Add(fmt.Sprintf("cancel_account.verification_methods[%d]", i), "must be a method name like \"face_check\", not %q", m)
+			p.Add(fmt.Sprintf("%s.verification_methods[%d]", prefix, i), "must be a method name like \"face_check\", not %q", m)
 		case !slices.Contains(c.Intake.VerificationMethods, m):
-			p.Add(fmt.Sprintf("cancel_account.verification_methods[%d]", i), "%q is not in intake.verification_methods (%s)", m, strings.Join(c.Intake.VerificationMethods, ", "))
+			p.Add(fmt.Sprintf("%s.verification_methods[%d]", prefix, i), "%q is not in intake.verification_methods (%s)", m, strings.Join(c.Intake.VerificationMethods, ", "))
 		}
 	}
 	stores := map[string]Store{}
@@ -93,8 +156,8 @@ func (c *Config) checkCancelAccount(p *rights.Problems, products map[string]bool
 		stores[s.Name] = s
 	}
 	seen := map[string]bool{}
-	for i, pc := range c.CancelAccount.Prechecks {
-		f := fmt.Sprintf("cancel_account.prechecks[%d]", i)
+	for i, pc := range rules.Prechecks {
+		f := fmt.Sprintf("%s.prechecks[%d]", prefix, i)
 		switch {
 		case !nameRE.MatchString(pc.Name):
 			p.Add(f+".name", "must be a lower-case name like \"open_loans\", not %q", pc.Name)

@@ -50,6 +50,9 @@ type Config struct {
 	// CancelAccount configures account cancellation: verification and
 	// pre-checks.
 	CancelAccount CancelAccount `yaml:"cancel_account"`
+	// Rights holds each right's verification methods and pre-checks
+	// (cancel.go); rights.cancel_account replaces cancel_account.
+	Rights map[rights.Type]RightRules `yaml:"rights"`
 	// Consent configures purposes, the consent ledger and withdrawals.
 	Consent Consent `yaml:"consent"`
 	// Recipients are third parties told to erase what was shared with them.
@@ -323,6 +326,8 @@ type Store struct {
 	// DisplayName names the store for people, in emails and reports
 	// (e.g. {zh-CN: 核心银行系统, en: Core banking}); the name when unset.
 	DisplayName LocalText `yaml:"display_name"`
+	// IdentityFormat: how the store holds emails and phones (identity.go).
+	IdentityFormat *IdentityFormat `yaml:"identity_format"`
 }
 
 // WebhookStore is a webhook store's endpoint and signing secret.
@@ -397,8 +402,8 @@ type Table struct {
 	RetentionFrom string `yaml:"retention_from"`
 	// RestrictColumn is the nullable timestamp column a restriction sets.
 	RestrictColumn string `yaml:"restrict_column"`
-	// RetentionYears is the retention class's period, filled in by Parse.
-	RetentionYears int `yaml:"-"`
+	// RetentionMonths is the retention class's period, filled in by Parse.
+	RetentionMonths int `yaml:"-"`
 	// Purposes are the consents the rows are kept for alone (a location
 	// history, an advertising profile): withdrawing one erases them.
 	Purposes []string `yaml:"purposes"`
@@ -521,7 +526,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			w.Secret = getenv(w.SecretEnv)
 		}
 	}
-	for _, pc := range c.CancelAccount.Prechecks {
+	for _, pc := range c.allPrechecks() {
 		if w := pc.Webhook; w != nil && w.SecretEnv != "" {
 			w.Secret = getenv(w.SecretEnv)
 		}
@@ -894,6 +899,7 @@ func (c *Config) validate() rights.Problems {
 		if !identityRE.MatchString(s.Key) {
 			p.Add(f+".key", "must name the identity type the tables are keyed by, like \"user_id\"")
 		}
+		checkIdentityFormat(&p, f+".identity_format", s)
 		for j, l := range s.Lookups {
 			lf := fmt.Sprintf("%s.lookups[%d]", f, j)
 			if !identityRE.MatchString(l.Identity) {

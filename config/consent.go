@@ -28,6 +28,9 @@ type Purpose struct {
 	// erases what it keeps only for the purpose, or (a webhook or manual
 	// store) is told to stop.
 	Stores []string `yaml:"stores"`
+	// ImpliesAll makes the purpose the whole policy (WeBank §7(四): 撤回同意
+	// 本政策): withdrawing it withdraws every purpose of the product.
+	ImpliesAll bool `yaml:"implies_all"`
 }
 
 // ConsentTable is a SQL store's record of consents: one row per subject and

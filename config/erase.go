@@ -22,11 +22,24 @@ type Retention struct {
 // RetentionClass is a legal retention period, e.g. account records kept 10
 // years after the business relationship ends (WeBank policy §5).
 type RetentionClass struct {
-	Name  string `yaml:"name"`
-	Years int    `yaml:"years"`
+	Name string `yaml:"name"`
+	// Years and Months add up to the period (e.g. years: 1, months: 6).
+	Years  int `yaml:"years"`
+	Months int `yaml:"months"`
 	// Basis is the law or rule that requires it, shown to staff and told to
 	// the requester whose data is kept.
 	Basis string `yaml:"basis"`
+	// BasisEN is the basis in English, for requesters who read English;
+	// Basis (Chinese) is told when it is empty.
+	BasisEN string `yaml:"basis_en"`
+}
+
+// PeriodMonths is the class's period in months.
+func (rc RetentionClass) PeriodMonths() int { return 12*rc.Years + rc.Months }
+
+// BasisIn returns the basis in locale.
+func (rc RetentionClass) BasisIn(locale string) string {
+	return LocalText{ZH: rc.Basis, EN: rc.BasisEN}.In(locale)
 }
 
 // AnonymizeRule says how one column is overwritten when a table's rows are
@@ -59,14 +72,14 @@ func (c *Config) RetentionClass(name string) (RetentionClass, bool) {
 	return RetentionClass{}, false
 }
 
-// resolveRetention copies each table's retention period in years onto the
+// resolveRetention copies each table's retention period in months onto the
 // table, so a connector needs only its store's configuration.
 func (c *Config) resolveRetention() {
 	for i := range c.Stores {
 		for j := range c.Stores[i].Tables {
 			t := &c.Stores[i].Tables[j]
 			if rc, ok := c.RetentionClass(t.Retention); ok {
-				t.RetentionYears = rc.Years
+				t.RetentionMonths = rc.PeriodMonths()
 			}
 		}
 	}
@@ -83,8 +96,13 @@ func (c *Config) checkRetentionClasses(p *rights.Problems) {
 			p.Add(f+".name", "%q is declared twice", rc.Name)
 		}
 		seen[rc.Name] = true
-		if rc.Years < 1 || rc.Years > 100 {
-			p.Add(f+".years", "must be between 1 and 100, not %d", rc.Years)
+		switch {
+		case rc.Months < 0 || rc.Months > 1200:
+			p.Add(f+".months", "must be between 0 and 1200, not %d", rc.Months)
+		case rc.Months == 0 && (rc.Years < 1 || rc.Years > 100):
+			p.Add(f+".years", "must be between 1 and 100, not %d (or give the period in months)", rc.Years)
+		case rc.Years < 0 || rc.PeriodMonths() > 1200:
+			p.Add(f+".years", "years and months must add up to between 1 month and 100 years")
 		}
 		if strings.TrimSpace(rc.Basis) == "" {
 			p.Add(f+".basis", "is required: the law or rule that requires keeping the data (told to the requester)")

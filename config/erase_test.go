@@ -54,8 +54,8 @@ func TestEraseConfig(t *testing.T) {
 	if tables[0].EraseMode() != "anonymize" || tables[1].EraseMode() != "delete" || tables[3].EraseMode() != "restrict" {
 		t.Errorf("modes = %s %s %s", tables[0].EraseMode(), tables[1].EraseMode(), tables[3].EraseMode())
 	}
-	if tables[1].RetentionYears != 5 || tables[2].RetentionYears != 10 || tables[0].RetentionYears != 0 {
-		t.Errorf("retention years = %d %d %d", tables[0].RetentionYears, tables[1].RetentionYears, tables[2].RetentionYears)
+	if tables[1].RetentionMonths != 60 || tables[2].RetentionMonths != 120 || tables[0].RetentionMonths != 0 {
+		t.Errorf("retention months = %d %d %d", tables[0].RetentionMonths, tables[1].RetentionMonths, tables[2].RetentionMonths)
 	}
 	if cfg.Retention.SweepInterval != config.DefaultRetentionSweep {
 		t.Errorf("sweep interval = %s", cfg.Retention.SweepInterval)
@@ -101,5 +101,46 @@ func TestEraseConfigRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", name, err, tc.want)
 		}
+	}
+}
+
+// TestRetentionInMonthsConfig: a class may be given in months, or years
+// and months; the table gets the total.
+func TestRetentionInMonthsConfig(t *testing.T) {
+	t.Parallel()
+	const yaml = `database_url: postgres://localhost/datarights
+retention:
+  classes:
+    - {name: half_year, months: 6, basis: "six months", basis_en: "six months"}
+    - {name: mixed, years: 1, months: 6, basis: "一年半"}
+    - {name: bad, years: 1, months: -1, basis: "x"}
+products:
+  - name: webank
+    deadline: {policy: working_days, days: 15, clock_start: verified}
+stores:
+  - name: bank
+    kind: postgres
+    dsn: postgres://localhost/bank
+    key: user_id
+    tables:
+      - {name: a, column: user_id, retention: half_year, restrict_column: restricted_at}
+      - {name: b, column: user_id, retention: mixed, restrict_column: restricted_at}
+`
+	_, err := config.Parse("m.yaml", []byte(yaml), nil)
+	if err == nil || !strings.Contains(err.Error(), "retention.classes[2].months: must be between 0 and 1200, not -1") {
+		t.Fatalf("err = %v", err)
+	}
+	cfg, err := config.Parse("m.yaml", []byte(strings.Replace(yaml, "years: 1, months: -1", "years: 2", 1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := cfg.Stores[0].Tables[0].RetentionMonths, cfg.Stores[0].Tables[1].RetentionMonths; a != 6 || b != 18 {
+		t.Errorf("retention months = %d, %d; want 6, 18", a, b)
+	}
+	if f := cfg.Stores[0].Format(); f.Email != "exact" || f.Phone != "exact" {
+		t.Errorf("a store without identity_format looks up exactly: %+v", f)
+	}
+	if rc, _ := cfg.RetentionClass("mixed"); rc.BasisIn("en") != "一年半" {
+		t.Errorf("a basis without basis_en falls back to Chinese: %q", rc.BasisIn("en"))
 	}
 }

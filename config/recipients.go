@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strings"
 
 	"github.com/datarights/datarights/rights"
 )
@@ -21,7 +22,7 @@ type Recipient struct {
 	// Products limits the recipient to these products; empty means all.
 	Products []string `yaml:"products"`
 	// Rights are the rights whose completion notifies the recipient;
-	// default delete and cancel_account.
+	// default delete and cancel_account (unless stop_sharing is set).
 	Rights []rights.Type `yaml:"rights"`
 	// Email is where the notice goes; it carries a link to acknowledge.
 	Email string `yaml:"email"`
@@ -29,6 +30,46 @@ type Recipient struct {
 	// (docs/webhook.md): 200 {"acknowledged": true} at once, or 202 and a
 	// signed acknowledgement later.
 	Webhook *WebhookStore `yaml:"webhook"`
+	// When limits the notices to people whose data the recipient received
+	// (a credit bureau gets only borrowers'): nil tells it of everyone
+	// found.
+	When *RecipientCondition `yaml:"when"`
+	// StopSharing are rights whose completion tells the recipient to stop
+	// processing the person's data (and that nothing more will be
+	// shared), rather than to erase or correct it; e.g. withdraw_consent
+	// for a third party a login shared data with (WeChat §4.3).
+	StopSharing []rights.Type `yaml:"stop_sharing"`
+	// Purposes limit the notices of a withdraw_consent request to
+	// withdrawals of one of these purposes; empty means any.
+	Purposes []string `yaml:"purposes"`
+}
+
+// RecipientCondition decides whether a recipient received this person's
+// data: a query on a SQL store (true or a count above 0; the subject's key
+// as $1, ? in MySQL), run before anything is changed, or the presence of
+// rows of a dataset ("store.table") in the request's store reports.
+type RecipientCondition struct {
+	Store   string `yaml:"store"`
+	Query   string `yaml:"query"`
+	Dataset string `yaml:"dataset"`
+}
+
+// StopsSharing reports whether a request of right t tells the recipient
+// to stop processing rather than to erase or correct.
+func (r Recipient) StopsSharing(t rights.Type) bool { return slices.Contains(r.StopSharing, t) }
+
+// Concerns reports whether a withdrawal of purposes concerns the
+// recipient (always, when it lists no purposes).
+func (r Recipient) Concerns(purposes []string) bool {
+	if len(r.Purposes) == 0 {
+		return true
+	}
+	for _, p := range purposes {
+		if slices.Contains(r.Purposes, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // RecipientsFor returns the recipients notified when a request of right t
@@ -36,7 +77,7 @@ type Recipient struct {
 func (c *Config) RecipientsFor(product string, t rights.Type) []Recipient {
 	var out []Recipient
 	for _, r := range c.Recipients {
-		if (len(r.Products) == 0 || slices.Contains(r.Products, product)) && slices.Contains(r.Rights, t) {
+		if (len(r.Products) == 0 || slices.Contains(r.Products, product)) && (slices.Contains(r.Rights, t) || slices.Contains(r.StopSharing, t)) {
 			out = append(out, r)
 		}
 	}
@@ -63,7 +104,7 @@ func (r Recipient) Label() string {
 
 func (c *Config) defaultRecipients() {
 	for i := range c.Recipients {
-		if len(c.Recipients[i].Rights) == 0 {
+		if len(c.Recipients[i].Rights) == 0 && len(c.Recipients[i].StopSharing) == 0 {
 			c.Recipients[i].Rights = []rights.Type{rights.TypeDelete, rights.TypeCancelAccount}
 		}
 	}
@@ -86,9 +127,22 @@ func (c *Config) checkRecipients(p *rights.Problems, products map[string]bool) {
 			}
 		}
 		for j, t := range r.Rights {
-			if t != rights.TypeDelete && t != rights.TypeCancelAccount && t != rights.TypeCorrect {
-				p.Add(fmt.Sprintf("%s.rights[%d]", f, j), "recipients are told of delete, cancel_account and correct requests, not %q", t)
+			if !notifiable(t) {
+				p.Add(fmt.Sprintf("%s.rights[%d]", f, j), "recipients are told of delete, cancel_account, correct and withdraw_consent requests, not %q", t)
 			}
+		}
+		for j, t := range r.StopSharing {
+			if !notifiable(t) {
+				p.Add(fmt.Sprintf("%s.stop_sharing[%d]", f, j), "recipients are told to stop sharing on delete, cancel_account, correct or withdraw_consent, not %q", t)
+			}
+		}
+		for j, name := range r.Purposes {
+			if _, ok := c.Purpose(name); !ok {
+				p.Add(fmt.Sprintf("%s.purposes[%d]", f, j), "unknown purpose %q: declare it under consent.purposes", name)
+			}
+		}
+		if w := r.When; w != nil {
+			c.checkRecipientCondition(p, f+".when", w)
 		}
 		switch {
 		case (r.Email == "") == (r.Webhook == nil):
@@ -99,6 +153,41 @@ func (c *Config) checkRecipients(p *rights.Problems, products map[string]bool) {
 			}
 		default:
 			checkWebhook(p, f+".webhook", r.Webhook, c.Worker.JobTimeout)
+		}
+	}
+}
+
+func notifiable(t rights.Type) bool {
+	return t == rights.TypeDelete || t == rights.TypeCancelAccount || t == rights.TypeCorrect || t == rights.TypeWithdrawConsent
+}
+
+func (c *Config) checkRecipientCondition(p *rights.Problems, f string, w *RecipientCondition) {
+	switch {
+	case (w.Store == "") == (w.Dataset == ""):
+		p.Add(f, "needs either store and query, or dataset (\"store.table\")")
+	case w.Dataset != "":
+		if w.Query != "" {
+			p.Add(f+".query", "is for a condition on a store, not a dataset")
+		}
+		storeName, table, ok := strings.Cut(w.Dataset, ".")
+		s, known := c.Store(storeName)
+		switch {
+		case !ok || table == "":
+			p.Add(f+".dataset", "must be store.table, e.g. \"demo_loans.loans\", not %q", w.Dataset)
+		case !known:
+			p.Add(f+".dataset", "unknown store %q", storeName)
+		case slices.Contains(sqlKinds, s.Kind) && !slices.ContainsFunc(s.Tables, func(t Table) bool { return t.Name == table }):
+			p.Add(f+".dataset", "store %q has no table %q", storeName, table)
+		}
+	default:
+		s, ok := c.Store(w.Store)
+		switch {
+		case !ok:
+			p.Add(f+".store", "unknown store %q", w.Store)
+		case !slices.Contains(sqlKinds, s.Kind):
+			p.Add(f+".store", "store %q is a %s store; a query needs a SQL store (postgres, mysql)", w.Store, s.Kind)
+		default:
+			checkPrecheckQuery(p, f+".query", s.Kind, w.Query)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/datarights/datarights/rights"
+
 // Redacted is the configuration as an admin may see it: what shapes the
 // service's behaviour, without anything that opens a door. Connection
 // strings, SMTP URLs (which carry credentials), webhook secrets, S3
@@ -16,7 +18,22 @@ func (c *Config) Redacted() map[string]any {
 		if r.Email == "" {
 			channel = "webhook"
 		}
-		recipients = append(recipients, map[string]any{"name": r.Name, "channel": channel, "products": orEmpty(r.Products), "rights": r.Rights})
+		recipients = append(recipients, map[string]any{"name": r.Name, "channel": channel, "products": orEmpty(r.Products), "rights": r.Rights,
+			"stop_sharing": r.StopSharing, "purposes": orEmpty(r.Purposes), "conditional": r.When != nil})
+	}
+	// Each right's rules: verification methods and pre-check names (a
+	// webhook pre-check's secret stays out).
+	rules := map[string]any{}
+	for _, t := range rightsTypes() {
+		rr := c.Rules(t)
+		if len(rr.VerificationMethods) == 0 && len(rr.Prechecks) == 0 {
+			continue
+		}
+		var checks []string
+		for _, pc := range rr.Prechecks {
+			checks = append(checks, pc.Name)
+		}
+		rules[string(t)] = map[string]any{"verification_methods": orEmpty(rr.VerificationMethods), "prechecks": orEmpty(checks)}
 	}
 	receivers := make([]map[string]any, 0, len(c.TransferReceivers))
 	for _, r := range c.TransferReceivers {
@@ -46,6 +63,7 @@ func (c *Config) Redacted() map[string]any {
 		"products":           c.Products,
 		"stores":             stores,
 		"recipients":         recipients,
+		"rights":             rules,
 		"transfer_receivers": receivers,
 		"minors": map[string]any{"age_lookup": c.Minors.AgeLookup != nil, "bands": c.Minors.Bands, "rules": c.Minors.Rules,
 			"guardian_rights": c.Minors.GuardianRights},
@@ -65,3 +83,5 @@ func orEmpty(s []string) []string {
 	}
 	return s
 }
+
+func rightsTypes() []rights.Type { return rights.Types }

@@ -178,7 +178,7 @@ func TestRightsConfigRejects(t *testing.T) {
 		"precheck secret unset":   {"secret_env: LEDGER_SECRET", "secret_env: NOT_SET", `cancel_account.prechecks[1].webhook.secret_env: environment variable NOT_SET is not set`},
 		"recipient both":          {"    email: dpo@bureau.example", "    email: dpo@bureau.example\n    webhook: {url: \"https://x.example\", secret_env: INSURER_SECRET}", `recipients[0]: needs either email or webhook`},
 		"recipient bad email":     {"email: dpo@bureau.example", "email: DPO <dpo@bureau.example>", `recipients[0].email: must be a plain email address`},
-		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account and correct requests, not "copy"`},
+		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account, correct and withdraw_consent requests, not "copy"`},
 		"recipient twice":         {"name: insurer", "name: credit_bureau", `recipients[1].name: "credit_bureau" is declared twice`},
 		"cancel method unlisted": {"cancel_account:", "intake:\n  verification_methods: [id_document]\ncancel_account:",
 			`cancel_account.verification_methods[0]: "face_check" is not in intake.verification_methods (id_document)`},
@@ -195,5 +195,69 @@ func TestRightsConfigRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", name, err, tc.want)
 		}
+	}
+}
+
+// TestRightRules: verification methods and pre-checks for any right under
+// rights.<type>; cancel_account keeps working; both at once, an unknown
+// right or an unknown method are named with their field.
+func TestRightRules(t *testing.T) {
+	t.Parallel()
+	const base = `database_url: postgres://localhost/datarights
+products:
+  - name: webank
+    deadline: {policy: working_days, days: 15, clock_start: verified}
+stores:
+  - name: bank
+    kind: postgres
+    dsn: postgres://localhost/bank
+    key: user_id
+    identity_format: {email: exact, phone: e164, default_region: "+852"}
+    tables:
+      - {name: users, column: user_id}
+`
+	cfg, err := config.Parse("r.yaml", []byte(base+`rights:
+  delete:
+    verification_methods: [face_check, id_document]
+    prechecks:
+      - name: open_loans
+        store: bank
+        query: "SELECT count(*) FROM loans WHERE user_id = $1"
+        reason: {zh-CN: 有贷款, en: a loan is open}
+cancel_account:
+  verification_methods: [face_check]
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Rules("delete").VerificationMethods; len(got) != 2 || len(cfg.PrechecksForRight("webank", "delete")) != 1 {
+		t.Errorf("delete rules = %+v", cfg.Rules("delete"))
+	}
+	if got := cfg.Rules("cancel_account").VerificationMethods; len(got) != 1 || got[0] != "face_check" {
+		t.Errorf("cancel_account rules = %+v", cfg.Rules("cancel_account"))
+	}
+	if len(cfg.Rules("access").VerificationMethods) != 0 {
+		t.Errorf("access has rules: %+v", cfg.Rules("access"))
+	}
+	if f := cfg.Stores[0].Format(); f.Email != "exact" || f.Phone != "e164" || f.DefaultRegion != "+852" {
+		t.Errorf("identity format = %+v", f)
+	}
+
+	for yaml, want := range map[string]string{
+		"rights:\n  cancel_account: {verification_methods: [face_check]}\ncancel_account: {verification_methods: [face_check]}\n": "cancel_account: is also configured under rights.cancel_account",
+		"rights:\n  erase: {verification_methods: [face_check]}\n":                                                                `rights.erase: unknown right "erase"`,
+		"rights:\n  delete: {verification_methods: [retina_scan]}\n":                                                              `rights.delete.verification_methods[0]: "retina_scan" is not in intake.verification_methods`,
+		"rights:\n  delete:\n    prechecks: [{name: x, store: nope, query: \"SELECT 1\", reason: {zh-CN: a, en: b}}]\n":           `rights.delete.prechecks[0].store: unknown store "nope"`,
+	} {
+		_, err := config.Parse("r.yaml", []byte(base+yaml), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", yaml, err, want)
+		}
+	}
+	bad := strings.Replace(base, `phone: e164, default_region: "+852"`, `phone: local, default_region: "86"`, 1)
+	_, err = config.Parse("r.yaml", []byte(bad), nil)
+	if err == nil || !strings.Contains(err.Error(), "stores[0].identity_format.phone: must be one of national, e164, exact") ||
+		!strings.Contains(err.Error(), `stores[0].identity_format.default_region: must be a calling code like "+86"`) {
+		t.Errorf("bad identity_format: %v", err)
 	}
 }

@@ -88,6 +88,33 @@ CREATE TABLE IF NOT EXISTS loans (
     closed_at     timestamptz,
     restricted_at timestamptz
 );
+-- The wealth-management book: like the loan book, no foreign key, kept 20
+-- years after a holding is redeemed.
+CREATE TABLE IF NOT EXISTS wealth (
+    holding_id    text PRIMARY KEY,
+    user_id       text NOT NULL,
+    product       text,
+    amount        numeric(14,2),
+    status        text,
+    opened_at     timestamptz,
+    closed_at     timestamptz,
+    restricted_at timestamptz
+);
+-- How the app was used: kept for statistics once anonymised (user_id and
+-- device overwritten).
+CREATE TABLE IF NOT EXISTS app_events (
+    id      bigserial PRIMARY KEY,
+    user_id text,
+    event   text,
+    device  text,
+    at      timestamptz
+);
+-- Account records kept after a delete under the policy's retention period
+-- are marked restricted (PolicyYAML); the applications must not process
+-- them.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS restricted_at timestamptz;
+ALTER TABLE cards ADD COLUMN IF NOT EXISTS restricted_at timestamptz;
+ALTER TABLE transactions ADD COLUMN IF NOT EXISTS restricted_at timestamptz;
 CREATE TABLE IF NOT EXISTS consents (
     user_id    text REFERENCES users,
     purpose    text,
@@ -153,10 +180,20 @@ func Seed(ctx context.Context, databaseURL string) error {
 		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM person_facts)").Scan(&hasFacts); err != nil {
 			return fmt.Errorf("check person_facts: %w", err)
 		}
-		if hasFacts {
+		if !hasFacts {
+			if err := insertFacts(ctx, tx); err != nil {
+				return err
+			}
+		}
+		// So did wealth management and the app's usage events.
+		var hasWealth bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM wealth) OR EXISTS (SELECT 1 FROM app_events)").Scan(&hasWealth); err != nil {
+			return fmt.Errorf("check wealth: %w", err)
+		}
+		if hasWealth {
 			return nil
 		}
-		return insertFacts(ctx, tx)
+		return insertWealthAndEvents(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("demo: seed: %w", err)
@@ -193,6 +230,8 @@ func StoreConfig(dsn string) config.Store {
 		DSN:      dsn,
 		Products: []string{"webank"},
 		Key:      "user_id",
+		// Emails lower-case, phones national: see ConfigYAML.
+		IdentityFormat: &config.IdentityFormat{Email: "normalized", Phone: "national", DefaultRegion: "+86"},
 		Lookups: []config.Lookup{
 			{Identity: "email", Table: "users", Column: "email", KeyColumn: "user_id"},
 			{Identity: "phone", Table: "users", Column: "phone", KeyColumn: "user_id"},
@@ -355,6 +394,59 @@ func Loans(n int) []Loan {
 		add("open", time.Date(2025, time.September, n, 10, 0, 0, 0, beijing), nil)
 	}
 	return out
+}
+
+// Holdings returns the wealth-management holdings of customer n: one
+// still held for every second customer, and one redeemed in 2021 for every
+// seventh.
+func Holdings(n int) []Holding {
+	var out []Holding
+	add := func(status string, opened time.Time, closed *time.Time) {
+		out = append(out, Holding{ID: fmt.Sprintf("wm-%02d-%d", n, len(out)+1), UserID: UserID(n), Status: status,
+			AmountCents: int64(5000000 + 100000*n), OpenedAt: opened, ClosedAt: closed})
+	}
+	if n%2 == 0 {
+		add("held", time.Date(2023, time.May, n, 10, 0, 0, 0, beijing), nil)
+	}
+	if n%7 == 0 {
+		closed := time.Date(2021, time.November, n, 14, 0, 0, 0, beijing)
+		add("redeemed", closed.AddDate(-1, 0, 0), &closed)
+	}
+	return out
+}
+
+// Holding is one wealth-management holding.
+type Holding struct {
+	ID, UserID, Status string
+	AmountCents        int64
+	OpenedAt           time.Time
+	ClosedAt           *time.Time
+}
+
+// AppEvents is how many usage events customer n has.
+func AppEvents(n int) int { return 2 + n%3 }
+
+func insertWealthAndEvents(ctx context.Context, tx pgx.Tx) error {
+	var holdings, events [][]any
+	for n := 1; n <= NumSubjects; n++ {
+		for _, h := range Holdings(n) {
+			amount := pgtype.Numeric{Int: big.NewInt(h.AmountCents), Exp: -2, Valid: true}
+			holdings = append(holdings, []any{h.ID, h.UserID, "微众银行理财", amount, h.Status, h.OpenedAt, h.ClosedAt})
+		}
+		for k := range AppEvents(n) {
+			events = append(events, []any{UserID(n), []string{"login", "view_balance", "transfer"}[k%3],
+				fmt.Sprintf("phone-%02d", n), time.Date(2025, time.October, 1+k, 9, n, 0, 0, beijing)})
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"wealth"}, []string{"holding_id", "user_id", "product", "amount", "status", "opened_at", "closed_at"},
+		pgx.CopyFromRows(holdings)); err != nil {
+		return fmt.Errorf("fill wealth: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"app_events"}, []string{"user_id", "event", "device", "at"},
+		pgx.CopyFromRows(events)); err != nil {
+		return fmt.Errorf("fill app_events: %w", err)
+	}
+	return nil
 }
 
 // Loan is one loan of the demo bank's loan book.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -214,7 +215,7 @@ func TestExtrasYAMLParses(t *testing.T) {
 	if !reflect.DeepEqual(names, []string{"demo_bank", "demo_loans"}) {
 		t.Errorf("stores = %v", names)
 	}
-	if loans := cfg.Stores[1].Tables[0]; loans.RetentionYears != 5 || loans.RetentionFrom != "closed_at" {
+	if loans := cfg.Stores[1].Tables[0]; loans.RetentionMonths != 60 || loans.RetentionFrom != "closed_at" {
 		t.Errorf("loans table = %+v", loans)
 	}
 }
@@ -287,5 +288,82 @@ func TestNewTypesYAMLParses(t *testing.T) {
 	}
 	if teen != 15 || child != 12 {
 		t.Errorf("ages: teen %d, child %d", teen, child)
+	}
+}
+
+// TestPolicyYAMLParses: the configuration `datarights dev` runs follows
+// the WeBank policy: accounts and transactions kept 10 years, wealth
+// records 20 (in months), loans 5, usage events anonymised, the core
+// ConfigYAML unchanged by it.
+func TestPolicyYAMLParses(t *testing.T) {
+	t.Parallel()
+	bankURL := "postgres://127.0.0.1:5432/demo_bank"
+	text := PolicyYAML("postgres://127.0.0.1:5432/datarights", bankURL, "data")
+	cfg, err := config.Parse("demo.yaml", []byte(text), nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	months := map[string]int{}
+	modes := map[string]string{}
+	for _, s := range cfg.Stores {
+		for _, tb := range s.Tables {
+			months[s.Name+"."+tb.Name], modes[s.Name+"."+tb.Name] = tb.RetentionMonths, tb.EraseMode()
+		}
+	}
+	want := map[string]int{"demo_bank.users": 120, "demo_bank.cards": 120, "demo_bank.transactions": 120, "demo_bank.consents": 0,
+		"demo_bank.app_events": 0, "demo_wealth.wealth": 240, "demo_loans.loans": 60}
+	if !reflect.DeepEqual(months, want) {
+		t.Errorf("retention months = %v, want %v", months, want)
+	}
+	if modes["demo_bank.app_events"] != "anonymize" {
+		t.Errorf("app_events erase mode = %s", modes["demo_bank.app_events"])
+	}
+	for _, name := range []string{"account_records", "wealth_records", "loan_records"} {
+		rc, ok := cfg.RetentionClass(name)
+		if !ok || !strings.Contains(rc.Basis, "微众银行隐私政策") || !strings.Contains(rc.BasisEN, "WeBank privacy policy") {
+			t.Errorf("class %s = %+v: want its basis in zh-CN and en", name, rc)
+		}
+	}
+	if m := cfg.Rules("delete").VerificationMethods; !reflect.DeepEqual(m, []string{"face_check", "id_document"}) {
+		t.Errorf("delete verification = %v", m)
+	}
+	if p, ok := cfg.Purpose("privacy_policy"); !ok || !p.ImpliesAll {
+		t.Errorf("privacy_policy purpose = %+v", p)
+	}
+	// What `datarights dev` writes: the policy, then the new request types.
+	dev := text + NewTypesYAML("http://127.0.0.1:9/transfers")
+	if _, err := config.Parse("dev.yaml", []byte(dev), func(k string) string {
+		if k == "DEMO_TRANSFER_SECRET" {
+			return "a-secret-of-sixteen-bytes-or-more"
+		}
+		return ""
+	}); err != nil {
+		t.Errorf("the dev configuration: %v", err)
+	}
+	if strings.Contains(ConfigYAML("postgres://x/y", bankURL, "data"), "retention") {
+		t.Error("ConfigYAML has retention: the core bank's tests count deleted rows")
+	}
+}
+
+func TestSeedFillsWealthAndEvents(t *testing.T) {
+	t.Parallel()
+	url := storagetest.NewDatabase(t, "demo")
+	if err := Seed(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	for n := 1; n <= NumSubjects; n++ {
+		var holdings, events int
+		if err := conn.QueryRow(t.Context(), "SELECT (SELECT count(*) FROM wealth WHERE user_id = $1), (SELECT count(*) FROM app_events WHERE user_id = $1)",
+			UserID(n)).Scan(&holdings, &events); err != nil {
+			t.Fatal(err)
+		}
+		if holdings != len(Holdings(n)) || events != AppEvents(n) {
+			t.Errorf("%s has %d holdings and %d events, want %d and %d", UserID(n), holdings, events, len(Holdings(n)), AppEvents(n))
+		}
 	}
 }

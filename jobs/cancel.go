@@ -35,7 +35,7 @@ type blockedCheck struct {
 // not answer.
 func (p *Pipeline) runPrechecks(ctx context.Context, r *rights.Request) ([]blockedCheck, error) {
 	var blocked []blockedCheck
-	for _, pc := range p.settings.PrechecksFor(r.Product) {
+	for _, pc := range p.settings.PrechecksForRight(r.Product, r.Type) {
 		block, extra, err := p.runPrecheck(ctx, r, pc)
 		if err != nil {
 			return nil, fmt.Errorf("pre-check %s: %w", pc.Name, err)
@@ -70,21 +70,24 @@ func (p *Pipeline) runPrecheck(ctx context.Context, r *rights.Request, pc config
 	return blocked, "", err
 }
 
-// refuseCancellation refuses a cancellation a pre-check blocked, in the
-// plan's transaction, and sends the requester the reasons.
-func (p *Pipeline) refuseCancellation(ctx context.Context, tx pgx.Tx, r *rights.Request, blocked []blockedCheck, now time.Time) error {
+// refuseBlocked refuses a request a pre-check of its right blocked (a
+// cancellation: cancellation_blocked; a delete: erasure_blocked), in the
+// plan's transaction, and sends the requester the reasons. Nothing was
+// changed.
+func (p *Pipeline) refuseBlocked(ctx context.Context, tx pgx.Tx, r *rights.Request, blocked []blockedCheck, now time.Time) error {
 	names, reasons, others := make([]string, len(blocked)), make([]string, len(blocked)), make([]string, len(blocked))
 	for i, b := range blocked {
 		names[i], reasons[i], others[i] = b.name, b.reason, b.other
 	}
-	r.Refusal = &rights.Refusal{Reason: rights.RefuseCancellationBlocked, Message: strings.Join(reasons, "\n"),
+	ground := rights.BlockedReason(r.Type)
+	r.Refusal = &rights.Refusal{Reason: ground, Message: strings.Join(reasons, "\n"),
 		Translated: strings.Join(others, "\n"), By: rights.ActorSystem, Prechecks: names}
 	if err := storage.Transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
-		Actor: rights.ActorSystem, Action: "request.refused", Detail: map[string]any{"reason": rights.RefuseCancellationBlocked, "prechecks": names},
+		Actor: rights.ActorSystem, Action: "request.refused", Detail: map[string]any{"reason": ground, "prechecks": names},
 	}); err != nil {
 		return err
 	}
-	p.metrics.RequestRefused(r.Product, string(rights.RefuseCancellationBlocked))
+	p.metrics.RequestRefused(r.Product, string(ground))
 	return p.insertTx(ctx, tx, NoticeArgs{RequestID: r.ID, Notice: noticeRefusal})
 }
 
@@ -128,27 +131,43 @@ func (p *Pipeline) answerCancelled(ctx context.Context, tx pgx.Tx, r *rights.Req
 	return p.afterTasks(ctx, tx, r, now)
 }
 
-// checkVerificationMethod enforces cancel_account.verification_methods at
-// intake: a cancellation is irreversible, so the product may demand a
-// strong check (a face check) that an emailed code is not.
+// checkVerificationMethod enforces rights.<type>.verification_methods
+// (cancel_account.verification_methods) at intake: an erasure or a
+// cancellation is irreversible, so the product may demand a strong check
+// (a face check) that an emailed code is not.
 func (p *Pipeline) checkVerificationMethod(in *rights.Intake, ch rights.Channel, problems *rights.Problems) {
-	methods := p.settings.CancelAccount.VerificationMethods
-	if in.Type != rights.TypeCancelAccount || len(methods) == 0 || hasProblem(*problems, "verification.method") {
+	methods := p.settings.Rules(in.Type).VerificationMethods
+	if len(methods) == 0 || hasProblem(*problems, "verification.method") || hasProblem(*problems, "type") {
 		return // an unknown method is reported already
 	}
+	what := rightNoun(in.Type)
 	switch {
 	case ch == rights.ChannelSelfService && !slices.Contains(methods, "email_code"):
-		problems.Add("type", "an account cancellation must be verified by %s: ask customer service", strings.Join(methods, " or "))
+		problems.Add("type", "%s must be verified by %s: ask customer service", what, strings.Join(methods, " or "))
 	case ch == rights.ChannelStaff && in.Verification != nil && in.Verification.Method != "" && !slices.Contains(methods, in.Verification.Method):
-		problems.Add("verification.method", "an account cancellation must be verified by %s, not %q", strings.Join(methods, " or "), in.Verification.Method)
+		problems.Add("verification.method", "%s must be verified by %s, not %q", what, strings.Join(methods, " or "), in.Verification.Method)
 	}
 }
 
 // SelfServiceOffers reports whether a person may file right t themselves
 // with an emailed code; false when the right needs stronger verification
-// (an account cancellation that needs a face check), which customer
+// (rights.<type>.verification_methods without email_code: the demo's
+// delete and account cancellation need a face check), which customer
 // service does.
 func (p *Pipeline) SelfServiceOffers(t rights.Type) bool {
-	methods := p.settings.CancelAccount.VerificationMethods
-	return t != rights.TypeCancelAccount || len(methods) == 0 || slices.Contains(methods, "email_code")
+	methods := p.settings.Rules(t).VerificationMethods
+	return len(methods) == 0 || slices.Contains(methods, "email_code")
+}
+
+// rightNoun names a request of right t in an error message.
+func rightNoun(t rights.Type) string {
+	switch t {
+	case rights.TypeCancelAccount:
+		return "an account cancellation"
+	case rights.TypeDelete:
+		return "a deletion"
+	case rights.TypeAccess:
+		return "an access request"
+	}
+	return "a " + strings.ReplaceAll(string(t), "_", " ") + " request"
 }

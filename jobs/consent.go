@@ -32,8 +32,11 @@ func (p *Pipeline) checkPurposes(in *rights.Intake, problems *rights.Problems) {
 		known[pur.Name] = true
 		names = append(names, pur.Name)
 	}
+	whole := false
 	for _, name := range in.Purposes {
 		if known[name] {
+			pur, _ := p.settings.Purpose(name)
+			whole = whole || pur.ImpliesAll
 			continue
 		}
 		if len(names) == 0 {
@@ -42,6 +45,11 @@ func (p *Pipeline) checkPurposes(in *rights.Intake, problems *rights.Problems) {
 			problems.Add("purposes", "unknown purpose %q for %s; known: %s", name, in.Product, strings.Join(names, ", "))
 		}
 		return
+	}
+	if whole {
+		// Withdrawing consent to the whole policy withdraws every purpose
+		// of the product: the request names them all from here on.
+		in.Purposes = names
 	}
 }
 

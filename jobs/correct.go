@@ -126,12 +126,31 @@ func (p *Pipeline) holdProtectedCorrection(ctx context.Context, tx pgx.Tx, r *ri
 // correct task only to stores that hold one of the fields, and only SQL
 // stores declare fields, so a connector that cannot correct is a
 // configuration the plan should not have produced.
-func runCorrect(ctx context.Context, conn rights.Connector, r *rights.Request, t *rights.Task) (rights.StoreReport, error) {
+func runCorrect(ctx context.Context, conn rights.Connector, r *rights.Request, t *rights.Task, corrections map[string]string) (rights.StoreReport, error) {
 	corrector, ok := conn.(rights.Corrector)
 	if !ok {
 		return rights.StoreReport{}, rights.Errorf(rights.ENotImplemented, "store %s cannot correct data", t.Store)
 	}
-	return corrector.Correct(ctx, r.Subject.All(), r.Corrections)
+	return corrector.Correct(ctx, r.Subject.All(), corrections)
+}
+
+// storeFormatted writes corrected emails and phones the way the store
+// holds them (stores[].identity_format), so that a new phone typed
+// "+86 139 0000 0001" is stored as 13900000001 and later found by it.
+func (p *Pipeline) storeFormatted(store, product string, corrections map[string]string) map[string]string {
+	s, ok := p.settings.Store(store)
+	if !ok {
+		return corrections
+	}
+	rules := p.settings.CorrectableFields(product)
+	out := make(map[string]string, len(corrections))
+	for field, value := range corrections {
+		if kind := rules[field].Validate; kind == "email" || kind == "phone" {
+			value = s.Format().Apply(map[string]string{kind: value})[kind]
+		}
+		out[field] = value
+	}
+	return out
 }
 
 // correctedFields returns the fields the tasks' stores corrected (changed in

@@ -91,7 +91,10 @@ func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.I
 // are the limits (per network, per mailbox), which are counted before
 // anything is stored.
 func (p *Pipeline) SubmitSelfService(ctx context.Context, in rights.Intake, client Client) (*rights.Request, error) {
-	email := in.Identities["email"]
+	email := strings.TrimSpace(in.Identities["email"])
+	if in.Identities != nil && email != "" {
+		in.Identities["email"] = email
+	}
 	in.DeliveryEmail = email
 	if err := p.validateIntake(&in, rights.ChannelSelfService); err != nil {
 		return nil, err

@@ -150,11 +150,11 @@ func (p *Pipeline) retainedLines(r *rights.Request, tasks []*rights.Task, l stri
 		}
 	}
 	for _, g := range order {
-		basis := g.class
+		line := retainedLine{Basis: g.class, Datasets: strings.Join(datasets[g], ", "), Until: g.until}
 		if rc, ok := p.settings.RetentionClass(g.class); ok {
-			basis = rc.Basis
+			line.Basis = rc.BasisIn(l) // basis_en for English, else the Chinese basis
 		}
-		retained = append(retained, retainedLine{Basis: basis, Datasets: strings.Join(datasets[g], ", "), Until: g.until})
+		retained = append(retained, line)
 	}
 	return retained, restricted
 }

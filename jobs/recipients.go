@@ -58,8 +58,21 @@ func (p *Pipeline) notifyRecipients(ctx context.Context, tx pgx.Tx, r *rights.Re
 	if !found {
 		return nil
 	}
-	var names []string
+	var names, notTold []string
 	for _, rc := range recipients {
+		if r.Type == rights.TypeWithdrawConsent && !rc.Concerns(r.Purposes) {
+			continue // not a purpose it received data for
+		}
+		if ok, why := recipientReceived(r, rc, tasks); !ok {
+			// Told only when it received this person's data: a credit
+			// bureau hears nothing of a customer who never borrowed.
+			notTold = append(notTold, rc.Name)
+			if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
+				Action: "recipient.not_told", Detail: map[string]any{"recipient": rc.Name, "reason": why}}); err != nil {
+				return err
+			}
+			continue
+		}
 		n := storage.Notice{RequestID: r.ID, Recipient: rc.Name, Channel: "webhook", Status: storage.NoticePending, CreatedAt: now}
 		if rc.Email != "" {
 			n.Channel = "email"
@@ -75,11 +88,77 @@ func (p *Pipeline) notifyRecipients(ctx context.Context, tx pgx.Tx, r *rights.Re
 		}
 		names = append(names, rc.Label())
 	}
+	if len(names) == 0 && len(notTold) == 0 {
+		return nil
+	}
 	if r.Outcome == nil {
 		r.Outcome = &rights.Outcome{}
 	}
-	r.Outcome.Recipients = names
+	r.Outcome.Recipients, r.Outcome.NotTold = names, notTold
 	return nil
+}
+
+// recipientReceived reports whether the recipient received this person's
+// data by its condition (recipients[].when), and if not, why.
+func recipientReceived(r *rights.Request, rc config.Recipient, tasks []*rights.Task) (bool, string) {
+	w := rc.When
+	switch {
+	case w == nil:
+		return true, ""
+	case w.Dataset != "":
+		store, table, _ := strings.Cut(w.Dataset, ".")
+		for _, t := range tasks {
+			if t.Store != store {
+				continue
+			}
+			for _, rep := range []*rights.StoreReport{t.Inventory, t.Report} {
+				if rep == nil {
+					continue
+				}
+				for _, d := range rep.Datasets {
+					if d.Name == table && d.Rows+d.Deleted+d.Anonymized+d.Restricted > 0 {
+						return true, ""
+					}
+				}
+			}
+		}
+		return false, "no rows of " + w.Dataset
+	default:
+		if r.Outcome != nil && r.Outcome.RecipientConditions[rc.Name] {
+			return true, ""
+		}
+		return false, "condition on " + w.Store + " is false"
+	}
+}
+
+// recipientConditions asks, for each third party of the request's right
+// with a query condition, whether it received this person's data. A store
+// that does not answer fails the plan, which is retried: nobody is told
+// or left untold on a guess.
+func (p *Pipeline) recipientConditions(ctx context.Context, r *rights.Request) (map[string]bool, error) {
+	var out map[string]bool
+	for _, rc := range p.settings.RecipientsFor(r.Product, r.Type) {
+		if rc.When == nil || rc.When.Store == "" {
+			continue
+		}
+		conn, err := p.connector(ctx, rc.When.Store)
+		if err != nil {
+			return nil, err
+		}
+		checker, ok := conn.(rights.Prechecker)
+		if !ok {
+			return nil, fmt.Errorf("store %s cannot run the condition of recipient %s", rc.When.Store, rc.Name)
+		}
+		held, err := checker.Precheck(ctx, r.Subject.All(), rc.When.Query)
+		if err != nil {
+			return nil, fmt.Errorf("condition of recipient %s: %w", rc.Name, err)
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[rc.Name] = held
+	}
+	return out, nil
 }
 
 // AckURL is the page where an emailed recipient acknowledges a notice.
@@ -186,9 +265,17 @@ func (w *recipientNoticeWorker) Work(ctx context.Context, job *river.Job[Recipie
 // and reports whether it acknowledged at once.
 func (p *Pipeline) callRecipient(ctx context.Context, r *rights.Request, rc config.Recipient) (bool, error) {
 	identities := r.Subject.All().Identities
-	body, err := json.Marshal(map[string]any{"version": stores.WebhookVersion, "kind": "erasure_notice",
+	kind := "erasure_notice"
+	if rc.StopsSharing(r.Type) {
+		kind = "stop_sharing_notice"
+	}
+	call := map[string]any{"version": stores.WebhookVersion, "kind": kind,
 		"request_id": r.ID, "recipient": rc.Name, "right": r.Type,
-		"subject": map[string]any{"identities": identities}, "ack_url": p.RecipientCallbackURL(r.ID, rc.Name)})
+		"subject": map[string]any{"identities": identities}, "ack_url": p.RecipientCallbackURL(r.ID, rc.Name)}
+	if len(r.Purposes) > 0 {
+		call["purposes"] = r.Purposes
+	}
+	body, err := json.Marshal(call)
 	if err != nil {
 		return false, err
 	}
@@ -386,7 +473,7 @@ func (p *Pipeline) recipientMessage(r *rights.Request, rc config.Recipient, n *s
 	subject, body, err := p.render(tmplRecipientNotice, rights.LocaleZH, r.Product, func(l string) any {
 		return map[string]any{"Recipient": rc.Label(), "Product": p.productName(r.Product), "ID": r.ID,
 			"Right": rightNames[l][r.Type], "Completed": completed.In(p.location(r.Product)).Format("2006-01-02"),
-			"Identities": identities, "AckURL": p.AckURL(token)}
+			"Identities": identities, "AckURL": p.AckURL(token), "StopSharing": rc.StopsSharing(r.Type)}
 	})
 	return rights.Message{ID: r.ID + ".notice." + rc.Name + "@datarights", To: rc.Email, Subject: subject, Text: body}, err
 }

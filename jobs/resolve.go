@@ -30,11 +30,20 @@ func (p *Pipeline) resolveIdentities(ctx context.Context, r *rights.Request) (re
 		if err != nil {
 			return res, err
 		}
-		resolver, ok := conn.(rights.KeyResolver)
-		if !ok {
+		// A prober lists every key the identities lead to, so that an
+		// email or phone shared by two customers of one store shows as
+		// ambiguous rather than as nobody.
+		var (
+			identity string
+			keys     []string
+		)
+		if prober, ok := conn.(rights.KeyProber); ok {
+			identity, keys, err = prober.ProbeKeys(ctx, rights.Subject{Identities: r.Subject.Identities})
+		} else if resolver, ok := conn.(rights.KeyResolver); ok {
+			identity, keys, err = resolver.ResolveKeys(ctx, rights.Subject{Identities: r.Subject.Identities})
+		} else {
 			continue
 		}
-		identity, keys, err := resolver.ResolveKeys(ctx, rights.Subject{Identities: r.Subject.Identities})
 		if err != nil {
 			return res, fmt.Errorf("resolve identities in %s: %w", s.Name, err)
 		}

@@ -126,6 +126,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		age         ageCheck
 		arranged    *blockedCheck
 		linked      = true
+		conditions  map[string]bool
 	)
 	if current.Status == rights.StatusVerified {
 		if res, err = p.resolveIdentities(ctx, current); err != nil {
@@ -147,10 +148,15 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 				return err
 			}
 		}
-		if current.Type == rights.TypeCancelAccount && cancelledBy == "" {
-			resolved := *current
-			resolved.Subject.Resolved = res.found
+		if cancelledBy == "" && len(p.settings.PrechecksForRight(current.Product, current.Type)) > 0 {
 			if blocked, err = p.runPrechecks(ctx, &resolved); err != nil {
+				return err
+			}
+		}
+		// Whether each third party received this person's data is asked
+		// now, before an erasure removes what would tell.
+		if cancelledBy == "" {
+			if conditions, err = p.recipientConditions(ctx, &resolved); err != nil {
 				return err
 			}
 		}
@@ -176,6 +182,28 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 				Action: "identity.resolved", Detail: map[string]any{"resolved": sortedKeys(res.found), "ambiguous": res.ambiguous}}); err != nil {
 				return err
 			}
+		}
+		if conditions != nil {
+			if r.Outcome == nil {
+				r.Outcome = &rights.Outcome{}
+			}
+			r.Outcome.RecipientConditions = conditions
+			if err := storage.SaveRequest(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		if len(res.ambiguous) > 0 && (r.Outcome == nil || len(r.Outcome.Ambiguous) == 0) {
+			// An identity that matches several people is not "no data
+			// found": staff decide (ask for the user id and refuse, or
+			// approve to answer for nobody's data).
+			if r.Outcome == nil {
+				r.Outcome = &rights.Outcome{}
+			}
+			r.Outcome.Ambiguous = res.ambiguous
+			return storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+				Actor: rights.ActorSystem, Action: "identity.ambiguous",
+				Detail: map[string]any{"reason": rights.ReasonSeveralPeople, "identity_types": res.ambiguous},
+			})
 		}
 		if age.band != "" {
 			r.D().AgeBand = age.band
@@ -217,7 +245,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		case cancelledBy != "":
 			return p.answerCancelled(ctx, tx, r, cancelledBy, cancelledAt, now)
 		case len(blocked) > 0:
-			return p.refuseCancellation(ctx, tx, r, blocked, now)
+			return p.refuseBlocked(ctx, tx, r, blocked, now)
 		case r.Type == rights.TypeWithdrawConsent:
 			if err := p.recordWithdrawal(ctx, tx, r, r.Purposes, "request", now); err != nil {
 				return err
@@ -480,7 +508,7 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 	case rights.ActionWithdrawConsent:
 		return p.runWithdrawal(ctx, conn, r, t)
 	case rights.ActionCorrect:
-		return runCorrect(ctx, conn, r, t)
+		return runCorrect(ctx, conn, r, t, p.storeFormatted(t.Store, r.Product, r.Corrections))
 	}
 	return rights.StoreReport{}, fmt.Errorf("unknown task action %q", t.Action)
 }

@@ -85,11 +85,7 @@ func (r StoreReport) Restricted() []DatasetReport {
 // year without one, at the end of 28 February (Civil Code Art. 203: the last
 // day of the month).
 func RetentionCutoff(now time.Time, years int, loc *time.Location) time.Time {
-	if loc == nil {
-		loc = defaultLocation
-	}
-	l := now.In(loc)
-	return time.Date(l.Year()-years, l.Month(), l.Day(), 0, 0, 0, 0, loc)
+	return RetentionCutoffMonths(now, 12*years, loc)
 }
 
 // RetentionEnd returns when a retention period of years that began at from
@@ -97,15 +93,46 @@ func RetentionCutoff(now time.Time, years int, loc *time.Location) time.Time {
 // when that day does not exist (29 February). It is the first instant at
 // which RetentionCutoff has passed from.
 func RetentionEnd(from time.Time, years int, loc *time.Location) time.Time {
+	return RetentionEndMonths(from, 12*years, loc)
+}
+
+// RetentionEndMonths returns when a retention period of months that began
+// at from ends: 24:00 (loc) of the same day of the month months later, or
+// of that month's last day when it has no such day (a period of one month
+// from 31 January ends with 28 or 29 February; Civil Code Art. 203).
+func RetentionEndMonths(from time.Time, months int, loc *time.Location) time.Time {
 	if loc == nil {
 		loc = defaultLocation
 	}
 	l := from.In(loc)
-	anniversary := time.Date(l.Year()+years, l.Month(), l.Day(), 0, 0, 0, 0, loc)
-	if anniversary.Day() != l.Day() { // the day does not exist that year: it ran into the next month
-		return time.Date(l.Year()+years, l.Month()+1, 1, 0, 0, 0, 0, loc)
+	target := time.Date(l.Year(), l.Month()+time.Month(months), 1, 0, 0, 0, 0, loc)
+	day := min(l.Day(), daysIn(target))
+	return time.Date(target.Year(), target.Month(), day+1, 0, 0, 0, 0, loc)
+}
+
+// RetentionCutoffMonths returns the instant before which a retention
+// period of months must have begun to be over at now: the start of the day
+// after the last day D whose period ended before today.
+func RetentionCutoffMonths(now time.Time, months int, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = defaultLocation
 	}
-	return anniversary.AddDate(0, 0, 1)
+	l := now.In(loc)
+	yesterday := time.Date(l.Year(), l.Month(), l.Day()-1, 0, 0, 0, 0, loc)
+	target := time.Date(yesterday.Year(), yesterday.Month()-time.Month(months), 1, 0, 0, 0, 0, loc)
+	day := min(yesterday.Day(), daysIn(target))
+	if yesterday.AddDate(0, 0, 1).Day() == 1 {
+		// Yesterday closed its month: every period ending with that
+		// month's last day is over, including those from days the month
+		// lacks (31 January + 1 month).
+		day = daysIn(target)
+	}
+	return time.Date(target.Year(), target.Month(), day+1, 0, 0, 0, 0, loc)
+}
+
+// daysIn returns the number of days of t's month.
+func daysIn(t time.Time) int {
+	return time.Date(t.Year(), t.Month()+1, 0, 0, 0, 0, 0, t.Location()).Day()
 }
 
 var defaultLocation = func() *time.Location {

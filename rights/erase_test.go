@@ -52,3 +52,40 @@ func TestRetentionCutoffAgreesWithEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionInMonths: a period in months ends on the same day of the
+// month, or with the last day of a month that lacks it, and the cutoff
+// agrees with the end for every start date.
+func TestRetentionInMonths(t *testing.T) {
+	t.Parallel()
+	cst := time.FixedZone("CST", 8*3600)
+	for _, c := range []struct {
+		from   time.Time
+		months int
+		want   time.Time
+	}{
+		{time.Date(2027, 1, 31, 10, 0, 0, 0, cst), 1, time.Date(2027, 3, 1, 0, 0, 0, 0, cst)},  // 28 Feb, 24:00
+		{time.Date(2028, 1, 31, 10, 0, 0, 0, cst), 1, time.Date(2028, 3, 1, 0, 0, 0, 0, cst)},  // 29 Feb, 24:00
+		{time.Date(2026, 3, 15, 10, 0, 0, 0, cst), 6, time.Date(2026, 9, 16, 0, 0, 0, 0, cst)}, // 15 Sep, 24:00
+		{time.Date(2026, 8, 31, 10, 0, 0, 0, cst), 18, time.Date(2028, 3, 1, 0, 0, 0, 0, cst)}, // 29 Feb 2028, 24:00
+		{time.Date(2026, 12, 5, 10, 0, 0, 0, cst), 1, time.Date(2027, 1, 6, 0, 0, 0, 0, cst)},  // over the year's end
+		{time.Date(2024, 2, 29, 10, 0, 0, 0, cst), 12, time.Date(2025, 3, 1, 0, 0, 0, 0, cst)}, // a year, in months
+	} {
+		if got := RetentionEndMonths(c.from, c.months, cst); !got.Equal(c.want) {
+			t.Errorf("RetentionEndMonths(%s, %d) = %s, want %s", c.from, c.months, got, c.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2016, 1, 1, 0, 0, 0, 0, cst)
+	for range 5000 {
+		from := base.Add(time.Duration(rng.Int64N(int64(10 * 365 * 24 * time.Hour))))
+		months := 1 + rng.IntN(60)
+		end := RetentionEndMonths(from, months, cst)
+		if !from.Before(RetentionCutoffMonths(end, months, cst)) {
+			t.Fatalf("from %s, %d months: not over at its end %s", from, months, end)
+		}
+		if before := end.Add(-time.Second); from.Before(RetentionCutoffMonths(before, months, cst)) {
+			t.Fatalf("from %s, %d months: already over at %s, before its end %s", from, months, before, end)
+		}
+	}
+}

@@ -89,6 +89,11 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	if len(in.Identities) == 0 {
 		p.Add("subject.identities", "at least one identity is required (%s)", strings.Join(sortedKeys(cat.IdentityTypes), ", "))
 	}
+	for _, k := range []string{"email", "phone"} {
+		if v, ok := in.Identities[k]; ok {
+			in.Identities[k] = strings.TrimSpace(v) // stores shape the rest (identity_format); keys stay as given
+		}
+	}
 	checkIdentities(&p, in.Identities, cat.IdentityTypes, "subject.identities")
 	switch {
 	case in.DeliveryEmail == "":
@@ -205,12 +210,22 @@ func checkIdentities(p *Problems, identities map[string]string, known map[string
 			p.Add(field, "must not be empty")
 		case len(value) > maxIdentityValue || !utf8.ValidString(value):
 			p.Add(field, "must be valid text of at most %d bytes", maxIdentityValue)
-		case kind == "email" && !validEmail(value):
+		case kind == "email" && !validEmail(NormalizeEmail(value)):
 			p.Add(field, "must be an email address")
-		case kind == "phone" && !phoneRE.MatchString(value):
+		case kind == "phone" && !validPhone(value):
 			p.Add(field, "must be a phone number (digits, optional + prefix)")
 		}
 	}
+}
+
+// validPhone accepts a number as people write it: digits with spaces,
+// dashes or parentheses, an optional + or 00 prefix, full-width digits.
+func validPhone(s string) bool {
+	if phoneRE.MatchString(strings.TrimSpace(s)) {
+		return true
+	}
+	_, ok := NormalizePhone(s, "+1")
+	return ok
 }
 
 func validEmail(s string) bool {

@@ -26,7 +26,27 @@ const (
 	// (a product that serves no one under 16; one where a child under 14
 	// must be represented by a guardian).
 	RefuseMinor RefusalReason = "minor_age_rule"
+	// RefuseErasureBlocked: a delete pre-check failed (an open loan): the
+	// data is still needed, nothing was changed.
+	RefuseErasureBlocked RefusalReason = "erasure_blocked" // 暂不满足删除条件
+	// RefuseRequestBlocked: a pre-check of another right failed.
+	RefuseRequestBlocked RefusalReason = "request_blocked" // 暂不满足办理条件
+	// RefuseTechnicallyImpractical: the request would need a new system or
+	// a fundamental change of practice, or concerns e.g. backup tapes
+	// (WeBank §7(八): 需要过多技术手段…或者非常不切实际).
+	RefuseTechnicallyImpractical RefusalReason = "technically_impractical"
 )
+
+// BlockedReason is the refusal a blocking pre-check of right t gives.
+func BlockedReason(t Type) RefusalReason {
+	switch t {
+	case TypeCancelAccount:
+		return RefuseCancellationBlocked
+	case TypeDelete:
+		return RefuseErasureBlocked
+	}
+	return RefuseRequestBlocked
+}
 
 // RefusalReasons describes every reason in both languages, for the notice
 // the requester receives.
@@ -44,6 +64,10 @@ var RefusalReasons = map[RefusalReason]struct{ ZH, EN string }{
 	RefuseCancellationBlocked:   {"您的账户暂不满足注销条件", "your account cannot be cancelled yet"},
 	RefuseDeceasedArranged:      {"死者生前对其个人信息另有安排", "the deceased made other arrangements for their personal information"},
 	RefuseMinor:                 {"根据我们对未成年人个人信息的规则，该请求无法按此方式办理", "our rules for minors' personal information do not allow the request in this form"},
+	RefuseErasureBlocked:        {"您的个人信息暂不满足删除条件", "your personal information cannot be deleted yet"},
+	RefuseRequestBlocked:        {"您的请求暂不满足办理条件", "your request cannot be carried out yet"},
+	RefuseTechnicallyImpractical: {"需要过多技术手段（例如需要开发新系统或从根本上改变现行惯例）或非常不切实际（例如涉及备份磁带上存放的信息）",
+		"it would need disproportionate technical effort (such as developing a new system or fundamentally changing current practice) or is impractical (such as information held on backup tapes)"},
 }
 
 // Valid reports whether r is a known reason.

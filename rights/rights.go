@@ -229,7 +229,22 @@ type Outcome struct {
 	// Recipients are the third parties asked to erase the data shared with
 	// them.
 	Recipients []string `json:"recipients,omitempty"`
+	// Ambiguous are the identity types whose lookups led to several
+	// people: the request stopped for staff (ReasonSeveralPeople), and
+	// once approved goes ahead acting on nobody's data for them.
+	Ambiguous []string `json:"ambiguous,omitempty"`
+	// RecipientConditions are, per third party with a query condition
+	// (recipients[].when), whether it received this person's data, as
+	// asked before anything was changed.
+	RecipientConditions map[string]bool `json:"recipient_conditions,omitempty"`
+	// NotTold are the third parties not told because they did not receive
+	// this person's data.
+	NotTold []string `json:"recipients_not_told,omitempty"`
 }
+
+// ReasonSeveralPeople is why a request whose identity matches several
+// people waits for staff instead of answering "no data found".
+const ReasonSeveralPeople = "matches several people"
 
 // TaskAction is what a store task does to the subject's data in one store.
 type TaskAction string

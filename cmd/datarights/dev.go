@@ -97,7 +97,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("start the demo transfer receiver: %w", err)
 	}
 	path := filepath.Join(absDir, "datarights.yaml")
-	yaml := migrateYAML(migrateURL) + demo.ConfigYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) + demo.ExtrasYAML(bankURL) +
+	yaml := migrateYAML(migrateURL) + demo.PolicyYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) +
 		demo.NewTypesYAML(receiverURL) + devStaffYAML()
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		return err

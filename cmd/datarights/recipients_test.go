@@ -79,7 +79,8 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	}
 	e.start()
 
-	ticket := copyTicket("demo-user-2")
+	// demo-user-3 settled a loan: the credit bureau received their data.
+	ticket := copyTicket("demo-user-3")
 	ticket["type"] = "delete"
 	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
 	if code != http.StatusCreated {
@@ -90,7 +91,7 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 
 	// The bureau's email.
 	notice := e.smtp.WaitForMessage(t, id+".notice.credit_bureau@datarights", 30*time.Second)
-	if len(notice.To) != 1 || notice.To[0] != "privacy@credit-bureau.example" || !strings.Contains(notice.Text, "user_id: demo-user-2") {
+	if len(notice.To) != 1 || notice.To[0] != "privacy@credit-bureau.example" || !strings.Contains(notice.Text, "user_id: demo-user-3") {
 		t.Errorf("notice to %v:\n%s", notice.To, notice.Text)
 	}
 	link := ackLinkRE.FindStringSubmatch(notice.Text)
@@ -148,7 +149,7 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	call := calls[0]
 	mu.Unlock()
 	if call["kind"] != "erasure_notice" || call["right"] != "delete" || call["idempotency_key"] != id+".insurer" ||
-		call["subject"].(map[string]any)["identities"].(map[string]any)["user_id"] != "demo-user-2" {
+		call["subject"].(map[string]any)["identities"].(map[string]any)["user_id"] != "demo-user-3" {
 		t.Errorf("insurer's call = %v", call)
 	}
 	// The call arrives before the worker records it as sent.

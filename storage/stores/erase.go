@@ -101,6 +101,6 @@ func finalAction(ds *rights.DatasetReport, t config.Table, n int64) {
 // the table's retention class; latest is when the latest of their periods
 // began.
 func restrictedUntil(ds *rights.DatasetReport, t config.Table, latest time.Time, opts rights.EraseOptions) {
-	until := rights.RetentionEnd(latest, t.RetentionYears, opts.Location).UTC()
+	until := rights.RetentionEndMonths(latest, t.RetentionMonths, opts.Location).UTC()
 	ds.Retention, ds.RestrictedUntil = t.Retention, &until
 }

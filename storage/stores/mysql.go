@@ -334,6 +334,7 @@ func (m *MySQL) session(q mysqlQuerier) *mysqlSession {
 // found" rather than as "found, holds no data".
 func (s *mysqlSession) resolve(ctx context.Context, subject rights.Subject) ([]string, error) {
 	m := s.m
+	subject.Identities = m.cfg.Format().Apply(subject.Identities)
 	if key := subject.Identities[m.cfg.Key]; key != "" {
 		for _, table := range m.cfg.Tables {
 			cond, args, err := s.match(ctx, table.Name, table.Column, []string{key})

@@ -62,7 +62,7 @@ func (m *MySQL) eraseTable(ctx context.Context, tx *sql.Tx, s *mysqlSession, t c
 		return ds, err
 	}
 	if t.Retention != "" {
-		cutoff := rights.RetentionCutoff(opts.Now, t.RetentionYears, opts.Location).UTC()
+		cutoff := rights.RetentionCutoffMonths(opts.Now, t.RetentionMonths, opts.Location).UTC()
 		endedOver := opts.EndedAt.Before(cutoff)
 		var n int64
 		switch {

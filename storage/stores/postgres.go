@@ -205,6 +205,9 @@ func (p *Postgres) resolve(ctx context.Context, tx pgx.Tx, subject rights.Subjec
 // candidates returns every key the subject's identities lead to, sorted:
 // the key itself when it is given and has rows, else each lookup's hits.
 func (p *Postgres) candidates(ctx context.Context, tx pgx.Tx, subject rights.Subject) ([]string, error) {
+	// "Demo-User-7@Example.com " and "+86 138 0000 0007" are looked up as
+	// the store holds them (stores[].identity_format).
+	subject.Identities = p.cfg.Format().Apply(subject.Identities)
 	if key := subject.Identities[p.cfg.Key]; key != "" {
 		for _, table := range p.cfg.Tables {
 			var found bool

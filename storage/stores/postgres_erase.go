@@ -56,7 +56,7 @@ func (p *Postgres) eraseTable(ctx context.Context, tx pgx.Tx, t config.Table, ke
 		return ds, err
 	}
 	if t.Retention != "" {
-		cutoff := rights.RetentionCutoff(opts.Now, t.RetentionYears, opts.Location)
+		cutoff := rights.RetentionCutoffMonths(opts.Now, t.RetentionMonths, opts.Location)
 		endedOver := opts.EndedAt.Before(cutoff)
 		var n int64
 		var err error

@@ -164,7 +164,7 @@ func TestExportReturnsOnlyTheSubjectsRows(t *testing.T) {
 	checkExport(t, url, "demo-user-3", report, sink)
 
 	users := sink.datasets[0]
-	if want := []string{"user_id", "name", "email", "phone", "id_number", "city", "created_at"}; !slices.Equal(users.columns, want) {
+	if want := []string{"user_id", "name", "email", "phone", "id_number", "city", "created_at", "restricted_at"}; !slices.Equal(users.columns, want) {
 		t.Errorf("users columns = %v, want %v", users.columns, want)
 	}
 	if got := users.column(t, "email"); got[0] != demo.Email(3) {
