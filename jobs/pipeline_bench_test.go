@@ -78,6 +78,26 @@ func BenchmarkPipeline(b *testing.B) {
 			waitAllCompleted(b, db, b.N)
 			b.StopTimer()
 			b.ReportMetric(float64(pipelineJobs[right]), "jobs/request")
+			// What River really ran, per request: the pipeline's steps plus
+			// any side jobs (notices, audits) the steps inserted.
+			var worked int
+			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed'`).Scan(&worked); err == nil {
+				b.ReportMetric(float64(worked)/float64(b.N), "worked/request")
+			}
+			var kinds []string
+			rows, err := db.Pool.Query(ctx, `SELECT kind || '=' || count(*) || ' (' ||
+				round(avg(extract(epoch FROM finalized_at - attempted_at)) * 1000, 1) || ' ms worked, ' ||
+				round(avg(extract(epoch FROM attempted_at - scheduled_at)) * 1000, 1) || ' ms waited)'
+				FROM river_job WHERE state = 'completed' GROUP BY kind ORDER BY kind`)
+			if err == nil {
+				for rows.Next() {
+					var k string
+					_ = rows.Scan(&k)
+					kinds = append(kinds, k)
+				}
+				rows.Close()
+				b.Logf("jobs by kind for %d requests: %s", b.N, strings.Join(kinds, " "))
+			}
 		})
 	}
 }
