@@ -103,7 +103,8 @@ const (
 // Every staged file is checked against the checksum its dataset report
 // recorded, so a file that changed after it was staged fails the build rather
 // than reaching the requester. The archive appears at outPath only when
-// complete; building it again replaces it.
+// complete; building it again replaces it. It is not fsynced: a
+// [Destination]'s Put makes it durable.
 func BuildArchive(ctx context.Context, in ArchiveInput, outPath string) (result ArchiveResult, err error) {
 	in, err = in.normalized()
 	if err != nil {
@@ -143,16 +144,13 @@ func BuildArchive(ctx context.Context, in ArchiveInput, outPath string) (result 
 	if _, err := io.Copy(io.MultiWriter(sum, &size), ctxReader{ctx, tmp}); err != nil {
 		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
-	}
+	// Neither the file nor its name is synced: until a destination takes
+	// it (LocalDestination.Put syncs both; S3 has its own copy once the
+	// upload returns) nothing records it, and a rerun builds it again.
 	if err := tmp.Close(); err != nil {
 		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
 	}
 	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
-	}
-	if err := syncDir(dir); err != nil {
 		return ArchiveResult{}, fmt.Errorf("archive of request %s: %w", in.RequestID, err)
 	}
 	return ArchiveResult{

@@ -63,6 +63,12 @@ func (d *LocalDestination) Put(_ context.Context, name, path string) (string, er
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("exports directory: %w", err)
 	}
+	// The archive is the only copy once its request moves on (the staging
+	// is removed), so it is made durable here, before the caller records
+	// it: its content, then its name.
+	if err := syncFile(path); err != nil {
+		return "", fmt.Errorf("store archive %s: %w", name, err)
+	}
 	final := filepath.Join(d.Dir, name)
 	if err := os.Rename(path, final); err != nil {
 		return "", fmt.Errorf("store archive %s: %w", name, err)

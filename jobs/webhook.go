@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 	"github.com/datarights/datarights/storage/stores"
@@ -161,6 +162,11 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 		report, err := stores.DecodeWebhookResult(spool, action, sink)
 		if err != nil {
 			return err
+		}
+		if sink != nil {
+			if err := exporters.SyncSink(sink); err != nil {
+				return err
+			}
 		}
 		r, t, err := p.lockTask(ctx, tx, requestID, cb.TaskID)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -499,7 +500,13 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 		if err != nil {
 			return rights.StoreReport{}, err
 		}
-		return conn.Export(ctx, r.Subject.All(), sink)
+		report, err := conn.Export(ctx, r.Subject.All(), sink)
+		if err != nil {
+			return report, err
+		}
+		// Durable before the task is recorded; until then a rerun would
+		// stage every file again.
+		return report, exporters.SyncSink(sink)
 	case rights.ActionDelete:
 		if eraser, ok := conn.(rights.Eraser); ok {
 			return eraser.Erase(ctx, r.Subject.All(), p.eraseOptions(r))
