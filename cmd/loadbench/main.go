@@ -122,8 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 type result struct {
-	n                                          int
-	seed                                       time.Duration
+	n                                                 int
+	seed                                              time.Duration
 	queueFirst, queueDeep, scrape, count, sweep, seen time.Duration
 }
 
