@@ -58,6 +58,18 @@ type Idempotency struct {
 
 // InsertRequest stores a new request.
 func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency) error {
+	return insertRequest(ctx, tx, r, idem, false)
+}
+
+// InsertRequestStored is InsertRequest that then sets *r to the row as
+// stored (times to the microsecond, JSON as Postgres keeps it), so that the
+// caller can answer with what GetRequest would return without reading it
+// back. It needs every migration (InsertRequest does not).
+func InsertRequestStored(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency) error {
+	return insertRequest(ctx, tx, r, idem, true)
+}
+
+func insertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency, returning bool) error {
 	var key, hash *string
 	if idem != nil {
 		key, hash = &idem.Key, &idem.BodyHash
@@ -83,13 +95,25 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 	for i := range args {
 		params[i] = fmt.Sprintf("$%d", i+1)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO requests (`+columns+`) VALUES (`+strings.Join(params, ", ")+`)`, args...)
+	insert := `INSERT INTO requests (` + columns + `) VALUES (` + strings.Join(params, ", ") + `)`
+	var (
+		stored *rights.Request
+		err    error
+	)
+	if returning {
+		stored, err = scanRequest(tx.QueryRow(ctx, insert+` RETURNING `+requestColumns, args...))
+	} else {
+		_, err = tx.Exec(ctx, insert, args...)
+	}
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
 			return ErrDuplicateIdempotencyKey
 		}
 		return fmt.Errorf("insert request %s: %w", r.ID, err)
+	}
+	if stored != nil {
+		*r = *stored
 	}
 	return nil
 }
@@ -226,27 +250,39 @@ func purposes(r *rights.Request) []string {
 // chains it onto the request's earlier events (migration 0011): the caller
 // holds the request's chain until tx ends, so keep tx short.
 func AppendAudit(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) error {
+	_, err := AppendAuditEvent(ctx, tx, ev)
+	return err
+}
+
+// AppendAuditEvent is AppendAudit that returns the event as stored, as
+// ListAudit would read it.
+func AppendAuditEvent(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) (rights.AuditEvent, error) {
 	if !rights.ValidActor(ev.Actor) {
-		return fmt.Errorf("append audit %s for %s: actor %q is not system, requester, staff:<name>, store:<name> or recipient:<name>",
+		return rights.AuditEvent{}, fmt.Errorf("append audit %s for %s: actor %q is not system, requester, staff:<name>, store:<name> or recipient:<name>",
 			ev.Action, ev.RequestID, ev.Actor)
 	}
 	detail := ev.Detail
 	if detail == nil {
 		detail = map[string]any{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit_events (request_id, at, actor, action, from_status, to_status, detail)
-		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), $7)`,
-		ev.RequestID, ev.At, ev.Actor, ev.Action, string(ev.FromStatus), string(ev.ToStatus), detail)
+	var stored rights.AuditEvent
+	err := tx.QueryRow(ctx, `INSERT INTO audit_events (request_id, at, actor, action, from_status, to_status, detail)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), $7)
+		RETURNING `+auditColumns,
+		ev.RequestID, ev.At, ev.Actor, ev.Action, string(ev.FromStatus), string(ev.ToStatus), detail).
+		Scan(&stored.ID, &stored.RequestID, &stored.At, &stored.Actor, &stored.Action, &stored.FromStatus, &stored.ToStatus, &stored.Detail)
 	if err != nil {
-		return fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
+		return rights.AuditEvent{}, fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
 	}
-	return nil
+	return stored, nil
 }
+
+// auditColumns are an audit event's columns as ListAudit reads them.
+const auditColumns = `id, request_id, at, actor, action, coalesce(from_status, ''), coalesce(to_status, ''), detail`
 
 // ListAudit returns a request's audit trail, oldest first.
 func ListAudit(ctx context.Context, q Querier, requestID string) ([]rights.AuditEvent, error) {
-	rows, err := q.Query(ctx, `SELECT id, request_id, at, actor, action, coalesce(from_status, ''),
-		coalesce(to_status, ''), detail FROM audit_events WHERE request_id = $1 ORDER BY request_seq`, requestID)
+	rows, err := q.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE request_id = $1 ORDER BY request_seq`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list audit %s: %w", requestID, err)
 	}
