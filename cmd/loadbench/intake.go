@@ -3,9 +3,10 @@ package main
 // HTTP intake beside a raw River insert loop (-intake 8,64): the built
 // `datarights serve` runs as a child process on a private database, its
 // River queues paused so that what is measured is intake, not the workers;
-// C clients post staff tickets to POST /api/v1/requests for -duration, then
-// C goroutines insert a no-op River job each in a loop, for as long, on a
-// pool of the same size as serve's API pool, against the same database.
+// C clients post staff tickets to POST /api/v1/requests, and C goroutines
+// insert a no-op River job each in a loop on a pool of the same size as
+// serve's API pool, against the same database, taking turns (-slices) for
+// -duration each.
 
 import (
 	"bytes"
@@ -35,9 +36,10 @@ import (
 
 type intakeOptions struct {
 	clients  []int
-	duration time.Duration
-	bin      string // the datarights binary; built from ./cmd/datarights when empty
-	maxConns int    // serve's database.max_conns; its default when 0
+	duration time.Duration // of each loop, per number of clients
+	slices   int           // turns each loop takes within duration
+	bin      string        // the datarights binary; built from ./cmd/datarights when empty
+	maxConns int           // serve's database.max_conns; its default when 0
 	keep     bool
 }
 
@@ -148,27 +150,32 @@ func measureIntake(ctx context.Context, server string, opts intakeOptions, log i
 		return nil, err
 	}
 
+	// The two loops take turns, -slices times each, so that a change in
+	// the machine's load (it is shared) falls on both alike.
 	var results []intakeResult
 	var seq atomic.Int64
+	slice := opts.duration / time.Duration(opts.slices)
 	for _, c := range opts.clients {
 		res := intakeResult{clients: c}
-		n, d, err := runFor(ctx, c, opts.duration, func(ctx context.Context, client *http.Client) error {
-			return postTicket(ctx, client, base, seq.Add(1))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("HTTP intake, %d clients: %w", c, err)
+		for range opts.slices {
+			n, d, err := runFor(ctx, c, slice, func(ctx context.Context, client *http.Client) error {
+				return postTicket(ctx, client, base, seq.Add(1))
+			})
+			if err != nil {
+				return nil, fmt.Errorf("HTTP intake, %d clients: %w", c, err)
+			}
+			res.httpN, res.httpD = res.httpN+n, res.httpD+d
+			n, d, err = runFor(ctx, c, slice, func(ctx context.Context, _ *http.Client) error {
+				_, err := raw.Insert(ctx, noopArgs{N: seq.Add(1)}, nil)
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("raw River insert, %d clients: %w", c, err)
+			}
+			res.riverN, res.riverD = res.riverN+n, res.riverD+d
 		}
-		res.httpN, res.httpD = n, d
-		fmt.Fprintf(log, "%d clients: HTTP intake %d requests in %s\n", c, n, d.Round(time.Millisecond))
-		n, d, err = runFor(ctx, c, opts.duration, func(ctx context.Context, _ *http.Client) error {
-			_, err := raw.Insert(ctx, noopArgs{N: seq.Add(1)}, nil)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("raw River insert, %d clients: %w", c, err)
-		}
-		res.riverN, res.riverD = n, d
-		fmt.Fprintf(log, "%d clients: raw River insert %d jobs in %s\n", c, n, d.Round(time.Millisecond))
+		fmt.Fprintf(log, "%d clients: HTTP intake %d requests in %s; raw River insert %d jobs in %s\n",
+			c, res.httpN, res.httpD.Round(time.Millisecond), res.riverN, res.riverD.Round(time.Millisecond))
 		results = append(results, res)
 	}
 	return results, nil

@@ -65,7 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	rounds := fs.Int("rounds", 5, "runs of each measurement; the median is reported")
 	keep := fs.Bool("keep", false, "keep the seeded databases")
 	intake := fs.String("intake", "", "measure HTTP intake beside raw River inserts with these numbers of concurrent clients, comma-separated (e.g. 8,64); without -sizes, only that")
-	duration := fs.Duration("duration", 10*time.Second, "-intake: how long each loop runs")
+	duration := fs.Duration("duration", 10*time.Second, "-intake: how long each loop runs, per number of clients")
+	slices := fs.Int("slices", 5, "-intake: the two loops take turns this many times within -duration each")
 	bin := fs.String("bin", "", "-intake: the datarights binary to run serve with (default: built from ./cmd/datarights)")
 	maxConns := fs.Int("max-conns", 0, "-intake: serve's database.max_conns (default: the service's default)")
 	if err := fs.Parse(args); err != nil {
@@ -81,7 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		server = "postgres://postgres@127.0.0.1:5432/postgres"
 	}
 	if *intake != "" {
-		iopts := intakeOptions{duration: *duration, bin: *bin, maxConns: *maxConns, keep: *keep}
+		if *slices < 1 {
+			return errors.New("-slices must be at least 1")
+		}
+		iopts := intakeOptions{duration: *duration, slices: *slices, bin: *bin, maxConns: *maxConns, keep: *keep}
 		for _, s := range strings.Split(*intake, ",") {
 			c, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil || c < 1 {
