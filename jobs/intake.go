@@ -54,11 +54,8 @@ func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rig
 
 	var ev rights.AuditEvent
 	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.InsertRequestStored(ctx, tx, r, idem); err != nil {
-			return err
-		}
 		var err error
-		if ev, err = storage.AppendAuditEvent(ctx, tx, rights.AuditEvent{
+		if ev, err = storage.InsertReceived(ctx, tx, r, idem, rights.AuditEvent{
 			RequestID: r.ID, At: now, Actor: createdBy, Action: "request.received", ToStatus: r.Status,
 			Detail: intakeDetail(r),
 		}); err != nil {
