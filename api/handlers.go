@@ -119,17 +119,24 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	req, created, err := s.Pipeline.SubmitStaff(r.Context(), staffName(r.Context()), in, idem)
+	req, received, created, err := s.Pipeline.SubmitStaffReceived(r.Context(), staffName(r.Context()), in, idem)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/requests/"+req.ID)
-	status := http.StatusCreated
-	if !created {
-		w.Header().Set("Idempotent-Replayed", "true")
-		status = http.StatusOK
+	if created {
+		// The request as committed: its row and its one audit event, as
+		// stored. It had no tasks, holds, notices, contacts, failed steps,
+		// notes or complaints then (nothing can refer to a request before
+		// it exists), so there is nothing more to read back.
+		view := s.requestSummary(req)
+		view.Audit = []rights.AuditEvent{*received}
+		s.json(w, http.StatusCreated, view)
+		return
 	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	status := http.StatusOK
 	view, err := s.requestView(r.Context(), req, true)
 	if err != nil {
 		// Saved, but the database went away before the details could be

@@ -20,16 +20,30 @@ import (
 // retried submit with the same body returns the request the first one
 // created (created is false); the same key with another body is a conflict.
 func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Intake, idem *storage.Idempotency) (r *rights.Request, created bool, err error) {
+	r, _, created, err = p.SubmitStaffReceived(ctx, staff, in, idem)
+	return r, created, err
+}
+
+// SubmitStaffReceived is SubmitStaff that also returns, when it created the
+// request, its first audit event ("request.received"). Both are as stored
+// and as committed: nothing else refers to a request before its
+// transaction commits, so they are the whole of it at that moment, and the
+// API answers a new ticket with them without reading it back.
+func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rights.Intake, idem *storage.Idempotency) (r *rights.Request, received *rights.AuditEvent, created bool, err error) {
 	if err := p.validateIntake(&in, rights.ChannelStaff); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if err := p.checkConcerns(ctx, in); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	createdBy := rights.ActorStaff(staff)
-	if idem != nil {
+	if idem != nil && len(idem.Alternates) > 0 {
+		// A derived key may have been stored under an earlier window's
+		// key, which the unique index below cannot see. A key of one's
+		// own (no alternates) needs no look-up first: the index refuses
+		// a second request under it, and the refusal replays the first.
 		if r, err := p.replay(ctx, createdBy, idem); r != nil || err != nil {
-			return r, false, err
+			return r, nil, false, err
 		}
 	}
 	now := p.now().UTC()
@@ -38,11 +52,10 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 	verification.By = staff
 	r.Verification = &verification
 
+	var ev rights.AuditEvent
 	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
-		if err := storage.InsertRequest(ctx, tx, r, idem); err != nil {
-			return err
-		}
-		if err := storage.AppendAudit(ctx, tx, rights.AuditEvent{
+		var err error
+		if ev, err = storage.InsertReceived(ctx, tx, r, idem, rights.AuditEvent{
 			RequestID: r.ID, At: now, Actor: createdBy, Action: "request.received", ToStatus: r.Status,
 			Detail: intakeDetail(r),
 		}); err != nil {
@@ -51,15 +64,19 @@ func (p *Pipeline) SubmitStaff(ctx context.Context, staff string, in rights.Inta
 		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID})
 	})
 	if errors.Is(err, storage.ErrDuplicateIdempotencyKey) {
-		// A concurrent submit with the same key committed first.
+		// A submit with the same key committed first (a retry, or a
+		// concurrent submit).
 		r, err := p.replay(ctx, createdBy, idem)
-		return r, false, err
+		if err == nil && r == nil {
+			err = fmt.Errorf("idempotency key %q: refused as used, then not found", idem.Key)
+		}
+		return r, nil, false, err
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	p.metrics.RequestReceived(r.Product, r.Type, r.Channel)
-	return r, true, nil
+	return r, &ev, true, nil
 }
 
 func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.Idempotency) (*rights.Request, error) {

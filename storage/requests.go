@@ -58,6 +58,43 @@ type Idempotency struct {
 
 // InsertRequest stores a new request.
 func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency) error {
+	insert, args := requestInsert(r, idem)
+	_, err := tx.Exec(ctx, insert, args...)
+	return insertRequestError(r, err)
+}
+
+// InsertReceived stores a new request and its first audit event, sent
+// together (one round trip), and sets *r to the row as stored (times to
+// the microsecond, JSON as Postgres keeps it) and returns the event as
+// stored: what GetRequest and ListAudit would read back. It needs every
+// migration (InsertRequest does not).
+func InsertReceived(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency, ev rights.AuditEvent) (rights.AuditEvent, error) {
+	auditSQL, auditArgs, err := auditInsert(ev)
+	if err != nil {
+		return rights.AuditEvent{}, err
+	}
+	insert, args := requestInsert(r, idem)
+	b := &pgx.Batch{}
+	b.Queue(insert+` RETURNING `+requestColumns, args...)
+	b.Queue(auditSQL, auditArgs...)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	stored, err := scanRequest(br.QueryRow())
+	if err != nil {
+		return rights.AuditEvent{}, insertRequestError(r, err)
+	}
+	event, err := scanAudit(br.QueryRow())
+	if err != nil {
+		return rights.AuditEvent{}, fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
+	}
+	if err := br.Close(); err != nil {
+		return rights.AuditEvent{}, fmt.Errorf("insert request %s: %w", r.ID, err)
+	}
+	*r = *stored
+	return event, nil
+}
+
+func requestInsert(r *rights.Request, idem *Idempotency) (string, []any) {
 	var key, hash *string
 	if idem != nil {
 		key, hash = &idem.Key, &idem.BodyHash
@@ -83,15 +120,18 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 	for i := range args {
 		params[i] = fmt.Sprintf("$%d", i+1)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO requests (`+columns+`) VALUES (`+strings.Join(params, ", ")+`)`, args...)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
-			return ErrDuplicateIdempotencyKey
-		}
-		return fmt.Errorf("insert request %s: %w", r.ID, err)
+	return `INSERT INTO requests (` + columns + `) VALUES (` + strings.Join(params, ", ") + `)`, args
+}
+
+func insertRequestError(r *rights.Request, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "requests_idempotency" {
+		return ErrDuplicateIdempotencyKey
+	}
+	return fmt.Errorf("insert request %s: %w", r.ID, err)
 }
 
 // ErrDuplicateIdempotencyKey says a concurrent submit with the same key won.
@@ -226,27 +266,51 @@ func purposes(r *rights.Request) []string {
 // chains it onto the request's earlier events (migration 0011): the caller
 // holds the request's chain until tx ends, so keep tx short.
 func AppendAudit(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) error {
+	_, err := AppendAuditEvent(ctx, tx, ev)
+	return err
+}
+
+// AppendAuditEvent is AppendAudit that returns the event as stored, as
+// ListAudit would read it.
+func AppendAuditEvent(ctx context.Context, tx pgx.Tx, ev rights.AuditEvent) (rights.AuditEvent, error) {
+	sql, args, err := auditInsert(ev)
+	if err != nil {
+		return rights.AuditEvent{}, err
+	}
+	stored, err := scanAudit(tx.QueryRow(ctx, sql, args...))
+	if err != nil {
+		return rights.AuditEvent{}, fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
+	}
+	return stored, nil
+}
+
+func auditInsert(ev rights.AuditEvent) (string, []any, error) {
 	if !rights.ValidActor(ev.Actor) {
-		return fmt.Errorf("append audit %s for %s: actor %q is not system, requester, staff:<name>, store:<name> or recipient:<name>",
+		return "", nil, fmt.Errorf("append audit %s for %s: actor %q is not system, requester, staff:<name>, store:<name> or recipient:<name>",
 			ev.Action, ev.RequestID, ev.Actor)
 	}
 	detail := ev.Detail
 	if detail == nil {
 		detail = map[string]any{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit_events (request_id, at, actor, action, from_status, to_status, detail)
-		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), $7)`,
-		ev.RequestID, ev.At, ev.Actor, ev.Action, string(ev.FromStatus), string(ev.ToStatus), detail)
-	if err != nil {
-		return fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
-	}
-	return nil
+	return `INSERT INTO audit_events (request_id, at, actor, action, from_status, to_status, detail)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), $7)
+		RETURNING ` + auditColumns,
+		[]any{ev.RequestID, ev.At, ev.Actor, ev.Action, string(ev.FromStatus), string(ev.ToStatus), detail}, nil
 }
+
+func scanAudit(row pgx.Row) (rights.AuditEvent, error) {
+	var ev rights.AuditEvent
+	err := row.Scan(&ev.ID, &ev.RequestID, &ev.At, &ev.Actor, &ev.Action, &ev.FromStatus, &ev.ToStatus, &ev.Detail)
+	return ev, err
+}
+
+// auditColumns are an audit event's columns as ListAudit reads them.
+const auditColumns = `id, request_id, at, actor, action, coalesce(from_status, ''), coalesce(to_status, ''), detail`
 
 // ListAudit returns a request's audit trail, oldest first.
 func ListAudit(ctx context.Context, q Querier, requestID string) ([]rights.AuditEvent, error) {
-	rows, err := q.Query(ctx, `SELECT id, request_id, at, actor, action, coalesce(from_status, ''),
-		coalesce(to_status, ''), detail FROM audit_events WHERE request_id = $1 ORDER BY request_seq`, requestID)
+	rows, err := q.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE request_id = $1 ORDER BY request_seq`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list audit %s: %w", requestID, err)
 	}

@@ -9,6 +9,12 @@
 // DATABASE_URL names the server (default postgres://postgres@127.0.0.1:5432/postgres);
 // each size gets a database of its own, dropped at the end unless -keep.
 // Every figure is the median of -rounds runs, in milliseconds.
+//
+//	go run ./cmd/loadbench -intake 8,64 -duration 10s
+//
+// measures HTTP intake (the built `datarights serve`, its workers paused)
+// beside a raw River insert loop with the same numbers of clients against
+// the same database, and prints both rates and their ratio (intake.go).
 package main
 
 import (
@@ -58,11 +64,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	sizes := fs.String("sizes", "10000,100000", "backlog sizes (open requests), comma-separated")
 	rounds := fs.Int("rounds", 5, "runs of each measurement; the median is reported")
 	keep := fs.Bool("keep", false, "keep the seeded databases")
+	intake := fs.String("intake", "", "measure HTTP intake beside raw River inserts with these numbers of concurrent clients, comma-separated (e.g. 8,64); without -sizes, only that")
+	duration := fs.Duration("duration", 10*time.Second, "-intake: how long each loop runs, per number of clients")
+	slices := fs.Int("slices", 5, "-intake: the two loops take turns this many times within -duration each")
+	bin := fs.String("bin", "", "-intake: the datarights binary to run serve with (default: built from ./cmd/datarights)")
+	maxConns := fs.Int("max-conns", 0, "-intake: serve's database.max_conns (default: the service's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	sizesSet := false
+	fs.Visit(func(f *flag.Flag) { sizesSet = sizesSet || f.Name == "sizes" })
+	server := getenv("DATABASE_URL")
+	if server == "" {
+		server = "postgres://postgres@127.0.0.1:5432/postgres"
+	}
+	if *intake != "" {
+		if *slices < 1 {
+			return errors.New("-slices must be at least 1")
+		}
+		iopts := intakeOptions{duration: *duration, slices: *slices, bin: *bin, maxConns: *maxConns, keep: *keep}
+		for _, s := range strings.Split(*intake, ",") {
+			c, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || c < 1 {
+				return fmt.Errorf("-intake: %q is not a number of clients", s)
+			}
+			iopts.clients = append(iopts.clients, c)
+		}
+		results, err := measureIntake(ctx, server, iopts, stdout)
+		if err != nil {
+			return fmt.Errorf("intake: %w", err)
+		}
+		printIntake(stdout, results)
+		if !sizesSet {
+			return nil
+		}
 	}
 	opts := options{rounds: *rounds, keep: *keep}
 	for _, s := range strings.Split(*sizes, ",") {
@@ -74,10 +112,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if opts.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
-	}
-	server := getenv("DATABASE_URL")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/postgres"
 	}
 	var results []result
 	for _, n := range opts.sizes {
@@ -92,8 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 type result struct {
-	n                                          int
-	seed                                       time.Duration
+	n                                                 int
+	seed                                              time.Duration
 	queueFirst, queueDeep, scrape, count, sweep, seen time.Duration
 }
 
