@@ -32,7 +32,7 @@ func runRegister(ctx context.Context, args []string, getenv func(string) string,
 	if def == "" {
 		def = defaultURL
 	}
-	c := &clientFlags{command: cmd, url: fs.String("url", def, "the service's base URL (default $"+urlEnvVar+")"), getenv: getenv, stderr: stderr}
+	c := &clientFlags{command: cmd, url: fs.String("url", def, "the service's base URL ($"+urlEnvVar+" sets the default)"), getenv: getenv, stderr: stderr}
 	from := fs.String("from", "", "the first day, YYYY-MM-DD")
 	to := fs.String("to", "", "the last day, YYYY-MM-DD")
 	product := fs.String("product", "", "one product (default: all of yours)")

@@ -119,7 +119,7 @@ func newClientFlags(verb string, getenv func(string) string, stderr io.Writer) *
 	}
 	return &clientFlags{
 		command: c,
-		url:     c.fs.String("url", def, "the service's base URL (default $"+urlEnvVar+")"),
+		url:     c.fs.String("url", def, "the service's base URL ($"+urlEnvVar+" sets the default)"),
 		json:    c.fs.Bool("json", false, "print the API's JSON answer instead of a table"),
 		getenv:  getenv, stderr: stderr,
 	}
