@@ -33,17 +33,21 @@ func databaseURL(path string, getenv func(string) string) (string, error) {
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "up" {
-		return usageError("datarights migrate: say `migrate up`")
+	g := group{"migrate", "  datarights migrate up [-config FILE] [-runtime-role R | -single-role]\n"}
+	if _, err := g.verb(args, "up"); err != nil {
+		return err
 	}
-	fs, path := newFlags("migrate up", stderr)
-	runtimeRole := fs.String("runtime-role", "", "the role the service connects as; it is granted only what the service needs\n(default: the role of database_url, when the migrations have a URL of their own)")
-	single := fs.Bool("single-role", false, "let one role own the tables and run the service (small setups: the service could then rewrite the audit trail)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	c := newCommand("migrate up", "datarights migrate up [-config FILE] [-runtime-role R | -single-role]",
+		"apply the database migrations on "+config.MigrateEnvVar+" (else DATABASE_URL, else the file's URLs),\n"+
+			"hand the tables to "+storage.OwnerRole+" and grant the service's role only what it needs")
+	path := c.configFlag()
+	runtimeRole := c.fs.String("runtime-role", "", "the role the service connects as; it is granted only what the service needs\n(default: the role of database_url, when the migrations have a URL of their own)")
+	single := c.fs.Bool("single-role", false, "let one role own the tables and run the service (small setups: the service could then rewrite the audit trail)")
+	if _, err := c.parse(args[1:], 0, 0); err != nil {
 		return err
 	}
 	if *single && *runtimeRole != "" {
-		return usageError("datarights migrate up: -runtime-role and -single-role exclude each other")
+		return c.mistake("-runtime-role and -single-role exclude each other")
 	}
 	serviceURL, migrateURL, err := migrationURLs(*path, getenv)
 	if err != nil {
@@ -116,25 +120,41 @@ func roleOf(ctx context.Context, url string) (string, error) {
 }
 
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "datarights token: say `token add NAME --role agent|approver|auditor|admin [--products a,b]`, " +
-		"`token list`, `token revoke NAME` or `token hash TOKEN`"
-	if len(args) < 1 || (args[0] != "list" && len(args) < 2) {
-		return usageError(usage)
+	g := group{"token", tokenVerbs}
+	verb, err := g.verb(args, "add", "list", "revoke", "hash")
+	if err != nil {
+		return err
 	}
-	verb, rest := args[0], args[1:]
-	var name string
-	if verb != "list" {
-		name, rest = args[1], args[2:]
+	var c *command
+	var path, role, products *string
+	npos := 1
+	switch verb {
+	case "add":
+		c = newCommand("token add", "datarights token add NAME --role agent|approver|auditor|admin [--products a,b] [-config FILE]",
+			"create a staff token for NAME, print it once (to stdout) and store only its hash")
+		role = c.fs.String("role", "", "the staff member's role: agent, approver, auditor or admin")
+		products = c.fs.String("products", "", "comma-separated products they work on; empty for all")
+	case "list":
+		c, npos = newCommand("token list", "datarights token list [-config FILE]", "list the staff tokens: names, roles, products, who issued them, revoked when"), 0
+	case "revoke":
+		c = newCommand("token revoke", "datarights token revoke NAME [-config FILE]", "revoke NAME's staff token")
+	case "hash":
+		c = newCommand("token hash", "datarights token hash TOKEN", "print the SHA-256 of TOKEN, to put in the configuration's staff_tokens[].sha256")
+	}
+	if verb != "hash" {
+		path = c.configFlag()
+	}
+	pos, err := c.parse(args[1:], npos, npos)
+	if err != nil {
+		return err
 	}
 	if verb == "hash" {
-		fmt.Fprintln(stdout, config.HashToken(name))
+		fmt.Fprintln(stdout, config.HashToken(pos[0]))
 		return nil
 	}
-	fs, path := newFlags("token "+verb, stderr)
-	role := fs.String("role", "", "the staff member's role: agent, approver, auditor or admin (token add)")
-	products := fs.String("products", "", "comma-separated products they work on; empty for all (token add)")
-	if err := parseFlags(fs, rest); err != nil {
-		return err
+	var name string
+	if npos == 1 {
+		name = pos[0]
 	}
 	var staff rights.Staff
 	if verb == "add" {
@@ -145,7 +165,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 			}
 		}
 		if err := rights.ValidateStaff(staff); err != nil {
-			return usageError("datarights token add: " + problemsText(err))
+			return c.mistake(problemsText(err))
 		}
 	}
 	url, err := databaseURL(*path, getenv)
@@ -201,8 +221,13 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stdout, "staff token %q revoked\n", name)
 		return nil
 	}
-	return usageError(fmt.Sprintf("datarights token: unknown verb %q", verb))
+	return nil // g.verb allowed no other verb
 }
+
+const tokenVerbs = `  datarights token add NAME --role agent|approver|auditor|admin [--products a,b] [-config FILE]
+  datarights token list [-config FILE]
+  datarights token revoke NAME [-config FILE]
+  datarights token hash TOKEN`
 
 // problemsText is a validation error's field problems on one line.
 func problemsText(err error) string {
@@ -220,16 +245,24 @@ func problemsText(err error) string {
 // runKey prints a new secret key entry. Rotation: put the new entry first
 // in DATARIGHTS_SECRET_KEY and keep the old ones after it (docs/security.md).
 func runKey(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "new" || len(args) > 2 {
-		return usageError("datarights key: say `key new [ID]` (ID defaults to today's date, e.g. 2026-12-02)")
+	g := group{"key", "  datarights key new [ID]\n"}
+	if _, err := g.verb(args, "new"); err != nil {
+		return err
+	}
+	c := newCommand("key new", "datarights key new [ID]",
+		"print a new entry for "+keyring.EnvVar+" (ID defaults to today's date, e.g. 2026-12-02);\n"+
+			"to rotate, put the new entry first and keep the old ones after it (docs/security.md §6)")
+	pos, err := c.parse(args[1:], 0, 1)
+	if err != nil {
+		return err
 	}
 	id := time.Now().UTC().Format("2006-01-02")
-	if len(args) == 2 {
-		id = args[1]
+	if len(pos) == 1 {
+		id = pos[0]
 	}
 	entry, err := keyring.New(id)
 	if err != nil {
-		return usageError("datarights key new: " + err.Error())
+		return c.mistake(err.Error())
 	}
 	fmt.Fprintln(stdout, entry)
 	return nil

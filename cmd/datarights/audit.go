@@ -19,11 +19,17 @@ import (
 var errAuditBroken = errors.New("the audit trail is broken (see above)")
 
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "anchor") {
-		return usageError("datarights audit: say `audit verify` or `audit anchor`")
+	g := group{"audit", "  datarights audit verify [-config FILE]\n  datarights audit anchor [-config FILE]\n"}
+	if _, err := g.verb(args, "verify", "anchor"); err != nil {
+		return err
 	}
-	fs, path := newFlags("audit "+args[0], stderr)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	about := "check every request's audit chain and every anchor; exit 1 naming the first broken link"
+	if args[0] == "anchor" {
+		about = "anchor the audit trail now (the service does it every audit.anchor_interval)"
+	}
+	c := newCommand("audit "+args[0], "datarights audit "+args[0]+" [-config FILE]", about+";\nDATABASE_URL and "+keyring.EnvVar+" override the file")
+	path := c.configFlag()
+	if _, err := c.parse(args[1:], 0, 0); err != nil {
 		return err
 	}
 	url, err := databaseURL(*path, getenv)

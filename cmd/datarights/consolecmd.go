@@ -17,21 +17,26 @@ import (
 // link to the staff console for an active staff member, e.g. for their
 // first sign-in or after their token was replaced.
 func runConsole(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "link" {
-		return usageError("datarights console: say `console link NAME` (a one-time sign-in link for staff member NAME)")
-	}
-	fs, path := newFlags("console link", stderr)
-	ttl := fs.Duration("ttl", config.DefaultSigninLinkTTL, "how long the link may wait to be used")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	g := group{"console", "  datarights console link NAME [-config FILE] [-ttl 15m]\n"}
+	if _, err := g.verb(args, "link"); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("datarights console link: name one staff member, e.g. `console link li.wei`")
+	c := newCommand("console link", "datarights console link NAME [-config FILE] [-ttl 15m]",
+		"print a one-time sign-in link to the staff console (/console/) for staff member NAME,\n"+
+			"with http.public_url (or DATARIGHTS_PUBLIC_URL); only the link's hash is stored")
+	path := c.configFlag()
+	ttl := c.fs.Duration("ttl", config.DefaultSigninLinkTTL, "how long the link may wait to be used")
+	pos, err := c.parse(args[1:], 0, -1)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return c.mistake("name one staff member, e.g. `console link li.wei`")
 	}
 	if *ttl < time.Minute || *ttl > 24*time.Hour {
-		return usageError("datarights console link: -ttl must be between 1m and 24h")
+		return c.mistake("-ttl must be between 1m and 24h")
 	}
-	name := fs.Arg(0)
+	name := pos[0]
 	base := getenv("DATARIGHTS_PUBLIC_URL")
 	var dsn string
 	if _, err := os.Stat(*path); err == nil {

@@ -39,9 +39,14 @@ const (
 // one on localhost:5432, or a private one it starts), the demo bank, a demo
 // configuration, the API and the workers.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, _ := newFlags("dev", stderr)
-	dir := fs.String("dir", devDir, "directory for the demo configuration, data, outbox and private Postgres")
-	if err := parseFlags(fs, args); err != nil {
+	// No -config: dev writes its own configuration (DIR/datarights.yaml)
+	// on every start, so a flag naming another file would be ignored.
+	c := newCommand("dev", "datarights dev [-dir DIR]",
+		"run the API and the workers with local defaults and a demo bank, no setup needed.\n"+
+			"Postgres: DATABASE_URL if set, else the one on 127.0.0.1:5432, else a private one started in DIR/postgres.\n"+
+			"DIR/datarights.yaml is rewritten on every start: edits to it do not survive a restart.")
+	dir := c.fs.String("dir", devDir, "directory for the demo configuration, data, outbox and private Postgres")
+	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
 	logger := newLogger(stdout)

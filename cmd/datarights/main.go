@@ -35,16 +35,18 @@ func (e usageError) Error() string { return string(e) + "\n\n" + usage }
 const usage = `usage: datarights <command> [flags]
 
 commands:
-  dev                 run API and workers with local defaults and a demo bank (no setup needed)
-  serve   -config F   run the API and the workers
-  worker  -config F   run the workers only
+  dev [-dir D]        run API and workers with local defaults and a demo bank (no setup needed)
+  serve  [-config F]  run the API and the workers
+  worker [-config F]  run the workers only
   migrate up [-config F] [-runtime-role R | -single-role]
                       apply database migrations on DATARIGHTS_MIGRATE_DATABASE_URL (else DATABASE_URL),
                       hand the tables to datarights_owner and grant the service's role R (default:
                       DATABASE_URL's role) only what it needs; -single-role: one role does everything
   audit verify [-config F]  check every audit chain and anchor; exit 1 naming the first broken link
   audit anchor [-config F]  anchor the audit trail now (the service does it every audit.anchor_interval)
-  token add NAME [-config F]     create a staff token, print it once, store its hash
+  token add NAME --role R [--products a,b] [-config F]
+                      create a staff token, print it once, store its hash
+  token list [-config F]         the staff tokens: names, roles, products, revoked when
   token revoke NAME [-config F]  revoke a staff token
   token hash TOKEN    print the SHA-256 to put in staff_tokens[].sha256
   key new [ID]        print a new secret key entry for DATARIGHTS_SECRET_KEY
@@ -52,16 +54,28 @@ commands:
                       print the last day of a period (YYYY-MM-DD), then details
   console link NAME [-config F] [-ttl 15m]
                       print a one-time sign-in link to the staff console (/console/) for NAME
-  requests list|show|file|approve|refuse|pause|resume|extend …
+  requests list|show|file|approve|answer|refuse|pause|resume|extend|assign|note …
                       the staff queue through a running service's API ($DATARIGHTS_URL,
                       token in $DATARIGHTS_STAFF_TOKEN); "datarights requests help" for the verbs
   register export --from D --to D [--product P] [--format csv|json]
                       the register of requests received in a period, to stdout (an auditor's
                       token in $DATARIGHTS_STAFF_TOKEN; columns in docs/register.md)
+  version             print the version (also --version)
+  help [COMMAND]      this list, or a command's help
 
 Run "datarights <command> -h" for the flags of a command.`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	var help helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, string(help))
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError("datarights: a command is required")
 	}
@@ -89,9 +103,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runConsole(ctx, rest, getenv, stdout, stderr)
 	case "register":
 		return runRegister(ctx, rest, getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
-		return nil
+	case "version", "-version", "--version":
+		return runVersion(rest, stdout)
+	case "help", "-h", "-help", "--help":
+		// `help CMD …` is `CMD … -h`.
+		if len(rest) > 0 && !isHelp(rest[0]) {
+			return dispatch(ctx, append(append([]string{}, rest...), "-h"), getenv, stdout, stderr)
+		}
+		return helpRequest(usage + "\n")
 	}
 	return usageError(fmt.Sprintf("datarights: unknown command %q", cmd))
 }

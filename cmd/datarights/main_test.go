@@ -17,6 +17,11 @@ import (
 // max_connections of 100 (41 seen at most) on any machine; more cores do
 // not make that budget larger.
 func TestMain(m *testing.M) {
+	// The CLI tests run this binary as datarights itself (cli_test.go).
+	if os.Getenv(cliChildEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
 	flag.Parse()
 	explicit := false
 	flag.Visit(func(f *flag.Flag) {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,28 +17,27 @@ const registerUsage = `datarights register export --from YYYY-MM-DD --to YYYY-MM
 
 // runRegister streams GET /api/v1/register to stdout.
 func runRegister(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (isHelp(args[0]) || args[0] == "help") {
+		return helpRequest("usage: " + registerUsage + "\n")
+	}
 	if len(args) == 0 || args[0] != "export" {
-		if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stdout, registerUsage)
-			return nil
-		}
 		return usageError(registerUsage)
 	}
-	fs := flag.NewFlagSet("datarights register export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := newCommand("register export", "datarights register export --from YYYY-MM-DD --to YYYY-MM-DD [--product P] [--format csv|json] [--url U]",
+		"write the register of requests received in the period (both days included) to stdout,\n"+
+			"through a running service's API (an auditor's token); columns in docs/register.md")
+	cmd.trailer = clientTrailer
+	fs := cmd.fs
 	def := getenv(urlEnvVar)
 	if def == "" {
 		def = defaultURL
 	}
-	c := &clientFlags{fs: fs, url: fs.String("url", def, "the service's base URL (default $"+urlEnvVar+")"), getenv: getenv, stderr: stderr}
+	c := &clientFlags{command: cmd, url: fs.String("url", def, "the service's base URL ($"+urlEnvVar+" sets the default)"), getenv: getenv, stderr: stderr}
 	from := fs.String("from", "", "the first day, YYYY-MM-DD")
 	to := fs.String("to", "", "the last day, YYYY-MM-DD")
 	product := fs.String("product", "", "one product (default: all of yours)")
 	format := fs.String("format", "csv", "csv or json")
 	if _, err := c.parse(args[1:], 0, ""); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
 		return err
 	}
 	client, err := c.client()

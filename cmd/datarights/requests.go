@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -51,59 +50,78 @@ const requestsUsage = "datarights requests: say one of\n" +
 	"every verb takes -url (default $" + urlEnvVar + ", else " + defaultURL + ") and --json (the API's answer as is);\n" +
 	"the token is read from $" + tokenEnvVar + " only, so that it stays out of shell history"
 
-// errHelp stops a command after -h printed its flags.
-var errHelp = errors.New("help shown")
-
 func runRequests(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError(requestsUsage)
 	}
 	verb, rest := args[0], args[1:]
-	var err error
 	switch verb {
 	case "list":
-		err = requestsList(ctx, rest, getenv, stdout, stderr)
+		return requestsList(ctx, rest, getenv, stdout, stderr)
 	case "show":
-		err = requestsShow(ctx, rest, getenv, stdout, stderr)
+		return requestsShow(ctx, rest, getenv, stdout, stderr)
 	case "file":
-		err = requestsFile(ctx, rest, getenv, stdout, stderr)
+		return requestsFile(ctx, rest, getenv, stdout, stderr)
 	case "approve", "refuse", "pause", "resume", "extend", "answer":
-		err = requestsAction(ctx, verb, rest, getenv, stdout, stderr)
+		return requestsAction(ctx, verb, rest, getenv, stdout, stderr)
 	case "assign", "note":
-		err = requestsAssignOrNote(ctx, verb, rest, getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, requestsUsage)
-		return nil
-	default:
-		return usageError(fmt.Sprintf("datarights requests: unknown verb %q\n%s", verb, requestsUsage))
+		return requestsAssignOrNote(ctx, verb, rest, getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		return helpRequest(requestsUsage + "\n")
 	}
-	if errors.Is(err, errHelp) {
-		return nil
+	return usageError(fmt.Sprintf("datarights requests: unknown verb %q\n%s", verb, requestsUsage))
+}
+
+// requestsSynopsis is verb's lines of requestsUsage, so that `requests
+// VERB -h` and `requests help` cannot disagree.
+func requestsSynopsis(verb string) string {
+	var lines []string
+	in := false
+	for _, line := range strings.Split(requestsUsage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  requests "):
+			in = strings.HasPrefix(line, "  requests "+verb+" ") || line == "  requests "+verb
+			if in {
+				lines = append(lines, "datarights "+line[2:])
+			}
+		case in && strings.HasPrefix(line, "    "):
+			// continuation lines line up under the first one's flags,
+			// which "usage: datarights " moved right by 16.
+			lines = append(lines, strings.Repeat(" ", 16)+line)
+		default:
+			in = false
+		}
 	}
-	return err
+	if len(lines) == 0 {
+		return "datarights requests " + verb
+	}
+	return strings.Join(lines, "\n")
 }
 
 // clientFlags are the flags every verb has.
 type clientFlags struct {
-	fs     *flag.FlagSet
+	*command
 	url    *string
 	json   *bool
 	getenv func(string) string
 	stderr io.Writer
 }
 
+// clientTrailer ends the help of every command that calls the API.
+const clientTrailer = "the token is read from $" + tokenEnvVar + " only, so that it stays out of shell history"
+
 func newClientFlags(verb string, getenv func(string) string, stderr io.Writer) *clientFlags {
-	fs := flag.NewFlagSet("datarights requests "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("requests "+verb, requestsSynopsis(verb), "")
+	c.trailer = clientTrailer
 	def := getenv(urlEnvVar)
 	if def == "" {
 		def = defaultURL
 	}
 	return &clientFlags{
-		fs:     fs,
-		url:    fs.String("url", def, "the service's base URL (default $"+urlEnvVar+")"),
-		json:   fs.Bool("json", false, "print the API's JSON answer instead of a table"),
-		getenv: getenv, stderr: stderr,
+		command: c,
+		url:     c.fs.String("url", def, "the service's base URL ($"+urlEnvVar+" sets the default)"),
+		json:    c.fs.Bool("json", false, "print the API's JSON answer instead of a table"),
+		getenv:  getenv, stderr: stderr,
 	}
 }
 
@@ -111,25 +129,15 @@ func newClientFlags(verb string, getenv func(string) string, stderr io.Writer) *
 // arguments (`approve ID --note N` reads better than `approve --note N ID`)
 // and returns the positional ones; it wants exactly npos of them.
 func (c *clientFlags) parse(args []string, npos int, names string) ([]string, error) {
-	var pos []string
-	for {
-		if err := c.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			return nil, usageError(err.Error())
-		}
-		args = c.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos, args = append(pos, args[0]), args[1:]
+	pos, err := c.command.parse(args, 0, -1)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) != npos {
 		if npos == 0 {
-			return nil, usageError(fmt.Sprintf("%s: unexpected argument %q", c.fs.Name(), pos[0]))
+			return nil, c.mistake(fmt.Sprintf("unexpected argument %q", pos[0]))
 		}
-		return nil, usageError(fmt.Sprintf("%s: say %s", c.fs.Name(), names))
+		return nil, c.mistake("say " + names)
 	}
 	return pos, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,26 +28,6 @@ import (
 	"github.com/datarights/datarights/storage"
 )
 
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("datarights "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "datarights.yaml", "configuration file")
-	return fs, path
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError(err.Error())
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
-	}
-	return nil
-}
-
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
@@ -58,8 +37,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if !withAPI {
 		name = "worker"
 	}
-	fs, path := newFlags(name, stderr)
-	if err := parseFlags(fs, args); err != nil {
+	about := "run the API and the workers until SIGINT or SIGTERM"
+	if !withAPI {
+		about = "run the workers only, until SIGINT or SIGTERM (scale out: any number of serve and worker processes)"
+	}
+	c := newCommand(name, "datarights "+name+" [-config FILE]", about+";\nthe environment (DATABASE_URL, DATARIGHTS_SECRET_KEY, …) overrides the file (README, Configuration)")
+	path := c.configFlag()
+	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*path, getenv)

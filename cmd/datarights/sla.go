@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -17,11 +16,16 @@ import (
 // runSLA is `datarights sla due`: the deadline calculator. The first line of
 // its output is the last day of the period, YYYY-MM-DD, for scripts.
 func runSLA(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "due" {
-		return usageError("datarights sla: say `sla due --policy working_days --days 15 --calendar cn --start 2025-09-26T10:00:00+08:00`")
+	const synopsis = "datarights sla due --policy working_days|calendar_days --days N --start T [--calendar cn] [--roll-forward]\n" +
+		"                         [--time-zone Z] [--calendars-dir D]"
+	g := group{"sla", "  " + synopsis + "\n"}
+	if _, err := g.verb(args, "due"); err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("datarights sla due", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("sla due", synopsis,
+		"print the last day of a period (YYYY-MM-DD, the first line, for scripts), then the deadline and how it was counted;\n"+
+			"e.g. sla due --policy working_days --days 15 --calendar cn --start 2025-09-26T10:00:00+08:00")
+	fs := c.fs
 	var q calendars.DueQuery
 	fs.StringVar(&q.Policy, "policy", "", "calendar_days or working_days")
 	fs.StringVar(&q.Days, "days", "", "length of the period in days of that kind")
@@ -30,14 +34,8 @@ func runSLA(_ context.Context, args []string, _ func(string) string, stdout, std
 	fs.BoolVar(&q.RollForward, "roll-forward", false, "move a calendar-day deadline that ends on a rest day to the next working day")
 	fs.StringVar(&q.TimeZone, "time-zone", "Asia/Shanghai", "time zone days are counted in")
 	dir := fs.String("calendars-dir", "", "directory of extra or corrected calendar years (JSON)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil // the flags were printed; computing on none would only add an error
-		}
-		return usageError("datarights sla due: " + err.Error())
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("datarights sla due: unexpected argument %q", fs.Arg(0)))
+	if _, err := c.parse(args[1:], 0, 0); err != nil {
+		return err
 	}
 	set, err := calendars.Builtin()
 	if err != nil {
@@ -56,7 +54,7 @@ func runSLA(_ context.Context, args []string, _ func(string) string, stdout, std
 			for i, f := range re.Fields {
 				msgs[i] = "--" + strings.ReplaceAll(f.Field, "_", "-") + " " + f.Reason
 			}
-			return usageError("datarights sla due: " + strings.Join(msgs, "; "))
+			return c.mistake(strings.Join(msgs, "; "))
 		}
 		return err
 	}

@@ -143,9 +143,9 @@ func TestSLADueOutputAndMistakes(t *testing.T) {
 	if err == nil || errors.As(err, &usage) || !strings.Contains(err.Error(), "--calendars-dir") {
 		t.Errorf("missing calendars dir: err = %v", err)
 	}
-	// -h prints the flags and is not an error.
+	// -h prints the flags, to stdout, and is not an error.
 	var help bytes.Buffer
-	if err := runSLA(context.Background(), []string{"due", "-h"}, noEnv, io.Discard, &help); err != nil || !strings.Contains(help.String(), "-roll-forward") {
+	if err := run(context.Background(), []string{"sla", "due", "-h"}, noEnv, &help, io.Discard); err != nil || !strings.Contains(help.String(), "-roll-forward") {
 		t.Errorf("-h: err = %v, printed %q", err, help.String())
 	}
 }
