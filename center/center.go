@@ -6,7 +6,6 @@
 package center
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -23,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/pages"
 	"github.com/datarights/datarights/storage"
 )
 
@@ -197,8 +197,7 @@ func (s *server) newPage(w http.ResponseWriter, r *http.Request, title string, a
 	return p
 }
 
-// render writes one page, rendered to a buffer first so that a template
-// error is a clean 500 and not half a page.
+// render writes one page with the center's headers.
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	t, ok := s.pages[name]
 	if !ok {
@@ -206,20 +205,8 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, p); err != nil {
-		s.Logger.ErrorContext(r.Context(), "privacy center page failed", "page", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", centerCSP)
-	h.Set("Content-Language", p.Lang)
-	h.Add("Vary", "Accept-Language, Cookie")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	pages.Render(w, r, s.Logger, "center/"+name, t, p, pages.Page{Status: status, CSP: centerCSP,
+		Lang: p.Lang, Vary: "Accept-Language, Cookie"})
 }
 
 func (s *server) secure(r *http.Request) bool { return s.Secure || r.TLS != nil }
@@ -258,24 +245,7 @@ func checkCSRF(r *http.Request) bool {
 	if subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
 		return false
 	}
-	return sameOrigin(r)
-}
-
-// sameOrigin refuses a cross-site post: the browser's Sec-Fetch-Site (or
-// Origin) must say it came from our own pages.
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return false
-		}
-	}
-	return true
+	return pages.SameOrigin(r)
 }
 
 // form reads a posted form, refuses text that is not clean and a missing
@@ -324,7 +294,7 @@ func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 // it was picked on (a path of ours only).
 func (s *server) handleLanguage(w http.ResponseWriter, r *http.Request) {
 	lang := r.PathValue("lang")
-	if !validLang(lang) {
+	if !pages.ValidLang(lang) {
 		s.handleNotFound(w, r)
 		return
 	}

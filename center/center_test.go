@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/datarights/datarights/pages"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -17,12 +18,12 @@ func TestCatalogueBothLanguages(t *testing.T) {
 	t.Parallel()
 	verb := regexp.MustCompile(`%(\[\d\])?[sdv]`)
 	for key, m := range catalogue {
-		if strings.TrimSpace(m.en) == "" || strings.TrimSpace(m.zh) == "" {
-			t.Errorf("%s: missing a language (en %q, zh %q)", key, m.en, m.zh)
+		if strings.TrimSpace(m.In(pages.EN)) == "" || strings.TrimSpace(m.In(pages.ZH)) == "" {
+			t.Errorf("%s: missing a language (en %q, zh %q)", key, m.In(pages.EN), m.In(pages.ZH))
 			continue
 		}
-		if len(verb.FindAllString(m.en, -1)) != len(verb.FindAllString(m.zh, -1)) {
-			t.Errorf("%s: the languages take different arguments: %q / %q", key, m.en, m.zh)
+		if len(verb.FindAllString(m.In(pages.EN), -1)) != len(verb.FindAllString(m.In(pages.ZH), -1)) {
+			t.Errorf("%s: the languages take different arguments: %q / %q", key, m.In(pages.EN), m.In(pages.ZH))
 		}
 	}
 }

@@ -1,59 +1,26 @@
 package center
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
+
+	"github.com/datarights/datarights/pages"
 )
 
 const (
-	langZH = "zh-CN"
-	langEN = "en"
+	langZH = pages.ZH
+	langEN = pages.EN
 )
 
 // pickLanguage is the language picked with the switch, else the browser's
-// preference (Accept-Language, in its order), else Chinese.
-func pickLanguage(r *http.Request) string {
-	if c, err := r.Cookie(langCookie); err == nil && validLang(c.Value) {
-		return c.Value
-	}
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.Split(part, ";")[0]))
-		switch {
-		case strings.HasPrefix(tag, "zh"):
-			return langZH
-		case strings.HasPrefix(tag, "en"):
-			return langEN
-		}
-	}
-	return langZH
-}
+// preference, else Chinese.
+func pickLanguage(r *http.Request) string { return pages.PickLanguage(r, langCookie) }
 
-func validLang(s string) bool { return s == langZH || s == langEN }
-
-// translate looks key up in the catalogue; a missing key shows itself,
-// which the catalogue tests catch first.
-func translate(lang, key string, args ...any) string {
-	m, ok := catalogue[key]
-	if !ok {
-		return key
-	}
-	s := m.en
-	if lang == langZH {
-		s = m.zh
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(s, args...)
-	}
-	return s
-}
-
-type text struct{ en, zh string }
+func translate(lang, key string, args ...any) string { return catalogue.Translate(lang, key, args...) }
 
 // catalogue is every sentence the privacy center shows, in both languages.
 // It is written for the person whose data it is: plain words, no status
 // names, nothing about how the service works inside.
-var catalogue = map[string]text{
+var catalogue = pages.Catalogue{
 	"app.name":    {"Privacy center", "隐私中心"},
 	"lang.switch": {"中文", "English"},
 	"nav.home":    {"All products", "全部产品"},

@@ -4,7 +4,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -25,6 +24,7 @@ import (
 	"github.com/datarights/datarights/api"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/pages"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -225,8 +225,7 @@ func (s *server) newPage(r *http.Request, title, nav string) *page {
 // posting only back to us, never framed.
 const consoleCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// render writes one page. It is rendered to a buffer first so that a
-// template error is a clean 500, not half a page.
+// render writes one page with the console's headers.
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	t, ok := s.pages[name]
 	if !ok {
@@ -234,22 +233,14 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, p); err != nil {
-		s.Logger.ErrorContext(r.Context(), "console page failed", "page", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", consoleCSP)
+	out := pages.Page{Status: status, CSP: consoleCSP}
 	if p.Flash != "" {
-		// Shown once.
-		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		// Shown once: cleared only by a page that showed it.
+		out.Before = func(http.Header) {
+			http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		}
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	pages.Render(w, r, s.Logger, "console/"+name, t, p, out)
 }
 
 const flashCookie = "dr_flash"
@@ -330,25 +321,6 @@ func csrfFor(sessionSecret string) string {
 	m := hmac.New(sha256.New, []byte(sessionSecret))
 	m.Write([]byte("datarights console csrf"))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// sameOrigin refuses a cross-site form post: the browser's Sec-Fetch-Site
-// (or Origin) must say it came from our own pages. SameSite=Strict already
-// keeps the session cookie off such posts; this covers the sign-in forms,
-// which have no session yet.
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return false
-		}
-	}
-	return true
 }
 
 // authenticate finds the request's live session, or nil.

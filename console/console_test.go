@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/datarights/datarights/pages"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestCatalogueHasEveryWord(t *testing.T) {
 	t.Parallel()
 	for key, m := range catalogue {
-		if m.en == "" || m.zh == "" {
+		if m.In(pages.EN) == "" || m.In(pages.ZH) == "" {
 			t.Errorf("%s lacks a language: %+v", key, m)
 		}
 	}

@@ -1,60 +1,24 @@
 package console
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
-)
 
-// Languages the console speaks; the first is the default.
-var languages = []string{"zh-CN", "en"}
+	"github.com/datarights/datarights/pages"
+)
 
 // langCookie remembers the language a staff member picked.
 const langCookie = "dr_lang"
 
 // pickLanguage is the remembered choice, else the browser's preference,
 // else Chinese.
-func pickLanguage(r *http.Request) string {
-	if c, err := r.Cookie(langCookie); err == nil && validLang(c.Value) {
-		return c.Value
-	}
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.Split(part, ";")[0]))
-		switch {
-		case strings.HasPrefix(tag, "zh"):
-			return "zh-CN"
-		case strings.HasPrefix(tag, "en"):
-			return "en"
-		}
-	}
-	return languages[0]
-}
+func pickLanguage(r *http.Request) string { return pages.PickLanguage(r, langCookie) }
 
-func validLang(s string) bool { return s == "zh-CN" || s == "en" }
-
-// translate looks key up in the catalogue; a missing key shows itself,
-// which the catalogue test catches before a staff member does.
-func translate(lang, key string, args ...any) string {
-	m, ok := catalogue[key]
-	if !ok {
-		return key
-	}
-	s := m.en
-	if lang == "zh-CN" {
-		s = m.zh
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(s, args...)
-	}
-	return s
-}
-
-type text struct{ en, zh string }
+func translate(lang, key string, args ...any) string { return catalogue.Translate(lang, key, args...) }
 
 // catalogue is every string the console shows, in both languages. Keys
 // of the form status.<status>, right.<type>, band.<band>, … name the
 // service's own words.
-var catalogue = map[string]text{
+var catalogue = pages.Catalogue{
 	"app.name":          {"datarights console", "datarights 工作台"},
 	"nav.queue":         {"Queue", "待办队列"},
 	"nav.new":           {"File a ticket", "登记工单"},
@@ -285,7 +249,7 @@ var catalogue = map[string]text{
 
 // eventWords are the audit actions in words; an action not listed is shown
 // as it is.
-var eventWords = map[string]text{
+var eventWords = pages.Catalogue{
 	"request.received":            {"Request received", "收到请求"},
 	"request.verified":            {"Identity verified", "身份已核验"},
 	"request.repeated":            {"Same request within the repeat window", "重复请求"},
@@ -346,8 +310,5 @@ func eventText(lang, action string) string {
 	if !ok {
 		return action
 	}
-	if lang == "zh-CN" {
-		return m.zh
-	}
-	return m.en
+	return m.In(lang)
 }

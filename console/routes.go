@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/datarights/datarights/api"
+	"github.com/datarights/datarights/pages"
 	"github.com/datarights/datarights/rights"
 )
 
@@ -171,7 +172,7 @@ func (s *server) session(perm rights.Permission, next http.HandlerFunc) http.Han
 				s.fail(w, r, err)
 				return
 			}
-			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.csrf)) != 1 {
+			if !pages.SameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.csrf)) != 1 {
 				s.fail(w, r, rights.Errorf(rights.EForbidden, "%s", translate(pickLanguage(r), "error.csrf")))
 				return
 			}
@@ -211,7 +212,7 @@ func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 // the page they were on (only ever a console page).
 func (s *server) handleLanguage(w http.ResponseWriter, r *http.Request) {
 	lang := r.PathValue("lang")
-	if !validLang(lang) {
+	if !pages.ValidLang(lang) {
 		s.handleNotFound(w, r)
 		return
 	}

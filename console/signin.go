@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/pages"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
 )
@@ -38,7 +39,7 @@ func (s *server) handleSignin(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostFormValue("next"))
 	p := s.newPage(r, "signin.title", "signin")
 	p.Data = signinData{Next: next}
-	if !sameOrigin(r) {
+	if !pages.SameOrigin(r) {
 		p.Error = p.T("error.csrf")
 		s.render(w, r, http.StatusForbidden, "signin", p)
 		return
@@ -90,7 +91,7 @@ func (s *server) handleLinkForm(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleLinkSignin(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "signin.title", "signin")
 	p.Data = signinData{Next: "/console/queue"}
-	if !sameOrigin(r) {
+	if !pages.SameOrigin(r) {
 		p.Error = p.T("error.csrf")
 		s.render(w, r, http.StatusForbidden, "signin", p)
 		return
