@@ -153,12 +153,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 const derivedKeyWindow = 10 * time.Minute
 
 func (s *server) handleGetRequest(w http.ResponseWriter, r *http.Request) {
-	req, err := storage.GetRequest(r.Context(), s.DB.Pool, r.PathValue("id"))
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	view, err := s.requestView(r.Context(), req, true)
+	view, err := s.requestDetail(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -367,10 +362,16 @@ func (s *server) requestView(ctx context.Context, r *rights.Request, detail bool
 	if !detail {
 		return s.requestSummary(r), nil
 	}
+	// Read again, in the same snapshot as its parts.
+	return s.requestDetail(ctx, r.ID)
+}
+
+// requestDetail is the view of request id with its tasks, audit trail and
+// the rest, all read in one snapshot.
+func (s *server) requestDetail(ctx context.Context, id string) (requestView, error) {
 	var v requestView
 	err := s.DB.Snapshot(ctx, func(tx pgx.Tx) error {
-		// The request again, in the same snapshot as its parts.
-		r, err := storage.GetRequest(ctx, tx, r.ID)
+		r, err := storage.GetRequest(ctx, tx, id)
 		if err != nil {
 			return err
 		}

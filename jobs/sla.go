@@ -57,21 +57,12 @@ func (p *Pipeline) SweepSLA(ctx context.Context) (SweepResult, error) {
 			// SKIP LOCKED: a request being changed right now is looked at by
 			// the next batch or sweep (the change resets its check anyway),
 			// and no staff action ever waits for a sweep.
-			rows, err := tx.Query(ctx, `SELECT id FROM requests WHERE sla_check_at <= $1
-				ORDER BY sla_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, slaBatch)
+			due, err := storage.LockSLADue(ctx, tx, now, slaBatch)
 			if err != nil {
 				return err
 			}
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			visited = len(ids)
-			for _, id := range ids {
-				r, err := storage.GetRequest(ctx, tx, id)
-				if err != nil {
-					return err
-				}
+			visited = len(due)
+			for _, r := range due {
 				breached, err := p.recordDue(ctx, tx, r, fractions, now, &batch)
 				if err != nil {
 					return err

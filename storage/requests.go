@@ -164,6 +164,22 @@ func LockRequest(ctx context.Context, tx pgx.Tx, id string) (*rights.Request, er
 	return getRequest(ctx, tx, id, " FOR UPDATE")
 }
 
+// LockSLADue returns up to limit requests whose SLA check has come by now
+// (sla_check_at, migration 0020), earliest first, locked for the rest of
+// tx; requests someone else holds are skipped, not waited for.
+func LockSLADue(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*rights.Request, error) {
+	rows, err := tx.Query(ctx, `SELECT `+requestColumns+` FROM requests WHERE sla_check_at <= $1
+		ORDER BY sla_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("requests due for the SLA sweep: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*rights.Request, error) { return scanRequest(row) })
+	if err != nil {
+		return nil, fmt.Errorf("requests due for the SLA sweep: %w", err)
+	}
+	return list, nil
+}
+
 func getRequest(ctx context.Context, q Querier, id, suffix string) (*rights.Request, error) {
 	if !ValidID(id) {
 		return nil, rights.Errorf(rights.ENotFound, "request %s not found", id)
