@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -52,18 +51,14 @@ func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rig
 	verification.By = staff
 	r.Verification = &verification
 
-	var ev rights.AuditEvent
-	err = p.db.InTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if ev, err = storage.InsertReceived(ctx, tx, r, idem, rights.AuditEvent{
-			RequestID: r.ID, At: now, Actor: createdBy, Action: "request.received", ToStatus: r.Status,
-			Detail: intakeDetail(r),
-		}); err != nil {
-			return err
-		}
-		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID})
-	})
-	if errors.Is(err, storage.ErrDuplicateIdempotencyKey) {
+	it := &intakeItem{received: storage.Received{Request: r, Idem: idem, Event: rights.AuditEvent{
+		RequestID: r.ID, At: now, Actor: createdBy, Action: "request.received", ToStatus: r.Status,
+		Detail: intakeDetail(r),
+	}}}
+	if err := p.commitReceived(ctx, it); err != nil {
+		return nil, nil, false, err
+	}
+	if !it.received.Created {
 		// A submit with the same key committed first (a retry, or a
 		// concurrent submit).
 		r, err := p.replay(ctx, createdBy, idem)
@@ -72,9 +67,7 @@ func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rig
 		}
 		return r, nil, false, err
 	}
-	if err != nil {
-		return nil, nil, false, err
-	}
+	ev := it.received.Stored
 	p.metrics.RequestReceived(r.Product, r.Type, r.Channel)
 	return r, &ev, true, nil
 }

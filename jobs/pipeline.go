@@ -67,6 +67,7 @@ func (c *Config) validate() error {
 // calls its workers.
 type Pipeline struct {
 	db       *storage.DB
+	intake   intakeGroup // staff tickets committed together (intakebatch.go)
 	settings *config.Config
 	policies map[string]rights.DeadlinePolicy
 	keys     *keyring.Keyring
@@ -278,12 +279,9 @@ func step[T river.JobArgs](ctx context.Context, p *Pipeline, job *river.Job[T], 
 
 // insertTx enqueues the next step in tx.
 func (p *Pipeline) insertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) error {
-	client := p.client
-	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
-		client = c
-	}
-	if client == nil {
-		return errors.New("jobs: no River client (call NewClient first)")
+	client, err := p.riverClient(ctx)
+	if err != nil {
+		return err
 	}
 	if _, err := client.InsertTx(ctx, tx, args, uniqueByArgs); err != nil {
 		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
@@ -293,12 +291,9 @@ func (p *Pipeline) insertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) 
 
 // insertAt enqueues a job in tx to run at at.
 func (p *Pipeline) insertAt(ctx context.Context, tx pgx.Tx, args river.JobArgs, at time.Time) error {
-	client := p.client
-	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
-		client = c
-	}
-	if client == nil {
-		return errors.New("jobs: no River client (call NewClient first)")
+	client, err := p.riverClient(ctx)
+	if err != nil {
+		return err
 	}
 	opts := *uniqueByArgs
 	opts.ScheduledAt = at

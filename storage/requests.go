@@ -63,35 +63,68 @@ func InsertRequest(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idem
 	return insertRequestError(r, err)
 }
 
-// InsertReceived stores a new request and its first audit event, sent
-// together (one round trip), and sets *r to the row as stored (times to
-// the microsecond, JSON as Postgres keeps it) and returns the event as
-// stored: what GetRequest and ListAudit would read back. It needs every
-// migration (InsertRequest does not).
-func InsertReceived(ctx context.Context, tx pgx.Tx, r *rights.Request, idem *Idempotency, ev rights.AuditEvent) (rights.AuditEvent, error) {
-	auditSQL, auditArgs, err := auditInsert(ev)
-	if err != nil {
-		return rights.AuditEvent{}, err
-	}
-	insert, args := requestInsert(r, idem)
+// Received is one new request and its first audit event, for
+// InsertReceived.
+type Received struct {
+	Request *rights.Request
+	Idem    *Idempotency
+	Event   rights.AuditEvent
+
+	// Set by InsertReceived: Created is false when the request's
+	// idempotency key was already taken (by an earlier request, or by an
+	// earlier one in the same call); then nothing of it was stored.
+	// Otherwise Request is the row as stored (times to the microsecond,
+	// JSON as Postgres keeps it) and Stored the event as stored: what
+	// GetRequest and ListAudit would read back.
+	Created bool
+	Stored  rights.AuditEvent
+}
+
+// InsertReceived stores new requests and the first audit event of each,
+// all sent together (one round trip, however many). A request whose
+// idempotency key is taken is skipped, with its event, rather than failing
+// the transaction: the caller replays the request that holds the key. It
+// needs every migration (InsertRequest does not).
+func InsertReceived(ctx context.Context, tx pgx.Tx, items []*Received) error {
 	b := &pgx.Batch{}
-	b.Queue(insert+` RETURNING `+requestColumns, args...)
-	b.Queue(auditSQL, auditArgs...)
+	for _, it := range items {
+		auditSQL, auditArgs, err := auditInsertIfStored(it.Event)
+		if err != nil {
+			return err
+		}
+		insert, args := requestInsert(it.Request, it.Idem)
+		b.Queue(insert+` ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING `+requestColumns, args...)
+		// The event only when its request was stored just now: a request
+		// skipped for its key has no row, and its id is fresh.
+		b.Queue(auditSQL, auditArgs...)
+	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	stored, err := scanRequest(br.QueryRow())
-	if err != nil {
-		return rights.AuditEvent{}, insertRequestError(r, err)
-	}
-	event, err := scanAudit(br.QueryRow())
-	if err != nil {
-		return rights.AuditEvent{}, fmt.Errorf("append audit %s for %s: %w", ev.Action, ev.RequestID, err)
+	for _, it := range items {
+		stored, err := scanRequest(br.QueryRow())
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			it.Created = false
+		case err != nil:
+			return fmt.Errorf("insert request %s: %w", it.Request.ID, err)
+		default:
+			it.Created = true
+			*it.Request = *stored
+		}
+		ev, err := scanAudit(br.QueryRow())
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) && !it.Created:
+		case err != nil:
+			return fmt.Errorf("append audit %s for %s: %w", it.Event.Action, it.Event.RequestID, err)
+		default:
+			it.Stored = ev
+		}
 	}
 	if err := br.Close(); err != nil {
-		return rights.AuditEvent{}, fmt.Errorf("insert request %s: %w", r.ID, err)
+		return fmt.Errorf("insert requests: %w", err)
 	}
-	*r = *stored
-	return event, nil
+	return nil
 }
 
 func requestInsert(r *rights.Request, idem *Idempotency) (string, []any) {
@@ -313,6 +346,20 @@ func auditInsert(ev rights.AuditEvent) (string, []any, error) {
 		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), $7)
 		RETURNING ` + auditColumns,
 		[]any{ev.RequestID, ev.At, ev.Actor, ev.Action, string(ev.FromStatus), string(ev.ToStatus), detail}, nil
+}
+
+// auditInsertIfStored is auditInsert for the first event of a request
+// inserted just before it in the same batch: the event is written only if
+// the request was.
+func auditInsertIfStored(ev rights.AuditEvent) (string, []any, error) {
+	_, args, err := auditInsert(ev)
+	if err != nil {
+		return "", nil, err
+	}
+	return `INSERT INTO audit_events (request_id, at, actor, action, from_status, to_status, detail)
+		SELECT $1::uuid, $2::timestamptz, $3::text, $4::text, nullif($5::text, ''), nullif($6::text, ''), $7::jsonb
+		WHERE EXISTS (SELECT 1 FROM requests WHERE id = $1::uuid)
+		RETURNING ` + auditColumns, args, nil
 }
 
 func scanAudit(row pgx.Row) (rights.AuditEvent, error) {

@@ -1,0 +1,165 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/datarights/datarights/storage"
+)
+
+// Staff tickets are committed in groups ("group commit"): a ticket that
+// arrives while another group's transaction is running waits for the next
+// group instead of running a transaction of its own. Each ticket is still
+// stored with its audit event and its first job in one transaction, and
+// still answered only after that transaction committed; what the tickets
+// of one group share is the transaction's begin, its round trips and its
+// commit (the WAL flush), which cost as much as the rows themselves on a
+// small machine. Nobody waits for a group to fill: a ticket alone is
+// committed at once, so one caller sees the latency it always saw, and
+// groups grow only as fast as tickets arrive while a commit is running.
+//
+// A group that fails is not retried as a group: each of its tickets is
+// then committed alone, so one ticket's problem is reported to that ticket
+// only. A group whose commit failed is not retried at all: it may have
+// committed, and a ticket without an idempotency key must not be stored
+// twice; its callers get the error, as a single ticket's caller did.
+
+// maxIntakeGroup bounds a group: large enough to absorb a burst of the API's
+// connections, small enough that one group's transaction stays short.
+const maxIntakeGroup = 64
+
+// intakeCommitters is how many groups may be committing at once. Two keep
+// the database busy while one group's answers travel back; more would only
+// make groups smaller.
+const intakeCommitters = 2
+
+type intakeGroup struct {
+	mu      sync.Mutex
+	pending []*intakeItem
+	running int
+}
+
+type intakeItem struct {
+	received storage.Received
+	done     chan error // buffered: the committer never waits for the caller
+}
+
+// commitReceived stores r with its first event and its first job, grouped
+// with other tickets arriving at the same time, and returns when they are
+// committed (or failed). On success it.received says whether the request
+// was created or its idempotency key was taken.
+func (p *Pipeline) commitReceived(ctx context.Context, it *intakeItem) error {
+	it.done = make(chan error, 1)
+	g := &p.intake
+	g.mu.Lock()
+	g.pending = append(g.pending, it)
+	start := g.running < intakeCommitters
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		// The group outlives this caller's context: other callers'
+		// tickets ride in it.
+		go p.commitGroups(context.WithoutCancel(ctx))
+	}
+	select {
+	case err := <-it.done:
+		return err
+	case <-ctx.Done():
+		// The ticket may still be committed; the caller learns nothing
+		// more than it would have from a cancelled transaction's commit.
+		return ctx.Err()
+	}
+}
+
+// commitGroups commits pending tickets, group after group, until none is
+// pending.
+func (p *Pipeline) commitGroups(ctx context.Context) {
+	g := &p.intake
+	for {
+		g.mu.Lock()
+		n := min(len(g.pending), maxIntakeGroup)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		group := g.pending[:n:n]
+		g.pending = append([]*intakeItem(nil), g.pending[n:]...)
+		g.mu.Unlock()
+
+		err := p.commitGroup(ctx, group)
+		var commitErr *groupCommitError
+		switch {
+		case err == nil || len(group) == 1 || errors.As(err, &commitErr):
+			for _, it := range group {
+				it.done <- err
+			}
+		default:
+			// One of them failed the group: each alone, so the
+			// failure is its own.
+			for _, it := range group {
+				it.done <- p.commitGroup(ctx, []*intakeItem{it})
+			}
+		}
+	}
+}
+
+// groupCommitError is a failure of the commit itself: the group may or may
+// not have been committed, so it is not tried again.
+type groupCommitError struct{ err error }
+
+func (e *groupCommitError) Error() string { return e.err.Error() }
+func (e *groupCommitError) Unwrap() error { return e.err }
+
+func (p *Pipeline) commitGroup(ctx context.Context, group []*intakeItem) error {
+	tx, err := p.db.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit, a no-op
+	items := make([]*storage.Received, len(group))
+	for i, it := range group {
+		items[i] = &it.received
+	}
+	if err := storage.InsertReceived(ctx, tx, items); err != nil {
+		return err
+	}
+	var jobs []river.InsertManyParams
+	for _, it := range items {
+		if it.Created {
+			jobs = append(jobs, river.InsertManyParams{Args: VerifyArgs{RequestID: it.Request.ID}, InsertOpts: uniqueByArgs})
+		}
+	}
+	if len(jobs) > 0 {
+		client, err := p.riverClient(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := client.InsertManyTx(ctx, tx, jobs); err != nil {
+			return fmt.Errorf("enqueue %s: %w", VerifyArgs{}.Kind(), err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return &groupCommitError{fmt.Errorf("intake commit: %w", err)}
+	}
+	return nil
+}
+
+// riverClient is the client jobs are inserted with: the working job's own
+// inside a worker, else the pipeline's.
+func (p *Pipeline) riverClient(ctx context.Context) (*river.Client[pgx.Tx], error) {
+	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+		return c, nil
+	}
+	if p.client == nil {
+		return nil, errors.New("jobs: no River client (call NewClient first)")
+	}
+	return p.client, nil
+}

@@ -1,0 +1,214 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/datarights/datarights/config"
+	"github.com/datarights/datarights/demo"
+	"github.com/datarights/datarights/exporters"
+	"github.com/datarights/datarights/jobs"
+	"github.com/datarights/datarights/keyring"
+	"github.com/datarights/datarights/rights"
+	"github.com/datarights/datarights/storage"
+	"github.com/datarights/datarights/storage/storagetest"
+)
+
+type intakeBundle struct {
+	db       *storage.DB
+	adminURL string
+	pipeline *jobs.Pipeline
+}
+
+func setupIntake(t *testing.T) intakeBundle {
+	t.Helper()
+	db, serviceURL, adminURL := storagetest.NewDBWithAdmin(t, "intake")
+	dir := t.TempDir()
+	cfg, err := config.Parse("intake.yaml", []byte(demo.ConfigYAML(serviceURL, "postgres://unused/bank", filepath.Join(dir, "data"))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keys = keyring.ForTest()
+	p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.NewClient(false); err != nil {
+		t.Fatal(err)
+	}
+	return intakeBundle{db: db, adminURL: adminURL, pipeline: p}
+}
+
+func ticket(user, note string) rights.Intake {
+	return rights.Intake{Product: "webank", Type: rights.TypeCopy,
+		Identities:    map[string]string{"user_id": user},
+		DeliveryEmail: user + "@example.com", Verification: &rights.Verification{Method: "face_check"}, Note: note}
+}
+
+// submitAll submits the tickets at once, as concurrent callers do, so that
+// they are committed in groups.
+func submitAll(b intakeBundle, tickets []rights.Intake, idem func(i int) *storage.Idempotency) ([]*rights.Request, []bool, []error) {
+	reqs := make([]*rights.Request, len(tickets))
+	created := make([]bool, len(tickets))
+	errs := make([]error, len(tickets))
+	var wg sync.WaitGroup
+	for i, in := range tickets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reqs[i], created[i], errs[i] = b.pipeline.SubmitStaff(context.Background(), "alice", in, idem(i))
+		}()
+	}
+	wg.Wait()
+	return reqs, created, errs
+}
+
+// Each ticket committed in a group has its own row, exactly one
+// "request.received" event and exactly one verify job, as if it had been
+// committed alone.
+func TestGroupedTicketsAreWholeEach(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t)
+	const n = 40
+	tickets := make([]rights.Intake, n)
+	for i := range tickets {
+		tickets[i] = ticket(fmt.Sprintf("demo-user-%d", i%20+1), fmt.Sprintf("ticket %d", i))
+	}
+	reqs, created, errs := submitAll(b, tickets, func(int) *storage.Idempotency { return nil })
+	ctx := context.Background()
+	for i := range tickets {
+		if errs[i] != nil || !created[i] {
+			t.Fatalf("ticket %d: created %v, %v", i, created[i], errs[i])
+		}
+		if reqs[i].Note != tickets[i].Note {
+			t.Errorf("ticket %d answered with another ticket's request (note %q)", i, reqs[i].Note)
+		}
+		if got := auditActions(t, b.db, reqs[i].ID); len(got) != 1 || got[0] != "request.received" {
+			t.Errorf("ticket %d: audit %v, want one request.received", i, got)
+		}
+		var jobs int
+		if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'verify' AND args->>'request_id' = $1`,
+			reqs[i].ID).Scan(&jobs); err != nil {
+			t.Fatal(err)
+		}
+		if jobs != 1 {
+			t.Errorf("ticket %d: %d verify jobs, want 1", i, jobs)
+		}
+	}
+	var rows int
+	if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n {
+		t.Errorf("%d requests stored, want %d", rows, n)
+	}
+}
+
+// Tickets sent at once under one idempotency key, as a client's retries
+// racing each other are, store one request and all get it back; the same
+// key with another body is refused, whichever group it lands in.
+func TestGroupedTicketsShareOneIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t)
+	const n = 24
+	tickets := make([]rights.Intake, n)
+	for i := range tickets {
+		tickets[i] = ticket("demo-user-3", "same ticket")
+	}
+	tickets[n-1] = ticket("demo-user-4", "another body") // same key, other body
+	idem := func(i int) *storage.Idempotency {
+		hash := "body-a"
+		if i == n-1 {
+			hash = "body-b"
+		}
+		return &storage.Idempotency{Key: "ticket-42", BodyHash: hash}
+	}
+	reqs, created, errs := submitAll(b, tickets, idem)
+
+	ids := map[string]bool{}
+	var createdCount int
+	for i := range n - 1 {
+		if errs[i] != nil {
+			// The other body may have taken the key first: then all of
+			// these are the conflict.
+			if rights.ErrorCode(errs[i]) != rights.EConflict {
+				t.Fatalf("ticket %d: %v", i, errs[i])
+			}
+			continue
+		}
+		ids[reqs[i].ID] = true
+		if created[i] {
+			createdCount++
+		}
+	}
+	var rows int
+	if err := b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM requests`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Fatalf("%d requests stored under one key, want 1", rows)
+	}
+	if errs[n-1] == nil {
+		// The other body won the key: everyone else was refused.
+		if len(ids) != 0 || !created[n-1] {
+			t.Errorf("the other body got %v (created %v) while same-body tickets got %v", reqs[n-1].ID, created[n-1], ids)
+		}
+		return
+	}
+	if rights.ErrorCode(errs[n-1]) != rights.EConflict {
+		t.Errorf("same key, other body: %v, want a conflict", errs[n-1])
+	}
+	if len(ids) != 1 || createdCount != 1 {
+		t.Errorf("same key, same body: %d requests returned, %d created; want 1 and 1", len(ids), createdCount)
+	}
+}
+
+// A ticket the database refuses fails alone: the others of its group are
+// committed, and the refused one leaves nothing behind.
+func TestGroupedTicketFailsAlone(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, b.adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// A rule of the database's that the service does not check first.
+	if _, err := admin.Exec(ctx, `ALTER TABLE requests ADD CONSTRAINT test_no_poison CHECK (note IS DISTINCT FROM 'poison')`); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	tickets := make([]rights.Intake, n)
+	for i := range tickets {
+		note := fmt.Sprintf("ticket %d", i)
+		if i%10 == 5 {
+			note = "poison"
+		}
+		tickets[i] = ticket(fmt.Sprintf("demo-user-%d", i%20+1), note)
+	}
+	_, _, errs := submitAll(b, tickets, func(int) *storage.Idempotency { return nil })
+	for i := range tickets {
+		poisoned := tickets[i].Note == "poison"
+		switch {
+		case poisoned && (errs[i] == nil || !strings.Contains(errs[i].Error(), "test_no_poison")):
+			t.Errorf("poisoned ticket %d: %v, want the constraint's refusal", i, errs[i])
+		case !poisoned && errs[i] != nil:
+			t.Errorf("ticket %d failed with its group's poisoned one: %v", i, errs[i])
+		}
+	}
+	var rows, events, jobs int
+	if err := b.db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM audit_events),
+		(SELECT count(*) FROM river_job WHERE kind = 'verify')`).Scan(&rows, &events, &jobs); err != nil {
+		t.Fatal(err)
+	}
+	if want := n - 3; rows != want || events != want || jobs != want {
+		t.Errorf("stored %d requests, %d events, %d verify jobs; want %d of each", rows, events, jobs, want)
+	}
+}
