@@ -4,7 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/subtle"
@@ -33,7 +32,7 @@ type keys struct {
 }
 
 func deriveKeys(password string, salt []byte) (keys, error) {
-	dk, err := pbkdf2.Key(sha1.New, password, salt, kdfIterations, 2*keyLen+verifierLen)
+	dk, err := pbkdf2SHA1([]byte(password), salt, kdfIterations, 2*keyLen+verifierLen)
 	if err != nil {
 		return keys{}, fmt.Errorf("deriving keys: %w", err)
 	}

@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package aeszip
+
+// sha1Block is nil: the standard library's PBKDF2 is used.
+var sha1Block func(*[5]uint32, []byte)
