@@ -90,4 +90,3 @@ func putWords(dst []byte, h *[5]uint32) {
 		binary.BigEndian.PutUint32(dst[4*i:], w)
 	}
 }
-
