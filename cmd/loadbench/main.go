@@ -129,6 +129,7 @@ type result struct {
 	n                                                 int
 	seed                                              time.Duration
 	queueFirst, queueDeep, scrape, count, sweep, seen time.Duration
+	exportSweep, retentionSweep                       time.Duration
 }
 
 func measure(ctx context.Context, server string, n int, opts options, log io.Writer) (result, error) {
@@ -211,6 +212,20 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 			}
 			return err
 		}},
+		{&res.exportSweep, func() error {
+			r, err := pipeline.SweepExports(ctx)
+			if err == nil && r.Purged != 0 {
+				err = fmt.Errorf("the export sweep purged %d; the seed leaves nothing due", r.Purged)
+			}
+			return err
+		}},
+		{&res.retentionSweep, func() error {
+			r, err := pipeline.SweepRetention(ctx)
+			if err == nil && r != (jobs.RetentionResult{}) {
+				err = fmt.Errorf("the retention sweep found %+v; the seed leaves nothing due", r)
+			}
+			return err
+		}},
 		{&res.seen, func() error {
 			id, err := storage.FindRepeat(ctx, db.Pool, repeatOf, repeatOf.ReceivedAt.AddDate(0, -6, 0))
 			if err == nil && id == "" {
@@ -259,14 +274,41 @@ func seed(ctx context.Context, db *storage.DB, n int, now time.Time) error {
 			return err
 		}
 	}
+	// History: n/4 completed copies whose archives were emailed, shown and
+	// purged, each with a retention hold years from now: what the export
+	// and retention sweeps must not read one by one.
+	for from := 0; from < n/4; from += batch {
+		to := min(from+batch, n/4)
+		_, err := db.Pool.Exec(ctx, `WITH done AS (
+				INSERT INTO requests (id, product, type, channel, status, subject, delivery_email,
+					relation, locale, created_by, received_at, verified_at, clock_started_at, due_at, completed_at, updated_at)
+				SELECT gen_random_uuid(), 'webank', 'copy', 'staff', 'completed',
+					jsonb_build_object('identities', jsonb_build_object('user_id', 'old-user-' || i)),
+					'', 'self', 'zh-CN', 'loadbench', r, r, r, r + interval '15 days', r + interval '2 days', r + interval '2 days'
+				FROM generate_series($1::int, $2::int - 1) AS i,
+				LATERAL (SELECT $3::timestamptz - interval '90 days' - (i % 700) * interval '1 day') AS t(r)
+				RETURNING id, completed_at),
+			exported AS (
+				INSERT INTO exports (request_id, location, bytes, sha256, created_at, file_name, encryption,
+					password_shown_at, delivery, purged_at, purge_reason, file_deleted)
+				SELECT id, '/gone/' || id, 1000, '', completed_at, 'copy.zip', 'aes256', completed_at,
+					'attachment', completed_at, 'delivered', true FROM done)
+			INSERT INTO retention_holds (request_id, store, dataset, retention, rows, ended_at, until, created_at)
+			SELECT id, 'demo_bank', 'transactions', 'aml_5y', 10, completed_at, completed_at + interval '5 years', completed_at FROM done`,
+			from, to, now)
+		if err != nil {
+			return err
+		}
+	}
 	// Reminders at 50% and 80% and the breach already recorded where due.
 	_, err := db.Pool.Exec(ctx, `UPDATE requests SET sla_check_at = (SELECT min(x) FROM unnest(ARRAY[
 			clock_started_at + (due_at - clock_started_at) * 0.5,
-			clock_started_at + (due_at - clock_started_at) * 0.8, due_at]) AS x WHERE x > $1)`, now)
+			clock_started_at + (due_at - clock_started_at) * 0.8, due_at]) AS x WHERE x > $1)
+		WHERE completed_at IS NULL`, now)
 	if err != nil {
 		return err
 	}
-	_, err = db.Pool.Exec(ctx, `VACUUM ANALYZE requests`)
+	_, err = db.Pool.Exec(ctx, `VACUUM ANALYZE requests, exports, retention_holds`)
 	return err
 }
 
@@ -335,6 +377,8 @@ func printTable(w io.Writer, results []result) {
 		{"open_counts_sweep (one worker, every 30 s)", func(r result) time.Duration { return r.count }},
 		{"sla_sweep, nothing due", func(r result) time.Duration { return r.sweep }},
 		{"repeat check", func(r result) time.Duration { return r.seen }},
+		{"export_sweep, nothing due (history: n/4 exports)", func(r result) time.Duration { return r.exportSweep }},
+		{"retention_sweep, nothing due (history: n/4 holds)", func(r result) time.Duration { return r.retentionSweep }},
 	}
 	for _, row := range rows {
 		line := row.name + "\t"
