@@ -186,12 +186,16 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query().Get("counts"); q == "true" {
 		// The counts above the console's queue: open requests per band,
 		// under the same filters (the band's aside).
-		counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, f)
+		counts, asOf, err := storage.BandCounts(r.Context(), s.DB.Pool, f, storage.LiveCountLimit)
 		if err != nil {
 			s.error(w, r, err)
 			return
 		}
 		answer["counts"] = counts
+		if !asOf.IsZero() {
+			// A large backlog: the worker's stored counts, of then.
+			answer["counts_as_of"] = asOf
+		}
 	}
 	s.json(w, http.StatusOK, answer)
 }

@@ -1,10 +1,12 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
@@ -36,6 +38,7 @@ type queueData struct {
 	Filter     queueFilter
 	Rows       []queueRow
 	Counts     []bandCount
+	CountsAsOf time.Time // zero: counted for this page
 	Next       string
 	Products   []string
 	Rights     []rights.Type
@@ -122,11 +125,12 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 		v.Set("cursor", next)
 		d.Next = "/console/queue?" + v.Encode()
 	}
-	counts, err := storage.CountOpenByBand(r.Context(), s.DB.Pool, storage.RequestFilter{Products: st.ProductScope(), Now: now, DueSoonAt: s.Pipeline.DueSoonAt()})
+	counts, asOf, err := s.bandCounts(r.Context(), st, now)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	d.CountsAsOf = asOf
 	for _, b := range queueBands {
 		v := url.Values{"band": {string(b)}}
 		d.Counts = append(d.Counts, bandCount{Band: b, Count: counts[b], URL: "/console/queue?" + v.Encode()})
@@ -164,4 +168,11 @@ func (s *server) handleBulkAssign(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := pickLanguage(r)
 	s.redirectWith(w, r, localPath(r.PostFormValue("back")), translate(lang, "queue.assigned", n))
+}
+
+// bandCounts returns the open requests in each band among the staff
+// member's products, and when they were counted if not for this page.
+func (s *server) bandCounts(ctx context.Context, st rights.Staff, now time.Time) (map[rights.Band]int, time.Time, error) {
+	return storage.BandCounts(ctx, s.DB.Pool, storage.RequestFilter{Products: st.ProductScope(), Now: now, DueSoonAt: s.Pipeline.DueSoonAt()},
+		storage.LiveCountLimit)
 }

@@ -131,3 +131,70 @@ func TestListSortedByDeadlinePaginates(t *testing.T) {
 	}
 
 }
+
+// TestBandCountsFromStoredCountsOnlyWhenLarge: the queue's counts are
+// counted live on a small backlog, taken from the worker's stored counts
+// (with their time) on a large one, and counted live whenever the filter
+// names something the stored counts are not kept by.
+func TestBandCountsFromStoredCountsOnlyWhenLarge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	for range 3 {
+		r := newRequest()
+		r.Status, r.DueAt = rights.StatusInProgress, ptrTime(now.Add(-time.Hour)) // overdue
+		if err := b.db.InTx(ctx, func(tx pgx.Tx) error { return storage.InsertRequest(ctx, tx, r, nil) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := storage.RequestFilter{Now: now, DueSoonAt: 0.8}
+
+	// Nothing stored yet: live.
+	counts, asOf, err := storage.BandCounts(ctx, b.db.Pool, f, 1)
+	if err != nil || !asOf.IsZero() || counts[rights.BandOverdue] != 3 {
+		t.Fatalf("nothing stored: %v as of %v, %v; want 3 overdue, live", counts, asOf, err)
+	}
+
+	// Stored counts, deliberately unlike the table, so the test can tell
+	// which was read.
+	takenAt := now.Add(-time.Minute)
+	stored := []storage.OpenCount{
+		{Product: "webank", Status: "in_progress", Band: "overdue", Count: 40},
+		{Product: "wechat", Status: "in_progress", Band: "overdue", Count: 2},
+		{Product: "webank", Status: "verified", Band: "on_track", Count: 7},
+	}
+	if err := storage.SaveOpenCounts(ctx, b.db.Pool, takenAt, stored); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name        string
+		f           storage.RequestFilter
+		limit       int
+		live        bool
+		overdue, on int
+	}{
+		{"small backlog: live", f, 1000, true, 3, 0},
+		{"large backlog: stored", f, 10, false, 42, 7},
+		{"large, one product", storage.RequestFilter{Now: now, DueSoonAt: 0.8, Product: "webank"}, 10, false, 40, 7},
+		{"large, staff scope", storage.RequestFilter{Now: now, DueSoonAt: 0.8, Products: []string{"wechat"}}, 10, false, 2, 0},
+		{"large, one status", storage.RequestFilter{Now: now, DueSoonAt: 0.8, Status: rights.StatusVerified}, 10, false, 0, 7},
+		{"large, by type: live", storage.RequestFilter{Now: now, DueSoonAt: 0.8, Type: rights.TypeCopy}, 10, true, 3, 0},
+	} {
+		counts, asOf, err := storage.BandCounts(ctx, b.db.Pool, c.f, c.limit)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if c.live != asOf.IsZero() || (!c.live && !asOf.Equal(takenAt)) {
+			t.Errorf("%s: as of %v, want live %v", c.name, asOf, c.live)
+		}
+		if counts[rights.BandOverdue] != c.overdue || counts[rights.BandOnTrack] != c.on {
+			t.Errorf("%s: %v, want %d overdue and %d on track", c.name, counts, c.overdue, c.on)
+		}
+		if _, ok := counts[rights.BandNoDeadline]; !ok {
+			t.Errorf("%s: bands with none are missing: %v", c.name, counts)
+		}
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }

@@ -480,11 +480,21 @@ const bandSQL = `CASE
 // can serve it: a CASE over every row could not use any index, which made
 // the overdue queue's first page take 964 ms at 1M open requests. A test
 // keeps these, bandSQL and rights.BandOf in step.
+//
+// The overdue, due-soon and on-track conditions also bound
+// coalesce(due_at, 'infinity') itself (implied by the rest, so the rows are
+// the same): that expression is the index's key, and a bound on it is
+// where an index scan starts or stops. Without it the due-soon queue read
+// the third of all open requests that are overdue, one by one, before its
+// first row (5.8 s at 1M).
 var bandWhere = map[rights.Band]string{
-	rights.BandOverdue: `completed_at IS NULL AND status <> 'paused' AND due_at <= $1::timestamptz`,
+	rights.BandOverdue: `completed_at IS NULL AND status <> 'paused' AND due_at <= $1::timestamptz
+		AND coalesce(due_at, 'infinity') <= $1::timestamptz`,
 	rights.BandDueSoon: `completed_at IS NULL AND status <> 'paused' AND due_at > $1::timestamptz
+		AND coalesce(due_at, 'infinity') > $1::timestamptz
 		AND clock_started_at IS NOT NULL AND $1::timestamptz >= clock_started_at + (due_at - clock_started_at) * $2::float8`,
 	rights.BandOnTrack: `completed_at IS NULL AND status <> 'paused' AND due_at > $1::timestamptz
+		AND coalesce(due_at, 'infinity') > $1::timestamptz
 		AND (clock_started_at IS NULL OR $1::timestamptz < clock_started_at + (due_at - clock_started_at) * $2::float8)`,
 	rights.BandPaused:     `completed_at IS NULL AND status = 'paused'`,
 	rights.BandNoDeadline: `completed_at IS NULL AND status <> 'paused' AND due_at IS NULL`,

@@ -130,6 +130,8 @@ type result struct {
 	seed                                              time.Duration
 	queueFirst, queueDeep, scrape, count, sweep, seen time.Duration
 	exportSweep, retentionSweep                       time.Duration
+	dueSoon, onTrack, newestOverdue, productType      time.Duration
+	consoleCounts                                     time.Duration
 }
 
 func measure(ctx context.Context, server string, n int, opts options, log io.Writer) (result, error) {
@@ -197,7 +199,38 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 			_, _, err := storage.ListRequests(ctx, db.Pool, f)
 			return err
 		}},
+		{&res.dueSoon, func() error {
+			f := queue
+			f.Band = rights.BandDueSoon
+			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			return err
+		}},
+		{&res.onTrack, func() error {
+			f := queue
+			f.Band = rights.BandOnTrack
+			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			return err
+		}},
+		{&res.newestOverdue, func() error {
+			f := queue
+			f.SortByDue = false
+			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			return err
+		}},
+		{&res.productType, func() error {
+			f := storage.RequestFilter{Product: "webank", Type: rights.TypeDelete, Now: now, DueSoonAt: dueSoon}
+			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			return err
+		}},
 		{&res.count, func() error { return pipeline.CountOpen(ctx) }},
+		{&res.consoleCounts, func() error {
+			// After the count above stored its counts, as the worker does.
+			_, asOf, err := storage.BandCounts(ctx, db.Pool, storage.RequestFilter{Now: now, DueSoonAt: dueSoon}, storage.LiveCountLimit)
+			if err == nil && asOf.IsZero() && n > storage.LiveCountLimit {
+				err = errors.New("the queue's counts were counted live on a large backlog")
+			}
+			return err
+		}},
 		{&res.scrape, func() error {
 			_, counts, err := storage.LoadOpenCounts(ctx, db.Pool)
 			if err == nil && len(counts) == 0 {
@@ -260,10 +293,13 @@ func seed(ctx context.Context, db *storage.DB, n int, now time.Time) error {
 		_, err := db.Pool.Exec(ctx, `INSERT INTO requests (id, product, type, channel, status, subject, delivery_email,
 				relation, locale, created_by, received_at, verified_at, clock_started_at, due_at, updated_at)
 			SELECT gen_random_uuid(),
-				CASE WHEN i % 2 = 0 THEN 'wechat' ELSE 'webank' END,
-				(ARRAY['access', 'copy', 'correct', 'delete', 'withdraw_consent', 'cancel_account'])[1 + i % 6],
+				-- Product, right and status by a hash of i, not i's
+				-- remainders: remainders would tie them to the receipt
+				-- time below (every newest request a WeChat access).
+				CASE WHEN hashint4(i) & 1 = 0 THEN 'wechat' ELSE 'webank' END,
+				(ARRAY['access', 'copy', 'correct', 'delete', 'withdraw_consent', 'cancel_account'])[1 + (hashint4(i + 1) & 65535) % 6],
 				'staff',
-				(ARRAY['verified', 'in_progress', 'awaiting_approval', 'awaiting_contact'])[1 + i % 4],
+				(ARRAY['verified', 'in_progress', 'awaiting_approval', 'awaiting_contact'])[1 + (hashint4(i + 2) & 65535) % 4],
 				jsonb_build_object('identities', jsonb_build_object('user_id', 'load-user-' || i, 'email', 'load-user-' || i || '@example.com')),
 				'', 'self', 'zh-CN', 'loadbench',
 				r, r, r, r + interval '15 days', r
@@ -373,6 +409,11 @@ func printTable(w io.Writer, results []result) {
 	}{
 		{"queue sort=due_at&sla_band=overdue, first page", func(r result) time.Duration { return r.queueFirst }},
 		{"queue sort=due_at, page half way down", func(r result) time.Duration { return r.queueDeep }},
+		{"queue sort=due_at&sla_band=due_soon, first page", func(r result) time.Duration { return r.dueSoon }},
+		{"queue sort=due_at&sla_band=on_track, first page", func(r result) time.Duration { return r.onTrack }},
+		{"list sla_band=overdue, newest first, first page", func(r result) time.Duration { return r.newestOverdue }},
+		{"list product=webank&type=delete, newest first", func(r result) time.Duration { return r.productType }},
+		{"queue band counts (console, API counts=true)", func(r result) time.Duration { return r.consoleCounts }},
 		{"metrics scrape (reads the stored counts)", func(r result) time.Duration { return r.scrape }},
 		{"open_counts_sweep (one worker, every 30 s)", func(r result) time.Duration { return r.count }},
 		{"sla_sweep, nothing due", func(r result) time.Duration { return r.sweep }},
