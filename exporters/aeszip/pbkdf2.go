@@ -54,6 +54,11 @@ func pbkdf2SHA1With(block func(*[5]uint32, []byte), password, salt []byte, itera
 	msg[size] = 0x80
 	binary.BigEndian.PutUint64(msg[blockSize-8:], (blockSize+size)*8)
 
+	// One state for every compression: block is called through a func
+	// value, so whatever it is given escapes, and a state declared in
+	// the loop would cost an allocation per compression.
+	h := new([5]uint32)
+
 	prf := hmac.New(sha1.New, password)
 	out := make([]byte, 0, (keyLen+size-1)/size*size)
 	var counter [4]byte
@@ -68,12 +73,12 @@ func pbkdf2SHA1With(block func(*[5]uint32, []byte), password, salt []byte, itera
 		t := u
 		for range iterations - 1 {
 			copy(msg[:size], u[:])
-			h := inner
-			block(&h, msg[:])
-			putWords(msg[:size], &h)
-			h = outer
-			block(&h, msg[:])
-			putWords(u[:], &h)
+			*h = inner
+			block(h, msg[:])
+			putWords(msg[:size], h)
+			*h = outer
+			block(h, msg[:])
+			putWords(u[:], h)
 			for i := range t {
 				t[i] ^= u[i]
 			}
