@@ -11,3 +11,10 @@ CREATE INDEX exports_unshown_passwords ON exports (created_at)
 -- by the first sweep after the upgrade; afterwards the index is empty.
 CREATE INDEX exports_legacy_secrets ON exports (request_id)
     WHERE password IS NOT NULL OR link_token IS NOT NULL OR link_url <> '';
+
+-- Intake writes every index of requests for each new request, and most
+-- are never assigned when filed: the assignee index keeps only assigned
+-- ones ("mine", "assigned to X" use it; "unassigned" reads the open
+-- queue's own index).
+DROP INDEX requests_assignee;
+CREATE INDEX requests_assignee ON requests (assignee, due_at) WHERE assignee IS NOT NULL;
