@@ -346,8 +346,17 @@ func (s *server) handleOpenDSRDiscovery(w http.ResponseWriter, r *http.Request) 
 		"api_version":                     jobs.OpenDSRAPIVersion,
 		"supported_identities":            identities,
 		"supported_subject_request_types": types,
-		"processor_certificate":           strings.TrimRight(s.Pipeline.Settings().HTTP.PublicURL, "/") + openDSRCertPath,
+		"processor_certificate":           s.publicBase(r) + openDSRCertPath,
 	})
+}
+
+// publicBase is http.public_url; where it is not configured (tests, which
+// listen on a port the system picks), the address the request came to.
+func (s *server) publicBase(r *http.Request) string {
+	if cfg := s.Pipeline.Settings(); cfg.HTTP.PublicURLSet {
+		return strings.TrimRight(cfg.HTTP.PublicURL, "/")
+	}
+	return "http://" + r.Host
 }
 
 func (s *server) handleOpenDSRCertificate(w http.ResponseWriter, r *http.Request) {

@@ -364,12 +364,16 @@ func OpenDSRTypeOf(t string) (rights.Type, bool) {
 	return rt, ok
 }
 
-// openDSRSupportedTypes are the OpenDSR types whose rights the
-// deployment supports, in the specification's order.
+// OpenDSRSupportedTypes are the OpenDSR types a partner may file, in the
+// specification's order: those whose right the deployment supports and
+// accepts a partner's attestation for (rights.<type>.verification_methods
+// unset, or listing partner_attested).
 func (p *Pipeline) OpenDSRSupportedTypes() []string {
 	var out []string
 	for _, t := range rights.OpenDSRTypeNames {
-		if _, ok := rights.ActionFor(rights.OpenDSRTypes[t]); ok {
+		right := rights.OpenDSRTypes[t]
+		methods := p.settings.Rules(right).VerificationMethods
+		if _, ok := rights.ActionFor(right); ok && (len(methods) == 0 || slices.Contains(methods, rights.VerificationPartnerAttested)) {
 			out = append(out, t)
 		}
 	}
