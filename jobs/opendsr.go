@@ -88,11 +88,15 @@ func (p *Pipeline) SubmitPartner(ctx context.Context, f PartnerFiling) (r *right
 			return &rights.Error{Code: rights.ETooMany, RetryAfter: wait,
 				Message: "this partner has filed as many requests as its limit allows; try again later (see Retry-After)"}
 		}
-		if _, err := storage.InsertReceived(ctx, tx, r, idem, rights.AuditEvent{
+		item := &storage.Received{Request: r, Idem: idem, Event: rights.AuditEvent{
 			RequestID: r.ID, At: now, Actor: createdBy, Action: "request.received", ToStatus: r.Status,
 			Detail: intakeDetail(r),
-		}); err != nil {
+		}}
+		if err := storage.InsertReceived(ctx, tx, []*storage.Received{item}); err != nil {
 			return err
+		}
+		if !item.Created {
+			return errPartnerResent // rolls back the limit's count too
 		}
 		if err := storage.InsertOpenDSRLink(ctx, tx, storage.OpenDSRLink{RequestID: r.ID, Partner: f.Partner.Name,
 			SubjectRequestID: f.SubjectRequestID, CallbackURLs: f.CallbackURLs}); err != nil {
@@ -100,7 +104,7 @@ func (p *Pipeline) SubmitPartner(ctx context.Context, f PartnerFiling) (r *right
 		}
 		return p.insertTx(ctx, tx, VerifyArgs{RequestID: r.ID})
 	})
-	if errors.Is(err, storage.ErrDuplicateIdempotencyKey) {
+	if errors.Is(err, errPartnerResent) {
 		// The same request sent twice at once: the first committed.
 		r, err := p.replayPartner(ctx, createdBy, idem)
 		if err == nil && r == nil {
@@ -114,6 +118,10 @@ func (p *Pipeline) SubmitPartner(ctx context.Context, f PartnerFiling) (r *right
 	p.metrics.RequestReceived(r.Product, r.Type, r.Channel)
 	return r, true, nil
 }
+
+// errPartnerResent: a request with the same subject_request_id committed
+// first (the same request sent twice at once).
+var errPartnerResent = errors.New("subject_request_id already used")
 
 func (p *Pipeline) replayPartner(ctx context.Context, createdBy string, idem *storage.Idempotency) (*rights.Request, error) {
 	r, hash, err := storage.FindByIdempotencyKey(ctx, p.db.Pool, createdBy, idem.Key)
