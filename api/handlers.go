@@ -239,9 +239,9 @@ func (s *server) requestFilter(r *http.Request, st rights.Staff) (storage.Reques
 		}
 	}
 	switch f.Channel {
-	case "", rights.ChannelStaff, rights.ChannelSelfService:
+	case "", rights.ChannelStaff, rights.ChannelSelfService, rights.ChannelPartner:
 	default:
-		problems.Add("channel", "unknown channel %q; known: staff, self_service", f.Channel)
+		problems.Add("channel", "unknown channel %q; known: staff, self_service, partner", f.Channel)
 	}
 	switch a := q.Get("assignee"); {
 	case a == "":

@@ -32,6 +32,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	}
 
 	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)
+	s.openDSRRoutes(mux)
 
 	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
 	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)

@@ -82,6 +82,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Console configures the staff web console's sessions.
 	Console Console `yaml:"console"`
+	// OpenDSR configures the partner API (docs/opendsr.md).
+	OpenDSR OpenDSR `yaml:"opendsr"`
 
 	// EnvStaffToken is DATARIGHTS_STAFF_TOKEN in plain text; it is hashed
 	// before it is stored and never written anywhere.
@@ -539,6 +541,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	c.exportsEnv(getenv)
 	c.auditEnv(getenv)
 	c.newTypesEnv(getenv)
+	c.openDSREnv(getenv)
 }
 
 func (c *Config) applyDefaults() {
@@ -635,6 +638,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.defaultRecipients()
 	c.defaultNewTypes()
+	c.defaultOpenDSR()
 	c.defaultExports()
 	c.defaultAudit()
 	if c.Consent.Identity == "" {
@@ -981,6 +985,7 @@ func (c *Config) validate() rights.Problems {
 	c.checkConsent(&p, products)
 	c.checkRecipients(&p, products)
 	c.checkNewTypes(&p, products)
+	c.checkOpenDSR(&p, products)
 	c.checkExports(&p)
 	return p
 }

@@ -44,6 +44,11 @@ func (c *Config) Redacted() map[string]any {
 	for _, t := range c.StaffTokens {
 		tokens = append(tokens, map[string]any{"name": t.Name, "role": t.Role, "products": orEmpty(t.Products)})
 	}
+	partners := make([]map[string]any, 0, len(c.OpenDSR.Partners))
+	for _, pt := range c.OpenDSR.Partners {
+		partners = append(partners, map[string]any{"name": pt.Name, "products": orEmpty(pt.Products),
+			"callback_urls": orEmpty(pt.CallbackURLs), "requests_per_minute": pt.RequestsPerMinute, "requests_per_day": pt.RequestsPerDay})
+	}
 	var keyIDs []string
 	if c.Keys != nil {
 		keyIDs = c.Keys.IDs()
@@ -71,6 +76,8 @@ func (c *Config) Redacted() map[string]any {
 		"retention":   c.Retention,
 		"exports": map[string]any{"formats": c.Exports.Formats, "destination": c.Exports.Destination, "links": c.Exports.Links,
 			"link_ttl": c.Exports.LinkTTL.String()},
+		"opendsr": map[string]any{"processor_domain": c.OpenDSR.ProcessorDomain, "identities": c.OpenDSR.Identities,
+			"partners": partners},
 		"staff_tokens":    tokens,
 		"secret_key_ids":  orEmpty(keyIDs),
 		"staff_env_token": c.EnvStaffToken != "",

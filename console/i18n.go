@@ -231,6 +231,7 @@ var catalogue = pages.Catalogue{
 
 	"channel.staff":        {"customer service", "客服工单"},
 	"channel.self_service": {"self-service", "用户自助"},
+	"channel.partner":      {"partner (OpenDSR)", "合作方（OpenDSR）"},
 
 	"relation.self":        {"the person", "本人"},
 	"relation.guardian":    {"a guardian", "监护人"},
@@ -260,6 +261,7 @@ var eventWords = pages.Catalogue{
 	"request.delivering":          {"Answering the requester", "正在答复请求人"},
 	"request.completed":           {"Completed", "已完成"},
 	"request.refused":             {"Refused", "已拒绝"},
+	"request.cancelled":           {"Cancelled", "已取消"},
 	"request.failed":              {"Failed", "失败"},
 	"request.resumed":             {"Resumed after a failure", "失败后恢复"},
 	"request.expired":             {"Expired unverified", "未验证，已失效"},

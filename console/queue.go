@@ -62,7 +62,7 @@ func (s *server) handleQueue(w http.ResponseWriter, r *http.Request) {
 		p.Title = p.T("queue.all")
 	}
 	d := &queueData{Filter: f, Rights: rights.Types, Statuses: rights.Statuses, Bands: queueBands,
-		Channels: []rights.Channel{rights.ChannelStaff, rights.ChannelSelfService}}
+		Channels: []rights.Channel{rights.ChannelStaff, rights.ChannelSelfService, rights.ChannelPartner}}
 	for _, prod := range s.Pipeline.Settings().Products {
 		if st.InScope(prod.Name) {
 			d.Products = append(d.Products, prod.Name)

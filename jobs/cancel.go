@@ -82,7 +82,7 @@ func (p *Pipeline) refuseBlocked(ctx context.Context, tx pgx.Tx, r *rights.Reque
 	ground := rights.BlockedReason(r.Type)
 	r.Refusal = &rights.Refusal{Reason: ground, Message: strings.Join(reasons, "\n"),
 		Translated: strings.Join(others, "\n"), By: rights.ActorSystem, Prechecks: names}
-	if err := storage.Transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
+	if err := p.transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "request.refused", Detail: map[string]any{"reason": ground, "prechecks": names},
 	}); err != nil {
 		return err
@@ -123,7 +123,7 @@ func (p *Pipeline) findCancellation(ctx context.Context, r *rights.Request, reso
 // account an earlier request cancelled.
 func (p *Pipeline) answerCancelled(ctx context.Context, tx pgx.Tx, r *rights.Request, by string, at time.Time, now time.Time) error {
 	r.Outcome = &rights.Outcome{CancelledBy: by, CancelledAt: &at}
-	if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
+	if err := p.transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "account.already_cancelled", Detail: map[string]any{"cancel_request_id": by, "cancelled_at": at},
 	}); err != nil {
 		return err
@@ -144,6 +144,8 @@ func (p *Pipeline) checkVerificationMethod(in *rights.Intake, ch rights.Channel,
 	switch {
 	case ch == rights.ChannelSelfService && !slices.Contains(methods, "email_code"):
 		problems.Add("type", "%s must be verified by %s: ask customer service", what, strings.Join(methods, " or "))
+	case ch == rights.ChannelPartner && !slices.Contains(methods, rights.VerificationPartnerAttested):
+		problems.Add("type", "%s must be verified by %s: a partner's attestation is not accepted for it", what, strings.Join(methods, " or "))
 	case ch == rights.ChannelStaff && in.Verification != nil && in.Verification.Method != "" && !slices.Contains(methods, in.Verification.Method):
 		problems.Add("verification.method", "%s must be verified by %s, not %q", what, strings.Join(methods, " or "), in.Verification.Method)
 	}

@@ -71,7 +71,7 @@ func (p *Pipeline) Pause(ctx context.Context, staff, requestID, reason string) (
 		now := p.now().UTC()
 		r.Clock.Pauses = append(r.Clock.Pauses, rights.Pause{Status: r.Status, From: now, Reason: reason, By: staff, DueAt: r.DueAt})
 		p.refreshDeadline(ctx, r, now)
-		if err := storage.Transition(ctx, tx, r, rights.StatusPaused, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusPaused, now, storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "clock.paused", Detail: map[string]any{"reason": reason},
 		}); err != nil {
 			return err
@@ -117,7 +117,7 @@ func (p *Pipeline) Resume(ctx context.Context, staff, requestID string) (*rights
 		if previousDue != nil {
 			detail["previous_due_at"] = previousDue
 		}
-		if err := storage.Transition(ctx, tx, r, last.Status, now, storage.Change{
+		if err := p.transition(ctx, tx, r, last.Status, now, storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "clock.resumed", Detail: detail,
 		}); err != nil {
 			return err
@@ -160,7 +160,7 @@ func (p *Pipeline) continueTasks(ctx context.Context, tx pgx.Tx, r *rights.Reque
 	done := true
 	for _, t := range tasks {
 		if t.Status == rights.TaskFailed {
-			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
+			return p.transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
 				Action: "request.failed", Detail: map[string]any{"step": "store_task", "store": t.Store}})
 		}
 		done = done && t.Status == rights.TaskSucceeded

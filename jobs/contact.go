@@ -90,7 +90,7 @@ func (p *Pipeline) holdForContact(ctx context.Context, tx pgx.Tx, r *rights.Requ
 	if len(fields) == 0 {
 		return false, nil
 	}
-	if err := storage.Transition(ctx, tx, r, rights.StatusAwaitingContact, now, storage.Change{
+	if err := p.transition(ctx, tx, r, rights.StatusAwaitingContact, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "contact.confirmation_needed", Detail: map[string]any{"fields": fields},
 	}); err != nil {
 		return false, err
@@ -320,7 +320,7 @@ func (p *Pipeline) ConfirmContact(ctx context.Context, requestID, field, code, a
 		if len(waiting) > 1 {
 			return nil // another address still waits
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
 			Actor: actor, Action: "contact.all_confirmed",
 		}); err != nil {
 			return err

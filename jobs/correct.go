@@ -117,7 +117,7 @@ func (p *Pipeline) holdProtectedCorrection(ctx context.Context, tx pgx.Tx, r *ri
 		return true, storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 			Action: "correction.needs_approval", Detail: detail})
 	}
-	return true, storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+	return true, p.transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "correction.needs_approval", Detail: detail,
 	})
 }

@@ -346,7 +346,7 @@ func (p *Pipeline) dashboardCompletion(ctx context.Context, d *Dashboard, now ti
 			d.Completion.ByRight = append(d.Completion.ByRight, percentiles(string(t), v))
 		}
 	}
-	for _, ch := range []rights.Channel{rights.ChannelStaff, rights.ChannelSelfService} {
+	for _, ch := range []rights.Channel{rights.ChannelStaff, rights.ChannelSelfService, rights.ChannelPartner} {
 		if v := byChannel[ch]; len(v) > 0 {
 			d.Completion.ByChannel = append(d.Completion.ByChannel, percentiles(string(ch), v))
 		}

@@ -108,7 +108,7 @@ func (p *Pipeline) expireUnverified(ctx context.Context, requestID string, compl
 			return nil // verified, refused or expired already
 		}
 		now := p.now().UTC()
-		if err := storage.Transition(ctx, tx, r, rights.StatusExpired, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusExpired, now, storage.Change{
 			Actor: rights.ActorSystem, Action: "request.expired",
 			Detail: map[string]any{"reason": reason, "purged": []string{"subject", "delivery_email", "corrections", "details", "verification_code"}},
 		}); err != nil {

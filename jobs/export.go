@@ -66,7 +66,7 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 		if export.ExpiresAt != nil {
 			detail["expires_at"] = export.ExpiresAt
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, export.CreatedAt, storage.Change{Actor: rights.ActorSystem,
+		if err := p.transition(ctx, tx, r, rights.StatusDelivering, export.CreatedAt, storage.Change{Actor: rights.ActorSystem,
 			Action: "export.assembled", Detail: detail}); err != nil {
 			return err
 		}

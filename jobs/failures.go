@@ -99,7 +99,7 @@ func (p *Pipeline) recordFailure(ctx context.Context, jobID int64, kind string, 
 			detail["notice"] = n.Notice
 		}
 		if stepStatus[kind] == r.Status && rights.CanTransition(r.Status, rights.StatusFailed) {
-			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{
+			return p.transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{
 				Actor: rights.ActorSystem, Action: "request.failed", Detail: detail})
 		}
 		// A notice (which never moves a request: its work goes on without
@@ -281,7 +281,7 @@ func (p *Pipeline) ResumeFailed(ctx context.Context, staff, requestID string) (*
 		}
 		detail := map[string]any{"steps": names}
 		if r.Status == rights.StatusFailed && target != "" {
-			return storage.Transition(ctx, tx, r, target, now, storage.Change{
+			return p.transition(ctx, tx, r, target, now, storage.Change{
 				Actor: rights.ActorStaff(staff), Action: "request.resumed", Detail: detail})
 		}
 		return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorStaff(staff),

@@ -296,7 +296,7 @@ func (p *Pipeline) VerifyCode(ctx context.Context, requestID, code string, clien
 		r.Verification = &rights.Verification{Method: "email_code", By: rights.ActorRequester, At: now}
 		r.VerifiedAt = &now
 		p.refreshDeadline(ctx, r, now)
-		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
 			Actor: rights.ActorRequester, Action: "request.verified", Detail: map[string]any{"method": "email_code", "attempt": c.Attempts},
 		}); err != nil {
 			return err
@@ -343,7 +343,7 @@ func (p *Pipeline) afterVerified(ctx context.Context, tx pgx.Tx, r *rights.Reque
 			}
 		}
 		if previous != "" {
-			if err := storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+			if err := p.transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
 				Actor: rights.ActorSystem, Action: "request.repeated",
 				Detail: map[string]any{"previous_request_id": previous, "window_hours": window.Hours()},
 			}); err != nil {
@@ -409,7 +409,7 @@ func (p *Pipeline) Approve(ctx context.Context, staff, requestID, note string, e
 			r.D().Evidence = ev
 			detail["evidence_recorded"] = true
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, p.now().UTC(), storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusVerified, p.now().UTC(), storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "request.approved", Detail: detail,
 		}); err != nil {
 			return err

@@ -246,7 +246,7 @@ func (p *Pipeline) refuseBySystem(ctx context.Context, tx pgx.Tx, r *rights.Requ
 		detail = map[string]any{}
 	}
 	detail["reason"] = reason
-	if err := storage.Transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
+	if err := p.transition(ctx, tx, r, rights.StatusRefused, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "request.refused", Detail: detail,
 	}); err != nil {
 		return err
@@ -290,7 +290,7 @@ func (p *Pipeline) holdNextOfKin(ctx context.Context, tx pgx.Tx, r *rights.Reque
 		return true, storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: r.ID, At: now, Actor: rights.ActorSystem,
 			Action: "next_of_kin.needs_approval", Detail: detail})
 	}
-	return true, storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+	return true, p.transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "next_of_kin.needs_approval", Detail: detail,
 	})
 }
@@ -302,7 +302,7 @@ func (p *Pipeline) awaitAnswer(ctx context.Context, tx pgx.Tx, r *rights.Request
 	if r.Details != nil && r.Details.Concerns != "" {
 		detail["concerns"] = r.Details.Concerns
 	}
-	return storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
+	return p.transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
 		Actor: rights.ActorSystem, Action: "request.awaiting_answer", Detail: detail,
 	})
 }
@@ -334,7 +334,7 @@ func (p *Pipeline) Answer(ctx context.Context, staff, requestID, text string) (*
 		}
 		now := p.now().UTC()
 		r.D().Answer = &rights.Answer{Text: text, By: staff, At: now}
-		if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "request.answered", Detail: map[string]any{"bytes": len(text)},
 		}); err != nil {
 			return err

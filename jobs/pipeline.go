@@ -184,6 +184,7 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, withTimeLimit(&sendContactCodeWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&failuresSweepWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&auditAnchorWorker{p: p}, w.JobTimeout))
+		river.AddWorker(workers, withTimeLimit(newOpenDSRCallbackWorker(p), w.JobTimeout))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{

@@ -63,7 +63,7 @@ func (p *Pipeline) Refuse(ctx context.Context, staff, requestID string, reason r
 			return err
 		}
 		r.Refusal = &rights.Refusal{Reason: reason, Message: message, By: staff}
-		if err := storage.Transition(ctx, tx, r, rights.StatusRefused, p.now().UTC(), storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusRefused, p.now().UTC(), storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "request.refused", Detail: map[string]any{"reason": reason},
 		}); err != nil {
 			return err

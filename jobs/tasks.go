@@ -52,7 +52,7 @@ func (p *Pipeline) RetryTask(ctx context.Context, staff, requestID, taskID strin
 		if err := storage.SaveTask(ctx, tx, t); err != nil {
 			return err
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
 			Actor: rights.ActorStaff(staff), Action: "task.retry_requested", Detail: map[string]any{"store": t.Store, "action": t.Action},
 		}); err != nil {
 			return err

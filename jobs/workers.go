@@ -47,7 +47,7 @@ func (w *verifyWorker) Work(ctx context.Context, job *river.Job[VerifyArgs]) err
 		if r.Verification != nil {
 			detail["method"], detail["by"] = r.Verification.Method, r.Verification.By
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusVerified, now, storage.Change{
 			Actor: rights.ActorSystem, Action: "request.verified", Detail: detail,
 		}); err != nil {
 			return err
@@ -201,7 +201,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 				r.Outcome = &rights.Outcome{}
 			}
 			r.Outcome.Ambiguous = res.ambiguous
-			return storage.Transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
+			return p.transition(ctx, tx, r, rights.StatusAwaitingApproval, now, storage.Change{
 				Actor: rights.ActorSystem, Action: "identity.ambiguous",
 				Detail: map[string]any{"reason": rights.ReasonSeveralPeople, "identity_types": res.ambiguous},
 			})
@@ -273,7 +273,7 @@ func (w *planWorker) Work(ctx context.Context, job *river.Job[PlanArgs]) error {
 		for i, t := range tasks {
 			storeNames[i] = t.Store
 		}
-		if err := storage.Transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
+		if err := p.transition(ctx, tx, r, rights.StatusInProgress, now, storage.Change{
 			Actor: rights.ActorSystem, Action: "request.planned", Detail: map[string]any{"action": action, "stores": storeNames},
 		}); err != nil {
 			return err
@@ -313,7 +313,7 @@ func (p *Pipeline) planStores(r *rights.Request, action rights.TaskAction) []con
 // step: assembling the export, or telling the requester.
 func (p *Pipeline) afterTasks(ctx context.Context, tx pgx.Tx, r *rights.Request, now time.Time) error {
 	if r.Type.Exports() {
-		if err := storage.Transition(ctx, tx, r, rights.StatusAssembling, now, storage.Change{Actor: rights.ActorSystem, Action: "request.assembling"}); err != nil {
+		if err := p.transition(ctx, tx, r, rights.StatusAssembling, now, storage.Change{Actor: rights.ActorSystem, Action: "request.assembling"}); err != nil {
 			return err
 		}
 		return p.insertTx(ctx, tx, AssembleArgs{RequestID: r.ID})
@@ -321,7 +321,7 @@ func (p *Pipeline) afterTasks(ctx context.Context, tx pgx.Tx, r *rights.Request,
 	if err := p.notifyRecipients(ctx, tx, r, now); err != nil {
 		return err
 	}
-	if err := storage.Transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: rights.ActorSystem, Action: "request.delivering"}); err != nil {
+	if err := p.transition(ctx, tx, r, rights.StatusDelivering, now, storage.Change{Actor: rights.ActorSystem, Action: "request.delivering"}); err != nil {
 		return err
 	}
 	return p.insertTx(ctx, tx, DeliverArgs{RequestID: r.ID})
@@ -422,7 +422,7 @@ func (w *storeTaskWorker) Work(ctx context.Context, job *river.Job[StoreTaskArgs
 			if r.Status == rights.StatusPaused {
 				return nil // the resume fails the request (continueTasks)
 			}
-			return storage.Transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
+			return p.transition(ctx, tx, r, rights.StatusFailed, now, storage.Change{Actor: rights.ActorSystem,
 				Action: "request.failed", Detail: map[string]any{"step": "store_task", "store": t.Store}})
 		})
 		if err != nil {
@@ -587,7 +587,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 		completed = true
 		now := p.now().UTC()
-		if err := storage.Transition(ctx, tx, r, rights.StatusCompleted, now, storage.Change{Actor: rights.ActorSystem,
+		if err := p.transition(ctx, tx, r, rights.StatusCompleted, now, storage.Change{Actor: rights.ActorSystem,
 			Action: "request.completed", Detail: map[string]any{"message_id": delivery.MessageID}}); err != nil {
 			return err
 		}

@@ -123,6 +123,15 @@ func (in *Intake) Validate(channel Channel, cat Catalog) error {
 	default:
 		p.Add("locale", "must be %q or %q", LocaleZH, LocaleEN)
 	}
+	if channel == ChannelPartner {
+		// The service sets the method; the partner's contract is the evidence.
+		if in.Verification == nil || in.Verification.Method != VerificationPartnerAttested {
+			p.Add("verification.method", "must be %s for a partner's request", VerificationPartnerAttested)
+		}
+		if in.Relation != RelationSelf {
+			p.Add("requester_relation", "a partner's request is the person's own")
+		}
+	}
 	if channel == ChannelStaff {
 		switch {
 		case in.Verification == nil || strings.TrimSpace(in.Verification.Method) == "":

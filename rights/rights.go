@@ -371,7 +371,7 @@ type StagedFile struct {
 
 // Actors of audit events: who made a change. Staff are named
 // ("staff:<name>", ActorStaff), third parties by their configured name
-// ("store:<name>", "recipient:<name>"). Use these, never literals.
+// ("store:<name>", "recipient:<name>", "partner:<name>"). Use these, never literals.
 const (
 	ActorRequester = "requester" // the person who asked, proving it with a code or key
 	ActorSystem    = "system"    // the service itself
@@ -394,7 +394,7 @@ func ValidActor(s string) bool {
 		return true
 	}
 	kind, name, ok := strings.Cut(s, ":")
-	return ok && name != "" && (kind == "staff" || kind == "store" || kind == "recipient")
+	return ok && name != "" && (kind == "staff" || kind == "store" || kind == "recipient" || kind == "partner")
 }
 
 // AuditEvent is one entry in a request's append-only audit trail. Detail

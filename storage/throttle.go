@@ -14,6 +14,8 @@ const (
 	ThrottleWrongCode = "wrong_code" // a wrong code entered for a mailbox, across its requests
 	ThrottleIPRequest = "ip_request" // a self-service request from a network
 	ThrottleIPVerify  = "ip_verify"  // a verification attempt from a network
+	// ThrottlePartnerRequest is a request filed by an OpenDSR partner.
+	ThrottlePartnerRequest = "partner_request"
 )
 
 // Window is one limit: at most Limit events in any Per.
