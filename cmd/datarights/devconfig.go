@@ -18,7 +18,8 @@ const devConfigHeader = devConfigFirstLine + `#
 # Overrides go here: edit this file and dev keeps it (it rewrites the file
 # only while it is exactly what dev wrote; see the last line), or set the
 # environment variables of the README's "Configuration" (they win over the
-# file). ` + "`datarights dev -fresh`" + ` resets the demo and writes a new file.
+# file; DATABASE_URL, though, chooses the databases dev sets up and names
+# below). ` + "`datarights dev -fresh`" + ` resets the demo and writes a new file.
 # -addr (or DATARIGHTS_HTTP_ADDR) overrides http.addr below, and the
 # transfer receiver's url ` + devReceiverPlaceholder + ` is dev's demo
 # receiver, served on a port dev picks at each start.

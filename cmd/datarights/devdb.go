@@ -200,9 +200,10 @@ func createDevDatabase(ctx context.Context, conn *pgx.Conn, name, what string) e
 // then fails, and dev says so. It returns what it did, for the user.
 func freshDevDatabases(ctx context.Context, dbs devDatabases) (string, error) {
 	type target struct {
-		db   devDatabase
-		what string
-		conn *pgx.Conn
+		db      devDatabase
+		what    string
+		conn    *pgx.Conn
+		existed bool
 	}
 	targets := []*target{{db: dbs.service, what: "service database"}, {db: dbs.bank, what: "demo bank"}}
 	for _, t := range targets {
@@ -216,13 +217,14 @@ func freshDevDatabases(ctx context.Context, dbs devDatabases) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		t.existed = exists
 		if exists && !ours {
 			return "", fmt.Errorf("--fresh: database %s was not created by datarights dev (it has no %q comment), so it is not dropped; "+
 				"point DATABASE_URL at a new database name (dev creates it) or drop %s yourself. Nothing was dropped",
 				t.db.name, devMarker, t.db.name)
 		}
 	}
-	var did []string
+	var dropped, created []string
 	for _, t := range targets {
 		ident := pgx.Identifier{t.db.name}.Sanitize()
 		_, err := t.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident)
@@ -236,9 +238,29 @@ func freshDevDatabases(ctx context.Context, dbs devDatabases) (string, error) {
 		if err := createDevDatabase(ctx, t.conn, t.db.name, t.what); err != nil {
 			return "", err
 		}
-		did = append(did, t.db.name)
+		// IF EXISTS on a database that was not there says so in a notice
+		// only; the state read above says whether it was.
+		if t.existed {
+			dropped = append(dropped, t.db.name)
+		} else {
+			created = append(created, t.db.name)
+		}
 	}
-	return "dropped and recreated databases " + did[0] + " and " + did[1], nil
+	var said []string
+	if len(dropped) > 0 {
+		said = append(said, "dropped and recreated "+databasesList(dropped))
+	}
+	if len(created) > 0 {
+		said = append(said, "created "+databasesList(created))
+	}
+	return strings.Join(said, "; "), nil
+}
+
+func databasesList(names []string) string {
+	if len(names) == 1 {
+		return "database " + names[0]
+	}
+	return "databases " + strings.Join(names, " and ")
 }
 
 // errNotDevRole: a role by the runtime role's name exists and dev did not
