@@ -89,12 +89,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	var freshDid string
 	if *fresh {
-		did, err := freshDevDatabases(ctx, dbs)
-		if err != nil {
+		if freshDid, err = freshDevDatabases(ctx, dbs); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "--fresh: %s\n", did)
 	} else {
 		if err := ensureDevDatabase(ctx, dbs.service, "service database"); err != nil {
 			return err
@@ -130,6 +129,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	kept, err := writeDevConfig(path, yaml, *fresh)
 	if err != nil {
 		return err
+	}
+	if *fresh {
+		fmt.Fprintf(stderr, "--fresh: %s; wrote a new %s\n", freshDid, path)
 	}
 	if kept {
 		fmt.Fprintf(stderr, "keeping %s: it was edited since datarights dev wrote it (datarights dev -fresh writes a new one)\n", path)
@@ -256,6 +258,13 @@ func devBanner(addr, token, path string, cfg *config.Config, links map[string]st
 	if signin.Len() == 0 {
 		fmt.Fprintf(&signin, "    paste a staff token below at http://%s/console/signin\n", addr)
 	}
+	// console link reads the file, whose http.addr is not where -addr put
+	// this instance.
+	env := ""
+	if !cfg.HTTP.PublicURLSet && cfg.HTTP.Addr != config.DefaultHTTPAddr {
+		env = "DATARIGHTS_PUBLIC_URL=" + cfg.HTTP.PublicURL + " "
+	}
+	fmt.Fprintf(&signin, "  a new link: %sdatarights console link dev-approver -config %s\n", env, path)
 	outbox := filepath.Join(cfg.DataDir, "outbox")
 	mail := "emails are written to " + outbox + " (one .eml per message)"
 	if cfg.SMTP.URL != "" {

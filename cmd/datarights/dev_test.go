@@ -521,3 +521,46 @@ func TestDevNewcomer(t *testing.T) {
 		t.Errorf("B's request after its restart: %d %v", code, body["status"])
 	}
 }
+
+// TestDevFreshLeavesADatabaseInUse: -fresh does not take a database from
+// under another instance (here, the demo bank shared through
+// DATARIGHTS_DEMO_DSN), and refuses before dropping either database.
+func TestDevFreshLeavesADatabaseInUse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbs, err := planDevDatabases(devDatabaseURL(t, "devinuse"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := freshDevDatabases(ctx, dbs); err != nil {
+		t.Fatal(err)
+	}
+	service, err := pgx.Connect(ctx, dbs.service.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.Exec(ctx, "CREATE TABLE kept (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	service.Close(ctx)
+	other, err := pgx.Connect(ctx, dbs.bank.url) // the other instance
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	_, err = freshDevDatabases(ctx, dbs)
+	if err == nil || !strings.Contains(err.Error(), "database "+dbs.bank.name+" is in use") || !strings.Contains(err.Error(), "Nothing was dropped") {
+		t.Fatalf("-fresh with the bank in use: %v", err)
+	}
+	if err := other.Ping(ctx); err != nil {
+		t.Errorf("the other instance lost its connection: %v", err)
+	}
+	service, err = pgx.Connect(ctx, dbs.service.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer service.Close(ctx)
+	if _, err := service.Exec(ctx, "SELECT * FROM kept"); err != nil {
+		t.Errorf("the service database was dropped all the same: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -223,6 +224,11 @@ func freshDevDatabases(ctx context.Context, dbs devDatabases) (string, error) {
 				"point DATABASE_URL at a new database name (dev creates it) or drop %s yourself. Nothing was dropped",
 				t.db.name, devMarker, t.db.name)
 		}
+		if exists {
+			if err := waitUnused(ctx, conn, t.db.name); err != nil {
+				return "", err
+			}
+		}
 	}
 	var dropped, created []string
 	for _, t := range targets {
@@ -254,6 +260,32 @@ func freshDevDatabases(ctx context.Context, dbs devDatabases) (string, error) {
 		said = append(said, "created "+databasesList(created))
 	}
 	return strings.Join(said, "; "), nil
+}
+
+// waitUnused returns once nobody is connected to database name, or fails
+// after a few seconds (as DROP DATABASE would) naming it: another
+// instance is using it. Checked for both databases before either is
+// dropped, so a reset refused is not half done. A dev that has just
+// stopped may still have sessions closing: hence the wait.
+func waitUnused(ctx context.Context, conn *pgx.Conn, name string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name).Scan(&n); err != nil {
+			return fmt.Errorf("--fresh: who uses database %s: %w", name, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("--fresh: database %s is in use by %d sessions (another datarights dev running on it? stop it first). Nothing was dropped", name, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func databasesList(names []string) string {
