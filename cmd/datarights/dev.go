@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/console"
@@ -26,26 +24,39 @@ import (
 )
 
 const (
-	devDir        = ".datarights-dev"
-	devStaffToken = "dev-staff-token"
-	devDatabase   = "datarights_dev"
-	devBank       = "datarights_demo_bank"
-	// devRuntimeRole is the role the dev service connects as.
-	devRuntimeRole = "datarights_dev_runtime"
-	localPostgres  = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	devDir             = ".datarights-dev"
+	devStaffToken      = "dev-staff-token"
+	devDefaultDatabase = "datarights_dev"
+	devDefaultBank     = "datarights_demo_bank"
+	// devDefaultRuntimeRole is the role the service connects as on
+	// devDefaultDatabase (planDevDatabases derives it as for any other).
+	devDefaultRuntimeRole = "datarights_dev_runtime"
+	localPostgres         = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	// devReceiverPlaceholder is the demo transfer receiver's URL in the
+	// configuration file: dev serves the receiver on a port it picks at
+	// each start and puts that port in its place (devReceiverURL), so
+	// the file stays the same from one start to the next.
+	devReceiverPlaceholder = "http://127.0.0.1:0/transfers"
 )
 
 // runDev runs everything with local defaults: a Postgres (DATABASE_URL, the
 // one on localhost:5432, or a private one it starts), the demo bank, a demo
 // configuration, the API and the workers.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	// No -config: dev writes its own configuration (DIR/datarights.yaml)
-	// on every start, so a flag naming another file would be ignored.
-	c := newCommand("dev", "datarights dev [-dir DIR]",
+	// No -config: dev writes its own configuration (DIR/datarights.yaml);
+	// an edited one it keeps, so that is where overrides go.
+	c := newCommand("dev", "datarights dev [-dir DIR] [-addr HOST:PORT] [-fresh]",
 		"run the API and the workers with local defaults and a demo bank, no setup needed.\n"+
 			"Postgres: DATABASE_URL if set, else the one on 127.0.0.1:5432, else a private one started in DIR/postgres.\n"+
-			"DIR/datarights.yaml is rewritten on every start: edits to it do not survive a restart.")
-	dir := c.fs.String("dir", devDir, "directory for the demo configuration, data, outbox and private Postgres")
+			"A DATABASE_URL naming a database (postgres://…/NAME) is the service's database, created if absent; the\n"+
+			"demo bank is NAME_demo_bank beside it (or DATARIGHTS_DEMO_DSN). Without a name: datarights_dev and\n"+
+			"datarights_demo_bank. Two instances with two databases and two -dir share nothing.\n"+
+			"DIR/datarights.yaml is written when absent or unchanged since dev wrote it; an edited one is kept.")
+	dir := c.fs.String("dir", devDir, "directory of this instance's configuration, secret key, data, outbox and private Postgres")
+	addr := c.fs.String("addr", "", "address to listen on; 127.0.0.1:0 picks a free port, which the printed URLs say\n"+
+		"(default: DATARIGHTS_HTTP_ADDR, else http.addr of DIR/datarights.yaml: 127.0.0.1:8080)")
+	fresh := c.fs.Bool("fresh", false, "reset the demo first: drop and recreate the service and demo bank databases (only\n"+
+		"databases dev created) and write a new DIR/datarights.yaml")
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -61,38 +72,49 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 
-	admin := getenv("DATABASE_URL")
-	if admin == "" {
-		admin = localPostgres
-		if err := ping(ctx, admin); err != nil {
+	databaseURL := getenv("DATABASE_URL")
+	server := localPostgres
+	if databaseURL == "" {
+		if err := ping(ctx, server); err != nil {
 			fmt.Fprintf(stderr, "no Postgres on 127.0.0.1:5432 (%v); starting a private one in %s\n", shortErr(err), filepath.Join(absDir, "postgres"))
 			srv, err := localpg.Start(ctx, localpg.Config{Dir: filepath.Join(absDir, "postgres"), Logger: logger})
 			if err != nil {
 				return fmt.Errorf("start a private Postgres: %w", err)
 			}
 			defer srv.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // best effort on the way out
-			admin = srv.URL("postgres")
+			server = srv.URL("postgres")
 		}
 	}
-	ownerURL, err := ensureDatabase(ctx, admin, devDatabase)
+	dbs, err := planDevDatabases(databaseURL, server, getenv("DATARIGHTS_DEMO_DSN"))
 	if err != nil {
 		return err
+	}
+	var freshDid string
+	if *fresh {
+		if freshDid, err = freshDevDatabases(ctx, dbs); err != nil {
+			return err
+		}
+	} else {
+		if err := ensureDevDatabase(ctx, dbs.service, "service database"); err != nil {
+			return err
+		}
+		if err := ensureDevDatabase(ctx, dbs.bank, "demo bank"); err != nil {
+			return err
+		}
 	}
 	// The two roles, as in production: migrations run on the admin
 	// connection and the service as a role that can only append to the
 	// audit trail. A server where we may not create roles gets one role.
-	serviceURL, migrateURL := ownerURL, ownerURL
-	if runtimeURL, err := ensureRuntimeRole(ctx, ownerURL, devRuntimeRole); err != nil {
-		fmt.Fprintf(stderr, "warning: cannot create the runtime role %s (%v); running as one role, which could rewrite the audit trail\n", devRuntimeRole, shortErr(err))
+	serviceURL, migrateURL := dbs.service.url, dbs.service.url
+	if runtimeURL, err := ensureRuntimeRole(ctx, dbs.service.url, dbs.role); err != nil {
+		fmt.Fprintf(stderr, "warning: cannot use the runtime role %s (%v); running as one role, which could rewrite the audit trail\n", dbs.role, shortErr(err))
 		migrateURL = ""
 	} else {
 		serviceURL = runtimeURL
 	}
-	bankURL, err := ensureDatabase(ctx, admin, devBank)
-	if err != nil {
-		return err
-	}
-	if err := demo.Seed(ctx, bankURL); err != nil {
+	// Seeding only adds what is missing, under a lock in the bank's own
+	// database: it never drops or rewrites what another instance uses.
+	if err := demo.Seed(ctx, dbs.bank.url); err != nil {
 		return fmt.Errorf("seed demo bank: %w", err)
 	}
 
@@ -102,10 +124,17 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("start the demo transfer receiver: %w", err)
 	}
 	path := filepath.Join(absDir, "datarights.yaml")
-	yaml := migrateYAML(migrateURL) + demo.PolicyYAML(serviceURL, bankURL, filepath.Join(absDir, "data")) +
-		demo.NewTypesYAML(receiverURL) + devStaffYAML()
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+	yaml := devConfigHeader + migrateYAML(migrateURL) + demo.PolicyYAML(serviceURL, dbs.bank.url, filepath.Join(absDir, "data")) +
+		demo.NewTypesYAML(devReceiverPlaceholder) + devStaffYAML()
+	kept, err := writeDevConfig(path, yaml, *fresh)
+	if err != nil {
 		return err
+	}
+	if *fresh {
+		fmt.Fprintf(stderr, "--fresh: %s; wrote a new %s\n", freshDid, path)
+	}
+	if kept {
+		fmt.Fprintf(stderr, "keeping %s: it was edited since datarights dev wrote it (datarights dev -fresh writes a new one)\n", path)
 	}
 	token := getenv("DATARIGHTS_STAFF_TOKEN")
 	if token == "" {
@@ -130,15 +159,50 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	cfg, err := config.Load(path, devenv)
 	if err != nil {
+		if kept {
+			return fmt.Errorf("%w\n(the file was edited; datarights dev -fresh writes a new one)", err)
+		}
 		return err
 	}
-	return serve(ctx, cfg, logger, true, func(addr string) {
+	if kept && databaseName(cfg.DatabaseURL) != dbs.service.name {
+		fmt.Fprintf(stderr, "warning: %s names database %q, not %s, which dev set up for this instance\n", path, databaseName(cfg.DatabaseURL), dbs.service.name)
+	}
+	for _, r := range cfg.TransferReceivers {
+		if r.Webhook != nil && r.Webhook.URL == devReceiverPlaceholder {
+			r.Webhook.URL = receiverURL
+		}
+	}
+	// Listen before serving, so the address is known when the pipeline is
+	// built: with 127.0.0.1:0 the links in emails (http.public_url) must
+	// carry the port the system picked, not :0.
+	if *addr != "" {
+		cfg.HTTP.Addr = *addr
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (choose another with -addr, e.g. -addr 127.0.0.1:0): %w", cfg.HTTP.Addr, err)
+	}
+	defer ln.Close()
+	cfg.HTTP.Addr = ln.Addr().String()
+	if !cfg.HTTP.PublicURLSet {
+		cfg.HTTP.PublicURL = "http://" + cfg.HTTP.Addr
+	}
+	return serveWith(ctx, cfg, logger, true, serveHooks{Listener: ln, Ready: func(addr string) {
 		links, err := devSigninLinks(ctx, cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "warning: no console sign-in links (%v); sign in with a staff token instead\n", shortErr(err))
 		}
 		fmt.Fprint(stderr, devBanner(addr, token, path, cfg, links))
-	})
+	}})
+}
+
+// databaseName is the database a postgres:// URL names, or "".
+func databaseName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 // devStaff are the demo's staff, one per role, plus a second approver for
@@ -194,6 +258,13 @@ func devBanner(addr, token, path string, cfg *config.Config, links map[string]st
 	if signin.Len() == 0 {
 		fmt.Fprintf(&signin, "    paste a staff token below at http://%s/console/signin\n", addr)
 	}
+	// console link reads the file, whose http.addr is not where -addr put
+	// this instance.
+	env := ""
+	if !cfg.HTTP.PublicURLSet && cfg.HTTP.Addr != config.DefaultHTTPAddr {
+		env = "DATARIGHTS_PUBLIC_URL=" + cfg.HTTP.PublicURL + " "
+	}
+	fmt.Fprintf(&signin, "  a new link: %sdatarights console link dev-approver -config %s\n", env, path)
 	outbox := filepath.Join(cfg.DataDir, "outbox")
 	mail := "emails are written to " + outbox + " (one .eml per message)"
 	if cfg.SMTP.URL != "" {
@@ -264,63 +335,6 @@ func ping(ctx context.Context, url string) error {
 		return err
 	}
 	return conn.Close(ctx)
-}
-
-// ensureDatabase creates database name on the server of admin if it does not
-// exist and returns its URL.
-func ensureDatabase(ctx context.Context, admin, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", fmt.Errorf("connect to Postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	var pgErr *pgconn.PgError
-	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", fmt.Errorf("parse database URL: %w", err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-// ensureRuntimeRole creates (or refreshes) a login role for the service with
-// a fresh random password, and returns dbURL as that role. Migrations grant
-// it what it needs.
-func ensureRuntimeRole(ctx context.Context, dbURL, role string) (string, error) {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return "", fmt.Errorf("connect to Postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	var b [18]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	password := base64.RawURLEncoding.EncodeToString(b[:])
-	ident := pgx.Identifier{role}.Sanitize()
-	// The password is random URL-safe base64: nothing in it needs quoting
-	// beyond the literal's quotes.
-	_, err = conn.Exec(ctx, `DO $$ BEGIN
-		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+role+`') THEN
-			CREATE ROLE `+ident+` LOGIN;
-		END IF;
-		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`)
-	if err != nil {
-		return "", fmt.Errorf("create role %s: %w", role, err)
-	}
-	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+" LOGIN PASSWORD '"+password+"'"); err != nil {
-		return "", fmt.Errorf("set the password of %s: %w", role, err)
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		return "", fmt.Errorf("parse database URL: %w", err)
-	}
-	u.User = url.UserPassword(role, password)
-	return u.String(), nil
 }
 
 // migrateYAML is the configuration line naming the migrations' connection.

@@ -35,7 +35,9 @@ func (e usageError) Error() string { return string(e) + "\n\n" + usage }
 const usage = `usage: datarights <command> [flags]
 
 commands:
-  dev [-dir D]        run API and workers with local defaults and a demo bank (no setup needed)
+  dev [-dir D] [-addr A] [-fresh]
+                      run API and workers with local defaults and a demo bank (no setup needed);
+                      -fresh resets the demo's databases and configuration
   serve  [-config F]  run the API and the workers
   worker [-config F]  run the workers only
   migrate up [-config F] [-runtime-role R | -single-role]

@@ -78,6 +78,9 @@ type serveHooks struct {
 	// Pipeline, if not nil, may change the pipeline's configuration before
 	// it is built (tests inject faults).
 	Pipeline func(*jobs.Config)
+	// Listener, if not nil, is http.addr already listened on: dev listens
+	// first to know the port it got before the pipeline is built.
+	Listener net.Listener
 }
 
 // serveWith is serve with all its hooks.
@@ -153,9 +156,11 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 	// http.ops_addr, /metrics moves to that address (an internal one: the
 	// metrics tell the load of each product), which serves the probes too;
 	// http.addr keeps its probes for load balancers in front of it.
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
+	ln := hooks.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+			return fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
+		}
 	}
 	var opsLn net.Listener
 	if cfg.HTTP.OpsAddr != "" {
