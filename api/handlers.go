@@ -227,6 +227,18 @@ func (s *server) requestFilter(r *http.Request, st rights.Staff) (storage.Reques
 	if f.Band != "" && !f.Band.Valid() {
 		problems.Add("sla_band", "unknown band %q; known: overdue, due_soon, on_track, paused, no_deadline, closed", f.Band)
 	}
+	if f.Band.Valid() && f.Band != rights.BandClosed {
+		// An open band is a working queue, listed by deadline (its index's
+		// order: a page costs the same at any backlog). Newest first it
+		// would read every newer request outside the band first: 0.9 s
+		// for the overdue band at 1M open requests.
+		switch q.Get("sort") {
+		case "":
+			f.SortByDue = true
+		case "-received_at":
+			problems.Add("sort", "a list of the %s band is in deadline order (sort=due_at, the default with sla_band); newest first is offered without an open band", f.Band)
+		}
+	}
 	if f.Status != "" && !f.Status.Valid() {
 		problems.Add("status", "unknown status %q", f.Status)
 	}

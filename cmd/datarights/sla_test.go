@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -195,6 +196,15 @@ func TestSLADueEndpointAndClockControl(t *testing.T) {
 	}
 	if code, _ := e.call("GET", "/api/v1/requests?sla_band=late", testToken, nil); code != http.StatusBadRequest {
 		t.Errorf("bad band = %d", code)
+	}
+	// An open band is a queue in deadline order; newest first it is
+	// refused, naming the parameter.
+	if code, list := e.call("GET", "/api/v1/requests?sla_band=on_track", testToken, nil); code != http.StatusOK {
+		t.Errorf("on_track band, default order = %d %v", code, list)
+	}
+	code, refused := e.call("GET", "/api/v1/requests?sla_band=overdue&sort=-received_at", testToken, nil)
+	if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(refused), "sort") {
+		t.Errorf("overdue band newest first = %d %v, want 400 naming sort", code, refused)
 	}
 
 	// Metrics are served, with the request counted and no personal data.

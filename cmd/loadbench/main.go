@@ -130,7 +130,7 @@ type result struct {
 	seed                                              time.Duration
 	queueFirst, queueDeep, scrape, count, sweep, seen time.Duration
 	exportSweep, retentionSweep                       time.Duration
-	dueSoon, onTrack, newestOverdue, productType      time.Duration
+	dueSoon, onTrack, paused, noDeadline, productType time.Duration
 	consoleCounts                                     time.Duration
 }
 
@@ -211,10 +211,22 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 			_, _, err := storage.ListRequests(ctx, db.Pool, f)
 			return err
 		}},
-		{&res.newestOverdue, func() error {
+		{&res.paused, func() error {
 			f := queue
-			f.SortByDue = false
-			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			f.Band = rights.BandPaused
+			list, _, err := storage.ListRequests(ctx, db.Pool, f)
+			if err == nil && len(list) == 0 {
+				err = errors.New("the seed has no paused request")
+			}
+			return err
+		}},
+		{&res.noDeadline, func() error {
+			f := queue
+			f.Band = rights.BandNoDeadline
+			list, _, err := storage.ListRequests(ctx, db.Pool, f)
+			if err == nil && len(list) == 0 {
+				err = errors.New("the seed has no request without a deadline")
+			}
 			return err
 		}},
 		{&res.productType, func() error {
@@ -299,12 +311,15 @@ func seed(ctx context.Context, db *storage.DB, n int, now time.Time) error {
 				CASE WHEN hashint4(i) & 1 = 0 THEN 'wechat' ELSE 'webank' END,
 				(ARRAY['access', 'copy', 'correct', 'delete', 'withdraw_consent', 'cancel_account'])[1 + (hashint4(i + 1) & 65535) % 6],
 				'staff',
-				(ARRAY['verified', 'in_progress', 'awaiting_approval', 'awaiting_contact'])[1 + (hashint4(i + 2) & 65535) % 4],
+				-- 1 in 100 paused, 1 in 100 not verified yet (no deadline).
+				CASE (hashint4(i + 3) & 65535) % 100 WHEN 0 THEN 'paused' WHEN 1 THEN 'received' ELSE
+				(ARRAY['verified', 'in_progress', 'awaiting_approval', 'awaiting_contact'])[1 + (hashint4(i + 2) & 65535) % 4] END,
 				jsonb_build_object('identities', jsonb_build_object('user_id', 'load-user-' || i, 'email', 'load-user-' || i || '@example.com')),
 				'', 'self', 'zh-CN', 'loadbench',
-				r, r, r, r + interval '15 days', r
+				r, nullif(r, n), nullif(r, n), nullif(r + interval '15 days', n + interval '15 days'), r
 			FROM generate_series($1::int, $2::int - 1) AS i,
-			LATERAL (SELECT $3::timestamptz - (i % 60) * interval '1 day' - (i % 1440) * interval '1 minute') AS t(r)`,
+			LATERAL (SELECT $3::timestamptz - (i % 60) * interval '1 day' - (i % 1440) * interval '1 minute') AS t(r),
+			LATERAL (SELECT CASE WHEN (hashint4(i + 3) & 65535) % 100 = 1 THEN r ELSE NULL END) AS u(n)`,
 			from, to, now)
 		if err != nil {
 			return err
@@ -411,7 +426,8 @@ func printTable(w io.Writer, results []result) {
 		{"queue sort=due_at, page half way down", func(r result) time.Duration { return r.queueDeep }},
 		{"queue sort=due_at&sla_band=due_soon, first page", func(r result) time.Duration { return r.dueSoon }},
 		{"queue sort=due_at&sla_band=on_track, first page", func(r result) time.Duration { return r.onTrack }},
-		{"list sla_band=overdue, newest first, first page", func(r result) time.Duration { return r.newestOverdue }},
+		{"queue sort=due_at&sla_band=paused, first page", func(r result) time.Duration { return r.paused }},
+		{"queue sort=due_at&sla_band=no_deadline, first page", func(r result) time.Duration { return r.noDeadline }},
 		{"list product=webank&type=delete, newest first", func(r result) time.Duration { return r.productType }},
 		{"queue band counts (console, API counts=true)", func(r result) time.Duration { return r.consoleCounts }},
 		{"metrics scrape (reads the stored counts)", func(r result) time.Duration { return r.scrape }},

@@ -18,3 +18,8 @@ CREATE INDEX exports_legacy_secrets ON exports (request_id)
 -- queue's own index).
 DROP INDEX requests_assignee;
 CREATE INDEX requests_assignee ON requests (assignee, due_at) WHERE assignee IS NOT NULL;
+
+-- The paused band's queue, in deadline order: paused requests are few, and
+-- reading the open queue's index for them would pass every other one.
+CREATE INDEX requests_paused_due ON requests ((coalesce(due_at, 'infinity'::timestamptz)), id)
+    WHERE completed_at IS NULL AND status = 'paused';
