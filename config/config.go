@@ -4,19 +4,18 @@
 package config
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -462,25 +461,69 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 }
 
 // Parse is Load for configuration already in memory; path names it in errors.
+//
+// Every problem comes back at once in an *Error: a YAML syntax error (the
+// one place reading cannot go on), else every unknown key and every value
+// of the wrong type, found by checking the document against Config's yaml
+// tags (schema.go), and the validation problems of what could be decoded.
 func Parse(path string, data []byte, getenv func(string) string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		line, reason := syntaxProblem(err)
+		e := &Error{Path: path, lines: []int{line}}
+		e.Problems.Add("", "%s", reason)
+		return nil, e
 	}
+	var schema schemaChecker
 	cfg := &Config{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file is all defaults
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if len(root.Content) > 0 { // an empty file is all defaults
+		schema.check(root.Content[0], reflect.TypeFor[Config](), "")
+	}
+	// Unknown keys were checked above, with suggestions; what the decoder
+	// cannot convert it leaves at the zero value and goes on.
+	if err := decodeDocument(&root, cfg); err != nil {
+		var te *yaml.TypeError
+		if len(schema.problems) == 0 {
+			// The schema check accepted what the decoder refused: report
+			// the decoder's words rather than nothing.
+			if errors.As(err, &te) {
+				for _, msg := range te.Errors {
+					schema.add(0, "", "%s", msg)
+				}
+			} else {
+				schema.add(0, "", "%v", err)
+			}
+			return nil, &Error{Path: path, Problems: schema.problems, root: &root, lines: schema.lines}
+		}
+		if !errors.As(err, &te) {
+			// Decoding stopped part way: validating the rest would report
+			// fields as missing that are merely unread.
+			return nil, &Error{Path: path, Problems: schema.problems, root: &root, lines: schema.lines}
+		}
 	}
 	cfg.Path = path
 	cfg.applyEnv(getenv)
 	cfg.applyDefaults()
-	if problems := cfg.validate(); len(problems) > 0 {
-		return nil, &Error{Path: path, Problems: problems, root: &root}
+	problems, lines := schema.problems, schema.lines
+	for _, p := range cfg.validate() {
+		if !schema.covers(p.Field) {
+			problems = append(problems, p)
+			lines = append(lines, 0)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Path: path, Problems: problems, root: &root, lines: lines}
 	}
 	cfg.resolveRetention()
 	return cfg, nil
+}
+
+// decodeDocument decodes root into cfg; an empty document leaves it as is.
+func decodeDocument(root *yaml.Node, cfg *Config) error {
+	if len(root.Content) == 0 {
+		return nil
+	}
+	return root.Decode(cfg)
 }
 
 func (c *Config) applyEnv(getenv func(string) string) {

@@ -98,7 +98,7 @@ func TestParseNamesFileLineAndField(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	cases := map[string]struct{ yaml, want string }{
-		"unknown field":     {valid + "colour: red\n", "field colour not found"},
+		"unknown field":     {valid + "colour: red\n", "datarights.yaml:21: colour: unknown field"},
 		"malformed yaml":    {"products: [", "datarights.yaml"},
 		"no products":       {"database_url: postgres://x/y\n", "products: at least one product is required"},
 		"no database":       {strings.Replace(valid, "database_url: postgres://localhost/datarights\n", "", 1), "database_url: is required"},

@@ -16,18 +16,32 @@ type Error struct {
 	Path     string
 	Problems rights.Problems
 	root     *yaml.Node
+	// lines[i], when there and not 0, is the line of Problems[i] as the
+	// decoder saw it (a syntax error, a key, a value of the wrong type);
+	// the others are looked up by field in root.
+	lines []int
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "invalid configuration in %s:", e.Path)
-	for _, p := range e.Problems {
+	for i, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(e.Path)
-		if line := lineOf(e.root, p.Field); line > 0 {
+		line := 0
+		if i < len(e.lines) {
+			line = e.lines[i]
+		}
+		if line == 0 {
+			line = lineOf(e.root, p.Field)
+		}
+		if line > 0 {
 			fmt.Fprintf(&b, ":%d", line)
 		}
-		fmt.Fprintf(&b, ": %s: %s", p.Field, p.Reason)
+		if p.Field != "" { // a syntax error has a line but no field
+			fmt.Fprintf(&b, ": %s", p.Field)
+		}
+		fmt.Fprintf(&b, ": %s", p.Reason)
 	}
 	return b.String()
 }

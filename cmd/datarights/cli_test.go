@@ -25,6 +25,7 @@ var helpCommands = [][]string{
 	{}, {"help"}, {"version"},
 	{"serve"}, {"worker"}, {"dev"},
 	{"migrate"}, {"migrate", "up"},
+	{"config"}, {"config", "check"},
 	{"audit"}, {"audit", "verify"}, {"audit", "anchor"},
 	{"token"}, {"token", "add"}, {"token", "list"}, {"token", "revoke"}, {"token", "hash"},
 	{"key"}, {"key", "new"},

@@ -44,6 +44,8 @@ commands:
                       apply database migrations on DATARIGHTS_MIGRATE_DATABASE_URL (else DATABASE_URL),
                       hand the tables to datarights_owner and grant the service's role R (default:
                       DATABASE_URL's role) only what it needs; -single-role: one role does everything
+  config check [-config F]  check the configuration (file and environment) as serve would read it;
+                      print every problem as file:line: field: reason, exit 1 if any
   audit verify [-config F]  check every audit chain and anchor; exit 1 naming the first broken link
   audit anchor [-config F]  anchor the audit trail now (the service does it every audit.anchor_interval)
   token add NAME --role R [--products a,b] [-config F]
@@ -91,6 +93,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runDev(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "config":
+		return runConfig(rest, getenv, stdout)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "token":
