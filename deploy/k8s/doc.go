@@ -3,5 +3,5 @@
 // object into its API type with unknown fields refused, and checks them
 // against the binary they run: its subcommands and flags, the environment
 // variables and configuration it reads, the routes it serves and the
-// addresses it listens on. See README.md beside it.
+// addresses it listens on. See deploy/README.md, "Kubernetes".
 package k8s
