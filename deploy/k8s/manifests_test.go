@@ -375,6 +375,20 @@ func TestBaseBuilds(t *testing.T) {
 	if len(objs) == 0 {
 		t.Fatal("the base built nothing")
 	}
+	// Its configuration file is valid on its own, given the database.
+	env := map[string]string{"DATABASE_URL": "postgres://datarights_app@db/datarights"}
+	found := false
+	for _, o := range objs {
+		if cm, ok := o.typed.(*corev1.ConfigMap); ok {
+			found = true
+			if _, err := config.Parse(configKey, []byte(cm.Data[configKey]), func(k string) string { return env[k] }); err != nil {
+				t.Errorf("base ConfigMap %s: %v", cm.Name, err)
+			}
+		}
+	}
+	if !found {
+		t.Error("the base has no ConfigMap")
+	}
 }
 
 // TestOverlayObjects: the example overlay holds what a deployment needs,
