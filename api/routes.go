@@ -103,3 +103,20 @@ func StaffRoutes() []Route {
 	}
 	return routes
 }
+
+// MatchRoute returns the pattern a listener built from deps routes method
+// and path to, without calling any handler: "/" is the catch-all that
+// answers 404. Only which parts of deps are set matters (OpsOnly, Metrics,
+// Console, Center), so it needs no database. The Kubernetes manifests'
+// test checks every probe and scrape path with it, against the routes as
+// registered here rather than a list kept beside them.
+func MatchRoute(deps Deps, method, path string) string {
+	mux := http.NewServeMux()
+	(&server{Deps: deps}).routes(mux)
+	r, err := http.NewRequest(method, path, nil)
+	if err != nil {
+		return ""
+	}
+	_, pattern := mux.Handler(r)
+	return pattern
+}
