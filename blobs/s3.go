@@ -79,10 +79,20 @@ func (s *S3) PartSize() int { return s.partSize }
 
 // Create starts writing key.
 func (s *S3) Create(ctx context.Context, key string) (Writer, error) {
+	return s.CreateTyped(ctx, key, "")
+}
+
+// CreateTyped is Create for an object served with a content type (an
+// archive a presigned link downloads).
+func (s *S3) CreateTyped(ctx context.Context, key, contentType string) (Writer, error) {
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
-	return &s3Writer{s: s, ctx: ctx, key: s.Key(key)}, nil
+	w := &s3Writer{s: s, ctx: ctx, key: s.Key(key)}
+	if contentType != "" {
+		w.contentType = aws.String(contentType)
+	}
+	return w, nil
 }
 
 // Open downloads the object.
@@ -197,6 +207,8 @@ type s3Writer struct {
 	ctx context.Context
 	key string // in the bucket
 
+	contentType *string
+
 	buf      []byte
 	uploadID string
 	parts    []types.CompletedPart
@@ -252,7 +264,7 @@ func (w *s3Writer) uploadPart() error {
 		if err := w.s.abortUploads(w.ctx, w.key, true); err != nil {
 			return err
 		}
-		in := &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(w.key)}
+		in := &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(w.key), ContentType: w.contentType}
 		in.ServerSideEncryption, in.SSEKMSKeyId = w.sse()
 		out, err := w.s.client.CreateMultipartUpload(w.ctx, in)
 		if err != nil {
@@ -281,7 +293,8 @@ func (w *s3Writer) Commit() error {
 	}
 	bucket := aws.String(w.s.cfg.Bucket)
 	if w.uploadID == "" {
-		in := &s3.PutObjectInput{Bucket: bucket, Key: aws.String(w.key), Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf)))}
+		in := &s3.PutObjectInput{Bucket: bucket, Key: aws.String(w.key), Body: bytes.NewReader(w.buf),
+			ContentLength: aws.Int64(int64(len(w.buf))), ContentType: w.contentType}
 		in.ServerSideEncryption, in.SSEKMSKeyId = w.sse()
 		if _, err := w.s.client.PutObject(w.ctx, in); err != nil {
 			w.err = fmt.Errorf("s3: put: %w", Cause(err))

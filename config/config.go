@@ -64,6 +64,9 @@ type Config struct {
 	NextOfKin NextOfKin `yaml:"next_of_kin"`
 	// Exports configures copies: formats, destination, delivery links.
 	Exports Exports `yaml:"exports"`
+	// Objects says where staged datasets, callback spools and archives
+	// live: data_dir (one host) or an S3 bucket (any number of hosts).
+	Objects Objects `yaml:"objects"`
 	// Notify configures optional emails to requesters.
 	Notify Notify `yaml:"notify"`
 	// TemplatesDir holds email templates that replace the built-in ones,
@@ -233,6 +236,12 @@ type Worker struct {
 	// each running job and the rest for River's own work (fetching,
 	// completing, heartbeats) and the steps' commits.
 	DBConns int `yaml:"db_conns"`
+	// Queues are the River queues this process works: default (every
+	// step but the store tasks) and store_tasks; both unless set, "none"
+	// for none (an API-only serve). DATARIGHTS_WORKER_QUEUES
+	// (comma-separated) overrides it, so that one configuration file can
+	// run store tasks on hosts near the stores and the rest elsewhere.
+	Queues []string `yaml:"queues"`
 }
 
 // SLA configures deadline reminders and the staff queue's bands.
@@ -582,6 +591,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 		}
 	}
 	c.exportsEnv(getenv)
+	c.objectsEnv(getenv)
 	c.auditEnv(getenv)
 	c.newTypesEnv(getenv)
 	c.openDSREnv(getenv)
@@ -682,6 +692,7 @@ func (c *Config) applyDefaults() {
 	c.defaultRecipients()
 	c.defaultNewTypes()
 	c.defaultOpenDSR()
+	c.defaultObjects()
 	c.defaultExports()
 	c.defaultAudit()
 	if c.Consent.Identity == "" {
@@ -1030,6 +1041,7 @@ func (c *Config) validate() rights.Problems {
 	c.checkNewTypes(&p, products)
 	c.checkOpenDSR(&p, products)
 	c.checkExports(&p)
+	c.checkObjects(&p)
 	return p
 }
 
