@@ -64,9 +64,6 @@ func (c *Config) defaultObjects() {
 		s3.Prefix += "exports/"
 		c.Exports.Destination, c.Exports.S3 = "s3", &s3
 	}
-	if len(c.Worker.Queues) == 0 {
-		c.Worker.Queues = []string{QueueDefault, QueueStoreTasks}
-	}
 }
 
 func (c *Config) objectsEnv(getenv func(string) string) {

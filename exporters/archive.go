@@ -36,7 +36,7 @@ type ArchiveInput struct {
 	// Staged opens the staged files (Staging.Opener); nil opens them in
 	// StagingDir.
 	Staged StagedOpener
-	Stores      []StorePart
+	Stores []StorePart
 	// Password encrypts every entry of the archive (WinZip AES-256); empty
 	// builds a plain zip.
 	Password string

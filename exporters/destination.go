@@ -120,7 +120,9 @@ func NewS3Destination(ctx context.Context, cfg config.S3Exports) (*S3Destination
 	return &S3Destination{cfg: cfg, objects: objects, presign: s3.NewPresignClient(objects.Client())}, nil
 }
 
-func (d *S3Destination) location(name string) string { return "s3://" + d.cfg.Bucket + "/" + d.objects.Key(name) }
+func (d *S3Destination) location(name string) string {
+	return "s3://" + d.cfg.Bucket + "/" + d.objects.Key(name)
+}
 
 // parse returns the archive's name (its key under the prefix).
 func (d *S3Destination) parse(location string) (string, error) {

@@ -384,8 +384,8 @@ type stagedOut struct {
 	tmp     *os.File
 	obj     blobs.Writer // instead of tmp, in an object store
 	final   string       // where finish renames tmp to
-	file    string // the content's name, relative to the request's staging dir
-	staged  string // the deflated file's, likewise
+	file    string       // the content's name, relative to the request's staging dir
+	staged  string       // the deflated file's, likewise
 	buf     *chunkPipe
 	content hash.Hash // of the content
 	counter byteCounter
