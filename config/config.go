@@ -64,6 +64,9 @@ type Config struct {
 	NextOfKin NextOfKin `yaml:"next_of_kin"`
 	// Exports configures copies: formats, destination, delivery links.
 	Exports Exports `yaml:"exports"`
+	// Objects says where staged datasets, callback spools and archives
+	// live: data_dir (one host) or an S3 bucket (any number of hosts).
+	Objects Objects `yaml:"objects"`
 	// Notify configures optional emails to requesters.
 	Notify Notify `yaml:"notify"`
 	// TemplatesDir holds email templates that replace the built-in ones,
@@ -221,6 +224,9 @@ type Limits struct {
 
 // Worker configures the River workers.
 type Worker struct {
+	// Concurrency is how many jobs of each queue worked run at once:
+	// store tasks and the other steps each have their own, so a flood of
+	// slow store tasks never holds up intake and delivery.
 	Concurrency int           `yaml:"concurrency"`
 	JobTimeout  time.Duration `yaml:"job_timeout"`
 	// RescueAfter is how long a running job may go without its worker's
@@ -229,10 +235,16 @@ type Worker struct {
 	// the job runs.
 	RescueAfter time.Duration `yaml:"rescue_after"`
 	MaxAttempts int           `yaml:"max_attempts"`
-	// DBConns is the workers' pool: by default concurrency + 10, one for
-	// each running job and the rest for River's own work (fetching,
-	// completing, heartbeats) and the steps' commits.
+	// DBConns is the workers' pool: by default concurrency × the queues
+	// worked + 10, one for each running job and the rest for River's own
+	// work (fetching, completing, heartbeats) and the steps' commits.
 	DBConns int `yaml:"db_conns"`
+	// Queues are the River queues this process works: default (every
+	// step but the store tasks) and store_tasks; both unless set, "none"
+	// for none (an API-only serve). DATARIGHTS_WORKER_QUEUES
+	// (comma-separated) overrides it, so that one configuration file can
+	// run store tasks on hosts near the stores and the rest elsewhere.
+	Queues []string `yaml:"queues"`
 }
 
 // SLA configures deadline reminders and the staff queue's bands.
@@ -582,6 +594,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 		}
 	}
 	c.exportsEnv(getenv)
+	c.objectsEnv(getenv)
 	c.auditEnv(getenv)
 	c.newTypesEnv(getenv)
 	c.openDSREnv(getenv)
@@ -641,8 +654,11 @@ func (c *Config) applyDefaults() {
 	if c.Worker.Concurrency == 0 {
 		c.Worker.Concurrency = DefaultWorkerConcurrency
 	}
+	if len(c.Worker.Queues) == 0 {
+		c.Worker.Queues = []string{QueueDefault, QueueStoreTasks}
+	}
 	if c.Worker.DBConns == 0 {
-		c.Worker.DBConns = c.Worker.Concurrency + 10
+		c.Worker.DBConns = c.Worker.Concurrency*max(len(c.Worker.WorksQueues()), 1) + 10
 	}
 	if c.Database.MaxConns == 0 {
 		c.Database.MaxConns = 10
@@ -682,6 +698,7 @@ func (c *Config) applyDefaults() {
 	c.defaultRecipients()
 	c.defaultNewTypes()
 	c.defaultOpenDSR()
+	c.defaultObjects()
 	c.defaultExports()
 	c.defaultAudit()
 	if c.Consent.Identity == "" {
@@ -830,8 +847,8 @@ func (c *Config) validate() rights.Problems {
 		// database for little gain; longer only delays recovery.
 		p.Add("worker.rescue_after", "must be between 2s and 1h, not %s", c.Worker.RescueAfter)
 	}
-	if c.Worker.DBConns < c.Worker.Concurrency+2 || c.Worker.DBConns > 2000 {
-		p.Add("worker.db_conns", "must be at least worker.concurrency + 2 (%d): each running job holds one, River needs the rest; not %d", c.Worker.Concurrency+2, c.Worker.DBConns)
+	if least := c.Worker.Concurrency*max(len(c.Worker.WorksQueues()), 1) + 2; c.Worker.DBConns < least || c.Worker.DBConns > 2000 {
+		p.Add("worker.db_conns", "must be at least worker.concurrency × the queues worked + 2 (%d): each running job holds one, River needs the rest; not %d", least, c.Worker.DBConns)
 	}
 	if c.Database.MaxConns < 2 || c.Database.MaxConns > 1000 {
 		p.Add("database.max_conns", "must be between 2 and 1000, not %d", c.Database.MaxConns)
@@ -1030,6 +1047,7 @@ func (c *Config) validate() rights.Problems {
 	c.checkNewTypes(&p, products)
 	c.checkOpenDSR(&p, products)
 	c.checkExports(&p)
+	c.checkObjects(&p)
 	return p
 }
 

@@ -48,6 +48,9 @@ type S3Exports struct {
 	// (default), aws:kms (with KMSKeyID) or none.
 	SSE      string `yaml:"sse"`
 	KMSKeyID string `yaml:"kms_key_id"`
+	// PartSizeMB is the part size of multipart uploads, in MiB: what a
+	// writer holds in memory (default 8, at least 5, as S3 requires).
+	PartSizeMB int `yaml:"part_size_mb"`
 
 	AccessKey, SecretKey string `yaml:"-"` // read from the environment
 }

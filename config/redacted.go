@@ -57,6 +57,11 @@ func (c *Config) Redacted() map[string]any {
 	if c.SMTP.URL != "" {
 		smtp = "smtp"
 	}
+	// The bucket and where it is, never the keys.
+	objects := map[string]any{"backend": c.Objects.Backend}
+	if s := c.Objects.S3; s != nil {
+		objects["s3"] = map[string]any{"bucket": s.Bucket, "prefix": s.Prefix, "endpoint": s.Endpoint, "sse": s.SSE}
+	}
 	return map[string]any{
 		"http": map[string]any{"addr": c.HTTP.Addr, "public_url": c.HTTP.PublicURL, "max_body_bytes": c.HTTP.MaxBodyBytes,
 			"trusted_proxies": orEmpty(c.HTTP.TrustedProxies)},
@@ -78,6 +83,7 @@ func (c *Config) Redacted() map[string]any {
 			"link_ttl": c.Exports.LinkTTL.String()},
 		"opendsr": map[string]any{"processor_domain": c.OpenDSR.ProcessorDomain, "identities": c.OpenDSR.Identities,
 			"partners": partners},
+		"objects":         objects,
 		"staff_tokens":    tokens,
 		"secret_key_ids":  orEmpty(keyIDs),
 		"staff_env_token": c.EnvStaffToken != "",

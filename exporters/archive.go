@@ -32,8 +32,11 @@ type ArchiveInput struct {
 	Locale      string
 	ReceivedAt  time.Time
 	GeneratedAt time.Time // zero means now
-	StagingDir  string    // Staging.Dir(RequestID)
-	Stores      []StorePart
+	StagingDir  string    // Staging.Dir(RequestID), when Staged is nil
+	// Staged opens the staged files (Staging.Opener); nil opens them in
+	// StagingDir.
+	Staged StagedOpener
+	Stores []StorePart
 	// Password encrypts every entry of the archive (WinZip AES-256); empty
 	// builds a plain zip.
 	Password string
@@ -201,7 +204,7 @@ func writeArchive(ctx context.Context, zw *aeszip.Writer, in ArchiveInput) ([]Ma
 					return nil, fmt.Errorf("store %s: two datasets are staged as %s", part.Store, name)
 				}
 				seen[name] = true
-				n, err := addStaged(ctx, zw, name, in.GeneratedAt, in.StagingDir, part.Store, ds.Name, sf)
+				n, err := addStaged(ctx, zw, name, in.GeneratedAt, in.opener(), part.Store, ds.Name, sf)
 				if err != nil {
 					return nil, err
 				}
@@ -246,9 +249,9 @@ func writeArchive(ctx context.Context, zw *aeszip.Writer, in ArchiveInput) ([]Ma
 // written; a plain one is compressed and checked against its content hash.
 // A file that changed after it was staged fails the build rather than
 // reaching the requester.
-func addStaged(ctx context.Context, zw *aeszip.Writer, name string, modified time.Time, stagingDir, store, dataset string, sf rights.StagedFile) (int64, error) {
+func addStaged(ctx context.Context, zw *aeszip.Writer, name string, modified time.Time, open StagedOpener, store, dataset string, sf rights.StagedFile) (int64, error) {
 	if sf.Deflated == "" {
-		f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(sf.File))
+		f, err := open(sf.File)
 		if err != nil {
 			return 0, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, dataset, err)
 		}
@@ -263,7 +266,7 @@ func addStaged(ctx context.Context, zw *aeszip.Writer, name string, modified tim
 		}
 		return check.n, check.verify()
 	}
-	f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(sf.Deflated))
+	f, err := open(sf.Deflated)
 	if err != nil {
 		return 0, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, dataset, err)
 	}
@@ -275,15 +278,39 @@ func addStaged(ctx context.Context, zw *aeszip.Writer, name string, modified tim
 	return sf.Bytes, check.verify()
 }
 
+// StagedOpener opens a request's staged file by the name its dataset
+// report gives it ("<store>/<file>"), refusing names outside the
+// request's staging area.
+type StagedOpener func(name string) (io.ReadCloser, error)
+
+// DirOpener opens staged files in a local staging directory.
+// os.OpenInRoot keeps a report naming "../x" or a symbolic link from
+// reading outside it.
+func DirOpener(stagingDir string) StagedOpener {
+	return func(name string) (io.ReadCloser, error) {
+		return os.OpenInRoot(stagingDir, filepath.FromSlash(name))
+	}
+}
+
+func (in ArchiveInput) opener() StagedOpener {
+	if in.Staged != nil {
+		return in.Staged
+	}
+	return DirOpener(in.StagingDir)
+}
+
 // OpenStaged opens a dataset's staged JSON, inflating it when it was staged
-// deflated. os.OpenInRoot keeps a report naming "../x" or a symbolic link
-// from reading outside the staging dir.
+// deflated.
 func OpenStaged(stagingDir, store string, ds rights.DatasetReport) (io.ReadCloser, error) {
+	return openStaged(DirOpener(stagingDir), store, ds)
+}
+
+func openStaged(open StagedOpener, store string, ds rights.DatasetReport) (io.ReadCloser, error) {
 	name := ds.File
 	if ds.Deflated != "" {
 		name = ds.Deflated
 	}
-	f, err := os.OpenInRoot(stagingDir, filepath.FromSlash(name))
+	f, err := open(name)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: opening the staged file of dataset %s: %w", store, ds.Name, err)
 	}
@@ -295,7 +322,7 @@ func OpenStaged(stagingDir, store string, ds rights.DatasetReport) (io.ReadClose
 
 type inflated struct {
 	io.ReadCloser
-	file *os.File
+	file io.Closer
 }
 
 func (i inflated) Close() error {

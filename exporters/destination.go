@@ -5,19 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/datarights/datarights/blobs"
 	"github.com/datarights/datarights/config"
 )
 
@@ -107,48 +103,34 @@ func (d *LocalDestination) Presign(context.Context, string, string, time.Duratio
 }
 
 // S3Destination keeps archives in an S3 bucket, encrypted at rest by the
-// server (SSE) on top of the archive's own encryption.
+// server (SSE) on top of the archive's own encryption. Archives are
+// uploaded streamed, a part at a time (blobs.S3).
 type S3Destination struct {
 	cfg     config.S3Exports
-	client  *s3.Client
+	objects *blobs.S3
 	presign *s3.PresignClient
 }
 
 // NewS3Destination returns the destination for cfg. It does not connect.
 func NewS3Destination(ctx context.Context, cfg config.S3Exports) (*S3Destination, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKey != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	objects, err := blobs.NewS3(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("exports s3: load the AWS configuration: %w", err)
+		return nil, fmt.Errorf("exports %w", err)
 	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
-	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.PathStyle
-	})
-	return &S3Destination{cfg: cfg, client: client, presign: s3.NewPresignClient(client)}, nil
+	return &S3Destination{cfg: cfg, objects: objects, presign: s3.NewPresignClient(objects.Client())}, nil
 }
 
-func (d *S3Destination) key(name string) string { return d.cfg.Prefix + name }
+func (d *S3Destination) location(name string) string {
+	return "s3://" + d.cfg.Bucket + "/" + d.objects.Key(name)
+}
 
-func (d *S3Destination) location(key string) string { return "s3://" + d.cfg.Bucket + "/" + key }
-
+// parse returns the archive's name (its key under the prefix).
 func (d *S3Destination) parse(location string) (string, error) {
-	key, ok := strings.CutPrefix(location, "s3://"+d.cfg.Bucket+"/")
-	if !ok {
-		return "", fmt.Errorf("exports s3: %s is not in bucket %s", location, d.cfg.Bucket)
+	name, ok := strings.CutPrefix(location, "s3://"+d.cfg.Bucket+"/"+d.cfg.Prefix)
+	if !ok || blobs.CheckKey(name) != nil {
+		return "", fmt.Errorf("exports s3: %s is not in bucket %s under %q", location, d.cfg.Bucket, d.cfg.Prefix)
 	}
-	return key, nil
+	return name, nil
 }
 
 // Put uploads the archive, asking for server-side encryption, and removes
@@ -162,48 +144,58 @@ func (d *S3Destination) Put(ctx context.Context, name, path string) (string, err
 		return "", fmt.Errorf("exports s3: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("exports s3: %w", err)
-	}
-	in := &s3.PutObjectInput{
-		Bucket: aws.String(d.cfg.Bucket), Key: aws.String(d.key(name)), Body: f,
-		ContentLength: aws.Int64(st.Size()), ContentType: aws.String(archiveContentType(name)),
-	}
-	switch d.cfg.SSE {
-	case "AES256":
-		in.ServerSideEncryption = types.ServerSideEncryptionAes256
-	case "aws:kms":
-		in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryptionAwsKms, aws.String(d.cfg.KMSKeyID)
-	}
-	if _, err := d.client.PutObject(ctx, in); err != nil {
-		return "", fmt.Errorf("exports s3: upload %s: %w", name, s3Cause(err))
+	if err := d.Upload(ctx, name, f); err != nil {
+		return "", err
 	}
 	_ = os.Remove(path)
-	return d.location(d.key(name)), nil
+	return d.location(name), nil
 }
+
+// Upload streams an archive into the bucket as name: another's archive
+// (a transfer's receiver) goes from our destination to theirs without
+// touching a disk.
+func (d *S3Destination) Upload(ctx context.Context, name string, r io.Reader) error {
+	if err := checkPathElem("archive name", name); err != nil {
+		return err
+	}
+	w, err := d.objects.CreateTyped(ctx, name, archiveContentType(name))
+	if err != nil {
+		return fmt.Errorf("exports s3: %w", err)
+	}
+	if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+		w.Abort()
+		return fmt.Errorf("exports s3: upload %s: %w", name, err)
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("exports s3: upload %s: %w", name, err)
+	}
+	return nil
+}
+
+// Location is where Put (or Upload) keeps name.
+func (d *S3Destination) Location(name string) string { return d.location(name) }
 
 // Open downloads the archive.
 func (d *S3Destination) Open(ctx context.Context, location string) (io.ReadCloser, int64, error) {
-	key, err := d.parse(location)
+	name, err := d.parse(location)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(d.cfg.Bucket), Key: aws.String(key)})
+	body, size, err := d.objects.Open(ctx, name)
 	if err != nil {
-		return nil, 0, fmt.Errorf("exports s3: open archive: %w", s3Cause(err))
+		return nil, 0, fmt.Errorf("exports s3: open archive: %w", err)
 	}
-	return out.Body, aws.ToInt64(out.ContentLength), nil
+	return body, size, nil
 }
 
 // Delete deletes the archive (S3 answers success for a missing key).
 func (d *S3Destination) Delete(ctx context.Context, location string) error {
-	key, err := d.parse(location)
+	name, err := d.parse(location)
 	if err != nil {
 		return err
 	}
-	if _, err := d.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(d.cfg.Bucket), Key: aws.String(key)}); err != nil {
-		return fmt.Errorf("exports s3: delete archive: %w", s3Cause(err))
+	if err := d.objects.Delete(ctx, name); err != nil {
+		return fmt.Errorf("exports s3: delete archive: %w", err)
 	}
 	return nil
 }
@@ -211,36 +203,18 @@ func (d *S3Destination) Delete(ctx context.Context, location string) error {
 // Presign returns a GET URL valid for ttl (at most 7 days, as SigV4
 // allows) that downloads the archive under filename.
 func (d *S3Destination) Presign(ctx context.Context, location, filename string, ttl time.Duration) (string, error) {
-	key, err := d.parse(location)
+	name, err := d.parse(location)
 	if err != nil {
 		return "", err
 	}
 	req, err := d.presign.PresignGetObject(ctx, &s3.GetObjectInput{
-		Bucket: aws.String(d.cfg.Bucket), Key: aws.String(key),
+		Bucket: aws.String(d.cfg.Bucket), Key: aws.String(d.objects.Key(name)),
 		ResponseContentDisposition: aws.String(`attachment; filename="` + filename + `"`),
 	}, s3.WithPresignExpires(ttl))
 	if err != nil {
-		return "", fmt.Errorf("exports s3: presign: %w", s3Cause(err))
+		return "", fmt.Errorf("exports s3: presign: %w", blobs.Cause(err))
 	}
 	return req.URL, nil
-}
-
-// s3Cause keeps an S3 error's code and status, never the request URL
-// (which names the object).
-func s3Cause(err error) error {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return fmt.Errorf("%s (%s)", api.ErrorCode(), http.StatusText(httpStatus(err)))
-	}
-	return errors.New("the S3 server could not be reached")
-}
-
-func httpStatus(err error) int {
-	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
 }
 
 func archiveContentType(name string) string {

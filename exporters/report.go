@@ -110,7 +110,7 @@ func (in ArchiveInput) location() *time.Location {
 
 // renderDataset streams one staged dataset into the report as a table.
 func renderDataset(ctx context.Context, w io.Writer, in ArchiveInput, l *labels, store string, ds rights.DatasetReport) error {
-	stagingDir, loc := in.StagingDir, in.location()
+	loc := in.location()
 	view := datasetView{L: l, Store: store, StoreLabel: in.storeName(store), Dataset: ds.Name, Label: in.datasetName(store, ds.Name),
 		Category: ds.Category, Rows: ds.Rows}
 	if ds.File != "" {
@@ -123,7 +123,7 @@ func renderDataset(ctx context.Context, w io.Writer, in ArchiveInput, l *labels,
 		return reportTemplates.ExecuteTemplate(w, "no_rows", view)
 	}
 
-	f, err := OpenStaged(stagingDir, store, ds)
+	f, err := openStaged(in.opener(), store, ds)
 	if err != nil {
 		return err
 	}

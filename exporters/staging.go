@@ -6,6 +6,7 @@ package exporters
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/datarights/datarights/blobs"
 	"github.com/datarights/datarights/exporters/aeszip"
 	"github.com/datarights/datarights/rights"
 )
@@ -33,9 +35,14 @@ import (
 // Staging keeps the datasets exported for each request on disk until the
 // archive is built: <root>/staging/<request id>/<store>/<dataset>.json.df
 // (and .csv.df), deflated as they are written.
+//
+// With an object store (objects.backend: s3) the same files are objects
+// under staging/<request id>/<store>/, written as they are produced, so
+// that the archive can be assembled by any worker on any host.
 type Staging struct {
-	root string
-	opts StagingOptions
+	root    string
+	objects blobs.Store // nil: files under root
+	opts    StagingOptions
 }
 
 // StagingOptions say which formats are staged.
@@ -58,19 +65,61 @@ func NewStagingWith(root string, opts StagingOptions) *Staging {
 	return &Staging{root: root, opts: opts}
 }
 
+// NewStagingIn returns the staging area in an object store, under
+// staging/.
+func NewStagingIn(objects blobs.Store, opts StagingOptions) *Staging {
+	return &Staging{objects: objects, opts: opts}
+}
+
 // Dir returns the directory holding a request's staged datasets. Dataset
-// reports name their files relative to it.
+// reports name their files relative to it. It is "" for a staging area in
+// an object store: use Opener.
 func (s *Staging) Dir(requestID string) string {
+	if s.objects != nil {
+		return ""
+	}
 	return filepath.Join(s.root, "staging", requestID)
+}
+
+// prefix is a request's prefix in the object store.
+func stagingPrefix(requestID string) string { return "staging/" + requestID + "/" }
+
+// Opener returns what opens a request's staged files by the names its
+// dataset reports give them.
+func (s *Staging) Opener(ctx context.Context, requestID string) StagedOpener {
+	if s.objects == nil {
+		return DirOpener(s.Dir(requestID))
+	}
+	return func(name string) (io.ReadCloser, error) {
+		// The names a report gives are checked as the local staging's
+		// os.OpenInRoot checks them: nothing outside the request's prefix.
+		if err := checkPathElem("request id", requestID); err != nil {
+			return nil, err
+		}
+		if !filepath.IsLocal(name) || blobs.CheckKey(name) != nil {
+			return nil, rights.Errorf(rights.EInvalid, "staged file %q is not inside the request's staging area", name)
+		}
+		rc, _, err := s.objects.Open(ctx, stagingPrefix(requestID)+name)
+		return rc, err
+	}
 }
 
 // Sink returns the sink a connector exports one store's datasets to.
 func (s *Staging) Sink(requestID, store string) (rights.Sink, error) {
+	return s.SinkContext(context.Background(), requestID, store)
+}
+
+// SinkContext is Sink whose writes to an object store end with ctx.
+func (s *Staging) SinkContext(ctx context.Context, requestID, store string) (rights.Sink, error) {
 	if err := checkPathElem("request id", requestID); err != nil {
 		return nil, err
 	}
 	if err := checkPathElem("store name", store); err != nil {
 		return nil, err
+	}
+	if s.objects != nil {
+		return &stagingSink{objects: s.objects, ctx: ctx, prefix: stagingPrefix(requestID) + store + "/", store: store,
+			opts: s.opts, started: map[string]bool{}}, nil
 	}
 	dir := filepath.Join(s.Dir(requestID), store)
 	// Staged files hold personal data: only the service may read them.
@@ -99,6 +148,24 @@ func SyncSink(sink rights.Sink) error {
 
 // Requests lists the requests that have something staged.
 func (s *Staging) Requests() ([]string, error) {
+	return s.RequestsContext(context.Background())
+}
+
+// RequestsContext is Requests with a context for an object store.
+func (s *Staging) RequestsContext(ctx context.Context) ([]string, error) {
+	if s.objects != nil {
+		names, err := s.objects.List(ctx, "staging/")
+		if err != nil {
+			return nil, fmt.Errorf("list staging: %w", err)
+		}
+		var ids []string
+		for _, n := range names {
+			if id, ok := strings.CutSuffix(n, "/"); ok {
+				ids = append(ids, id)
+			}
+		}
+		return ids, nil
+	}
 	entries, err := os.ReadDir(filepath.Join(s.root, "staging"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -118,8 +185,20 @@ func (s *Staging) Requests() ([]string, error) {
 // Remove deletes everything staged for a request. Removing a request that has
 // nothing staged is not an error.
 func (s *Staging) Remove(requestID string) error {
+	return s.RemoveContext(context.Background(), requestID)
+}
+
+// RemoveContext is Remove with a context for an object store. There it
+// also aborts uploads a killed store task left under way.
+func (s *Staging) RemoveContext(ctx context.Context, requestID string) error {
 	if err := checkPathElem("request id", requestID); err != nil {
 		return err
+	}
+	if s.objects != nil {
+		if err := s.objects.DeletePrefix(ctx, stagingPrefix(requestID)); err != nil {
+			return fmt.Errorf("removing staged data of request %s: %w", requestID, err)
+		}
+		return nil
 	}
 	if err := os.RemoveAll(s.Dir(requestID)); err != nil {
 		return fmt.Errorf("removing staged data of request %s: %w", requestID, err)
@@ -162,6 +241,11 @@ type stagingSink struct {
 	dir   string
 	store string
 	opts  StagingOptions
+
+	// In an object store: objects under prefix, written with ctx.
+	objects blobs.Store
+	ctx     context.Context
+	prefix  string
 
 	mu       sync.Mutex
 	started  map[string]bool
@@ -240,11 +324,11 @@ func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, 
 	}
 
 	w := &datasetWriter{name: name, sink: s}
-	if w.json, err = newStagedOut(s.dir, s.store, file); err != nil {
+	if w.json, err = s.newOut(file); err != nil {
 		return nil, fmt.Errorf("staging %s: %w", name, err)
 	}
 	if s.opts.CSV {
-		if w.csv, err = newStagedOut(s.dir, s.store, strings.TrimSuffix(file, ".json")+".csv"); err != nil {
+		if w.csv, err = s.newOut(strings.TrimSuffix(file, ".json") + ".csv"); err != nil {
 			w.abort()
 			return nil, fmt.Errorf("staging %s: %w", name, err)
 		}
@@ -292,11 +376,16 @@ func (s *stagingSink) Dataset(name string, columns []string) (rights.RowWriter, 
 // buffer, is hashed and deflated, and the deflated bytes are hashed and
 // written to a temporary file that finish renames into place. Until then a
 // reader (or a crashed run) never sees a half-written file.
+//
+// In an object store the deflated bytes go to the object's writer
+// instead, which uploads them as they come (a part at a time) and makes
+// them the object at finish.
 type stagedOut struct {
 	tmp     *os.File
-	final   string // where finish renames tmp to
-	file    string // the content's name, relative to the request's staging dir
-	staged  string // the deflated file's, likewise
+	obj     blobs.Writer // instead of tmp, in an object store
+	final   string       // where finish renames tmp to
+	file    string       // the content's name, relative to the request's staging dir
+	staged  string       // the deflated file's, likewise
 	buf     *chunkPipe
 	content hash.Hash // of the content
 	counter byteCounter
@@ -305,6 +394,22 @@ type stagedOut struct {
 	disk    hash.Hash  // of the deflated bytes
 	done    chan error // the compressing goroutine's result
 	closed  bool
+}
+
+func (s *stagingSink) newOut(file string) (*stagedOut, error) {
+	if s.objects == nil {
+		return newStagedOut(s.dir, s.store, file)
+	}
+	obj, err := s.objects.Create(s.ctx, s.prefix+file+".df")
+	if err != nil {
+		return nil, err
+	}
+	o := &stagedOut{obj: obj, file: path.Join(s.store, file), staged: path.Join(s.store, file+".df"),
+		content: sha256.New(), disk: sha256.New(), done: make(chan error, 1)}
+	o.fileBuf = bufio.NewWriterSize(io.MultiWriter(obj, o.disk), 64<<10)
+	o.deflate = aeszip.NewDeflater(o.fileBuf)
+	o.buf = newChunkPipe(io.MultiWriter(o.content, &o.counter, o.deflate), o.done)
+	return o, nil
 }
 
 func newStagedOut(dir, store, file string) (*stagedOut, error) {
@@ -459,6 +564,10 @@ func (o *stagedOut) finish() error {
 	if err := o.fileBuf.Flush(); err != nil {
 		return err
 	}
+	if o.obj != nil {
+		// Durable once committed: the object store's own guarantee.
+		return o.obj.Commit()
+	}
 	// Not synced here: the sink's Sync makes all of a store's files
 	// durable at once, before the task is recorded.
 	if err := o.tmp.Close(); err != nil {
@@ -478,6 +587,10 @@ func (o *stagedOut) abort() {
 		o.buf.Close()
 		<-o.done
 		o.buf.release()
+	}
+	if o.obj != nil {
+		o.obj.Abort()
+		return
 	}
 	_ = o.tmp.Close()
 	_ = os.Remove(o.tmp.Name())
@@ -600,9 +713,11 @@ func (w *datasetWriter) Close() (rights.DatasetReport, error) {
 		w.abort()
 		return rights.DatasetReport{}, fmt.Errorf("staging %s: %w", w.name, err)
 	}
-	w.sink.addFinished(w.json.final)
-	if w.csv != nil {
-		w.sink.addFinished(w.csv.final)
+	if w.sink.objects == nil {
+		w.sink.addFinished(w.json.final)
+		if w.csv != nil {
+			w.sink.addFinished(w.csv.final)
+		}
 	}
 	js := w.json.stagedFile()
 	report := rights.DatasetReport{Name: w.name, Rows: w.rows, File: js.File, SHA256: js.SHA256, Bytes: js.Bytes,

@@ -10,6 +10,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/datarights/datarights/config"
 )
 
 // Pipeline steps. Args hold ids only: personal data never goes into River's
@@ -50,6 +52,13 @@ type StoreTaskArgs struct {
 }
 
 func (StoreTaskArgs) Kind() string { return "store_task" }
+
+// InsertOpts puts store tasks on a queue of their own (worker.queues): a
+// deployment can run them on hosts near the stores and everything else
+// elsewhere.
+func (StoreTaskArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: config.QueueStoreTasks}
+}
 
 // AssembleArgs builds the export archive from the store tasks' parts.
 type AssembleArgs struct {

@@ -77,7 +77,7 @@ func (w *assembleWorker) Work(ctx context.Context, job *river.Job[AssembleArgs])
 	}
 	// The staged parts live on in the archive; a failure here leaves only
 	// disk to reclaim (the export sweep retries), never a wrong result.
-	if err := p.staging.Remove(r.ID); err != nil {
+	if err := p.staging.RemoveContext(ctx, r.ID); err != nil {
 		p.logger.Warn("remove staging", "request_id", r.ID, "err", err)
 	}
 	return nil
@@ -95,6 +95,7 @@ func (p *Pipeline) buildExport(ctx context.Context, r *rights.Request) (*storage
 	in := exporters.ArchiveInput{
 		RequestID: r.ID, Product: r.Product, ProductName: p.productName(r.Product), Type: r.Type,
 		Locale: r.Locale, ReceivedAt: r.ReceivedAt, GeneratedAt: now, StagingDir: p.staging.Dir(r.ID),
+		Staged: p.staging.Opener(ctx, r.ID),
 	}
 	in.Categories, in.StoreDescriptions = map[string][2]string{}, map[string][2]string{}
 	for name, text := range p.settings.Exports.Categories {
@@ -523,7 +524,7 @@ func (p *Pipeline) expirePasswords(ctx context.Context, now time.Time) error {
 // purgeStaging removes the staged parts of closed requests: a refused or
 // cancelled request's, and any a completed request left behind.
 func (p *Pipeline) purgeStaging(ctx context.Context, now time.Time) (int, error) {
-	ids, err := p.staging.Requests()
+	ids, err := p.staging.RequestsContext(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -539,7 +540,7 @@ func (p *Pipeline) purgeStaging(ctx context.Context, now time.Time) (int, error)
 		if r.Status != rights.StatusCompleted && r.Status != rights.StatusRefused && r.Status != rights.StatusCancelled {
 			continue
 		}
-		if err := p.staging.Remove(id); err != nil {
+		if err := p.staging.RemoveContext(ctx, id); err != nil {
 			return n, err
 		}
 		n++

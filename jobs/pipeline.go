@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/datarights/datarights/blobs"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/keyring"
@@ -77,7 +78,8 @@ type Pipeline struct {
 	metrics  *metrics.Metrics
 	now      func() time.Time
 	staging  *exporters.Staging
-	exports  string // directory archives are built in (and kept in, when local)
+	objects  blobs.Store // nil: the data plane's files are under data_dir
+	exports  string      // directory archives are built in (and kept in, when local)
 	dest     exporters.Destination
 	tmpl     mailTemplates
 
@@ -133,6 +135,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if p.openConnector == nil {
 		p.openConnector = stores.Open
 	}
+	if o := cfg.Settings.Objects; o.Shared() {
+		objects, err := blobs.NewS3(context.Background(), *o.S3)
+		if err != nil {
+			return nil, fmt.Errorf("objects %w", err)
+		}
+		p.objects = objects
+		p.staging = exporters.NewStagingIn(objects, exporters.StagingOptions{
+			CSV: slices.Contains(cfg.Settings.Exports.Formats, config.FormatCSV), BOM: cfg.Settings.Exports.BOM()})
+	}
 	tmpl, err := loadTemplates(cfg.Settings.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -148,7 +159,8 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
-// QueueDefault is the queue every pipeline job runs on.
+// QueueDefault is the queue of every pipeline job but the store tasks
+// (config.QueueStoreTasks).
 const QueueDefault = river.QueueDefault
 
 // NewClient creates the River client that works the pipeline's jobs (and
@@ -165,7 +177,8 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		WorkerMiddleware:     []rivertype.WorkerMiddleware{&heartbeatMiddleware{p: p, every: w.RescueAfter / 4}},
 		ErrorHandler:         &failureHandler{p: p},
 	}
-	if work {
+	queues := w.WorksQueues()
+	if work && len(queues) > 0 {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, withTimeLimit(&verifyWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(&sendCodeWorker{p: p}, w.JobTimeout))
@@ -186,7 +199,12 @@ func (p *Pipeline) NewClient(work bool) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, withTimeLimit(&auditAnchorWorker{p: p}, w.JobTimeout))
 		river.AddWorker(workers, withTimeLimit(newOpenDSRCallbackWorker(p), w.JobTimeout))
 		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{QueueDefault: {MaxWorkers: w.Concurrency}}
+		// worker.concurrency is the process's: each queue worked gets it
+		// all (River bounds each queue on its own).
+		cfg.Queues = map[string]river.QueueConfig{}
+		for _, q := range queues {
+			cfg.Queues[q] = river.QueueConfig{MaxWorkers: w.Concurrency}
+		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(
 				river.PeriodicInterval(p.settings.SLA.SweepInterval),

@@ -21,6 +21,7 @@ import (
 	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
+	"github.com/datarights/datarights/storage/s3test"
 	"github.com/datarights/datarights/storage/storagetest"
 )
 
@@ -31,10 +32,17 @@ var pipelineJobs = map[rights.Type]int{rights.TypeCopy: 5, rights.TypeDelete: 4}
 // BenchmarkPipeline runs whole requests through the real pipeline — River
 // workers, the demo bank on Postgres, the zip, the file outbox — and reports
 // the time per request. Compare with BenchmarkRawRiverJobs, which works the
-// same number of no-op jobs per request.
+// same number of no-op jobs per request. copy_s3 is copy with the staged
+// datasets and the archive in S3 (objects.backend: s3, a versitygw on
+// loopback) instead of data_dir: what shared-nothing workers cost.
 func BenchmarkPipeline(b *testing.B) {
-	for _, right := range []rights.Type{rights.TypeCopy, rights.TypeDelete} {
-		b.Run(string(right), func(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		right rights.Type
+		s3    bool
+	}{{"copy", rights.TypeCopy, false}, {"delete", rights.TypeDelete, false}, {"copy_s3", rights.TypeCopy, true}} {
+		right := bc.right
+		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			db, serviceURL := storagetest.NewDB(b, "bench")
 			bankURL := storagetest.NewDatabase(b, "benchbank")
@@ -46,7 +54,16 @@ func BenchmarkPipeline(b *testing.B) {
 				// A staff copy would wait for the delivery address's code
 				// (issue 12): the benchmark measures the pipeline's 5 jobs.
 				"intake:\n  repeat_window: 0s\n  confirm_delivery_email: false\nworker:\n  concurrency: 20\n"
-			cfg, err := config.Parse("bench.yaml", []byte(yaml), nil)
+			var getenv func(string) string
+			if bc.s3 {
+				srv := s3test.NewServer(b)
+				srv.CreateBucket(b, "bench")
+				yaml += fmt.Sprintf("objects:\n  backend: s3\n  s3:\n    bucket: bench\n    endpoint: %s\n    path_style: true\n"+
+					"    access_key_env: OBJ_KEY\n    secret_key_env: OBJ_SECRET\n", srv.Endpoint())
+				vars := map[string]string{"OBJ_KEY": srv.AccessKey(), "OBJ_SECRET": srv.SecretKey()}
+				getenv = func(k string) string { return vars[k] }
+			}
+			cfg, err := config.Parse("bench.yaml", []byte(yaml), getenv)
 			if err != nil {
 				b.Fatal(err)
 			}

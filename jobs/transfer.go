@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -189,28 +188,15 @@ func (p *Pipeline) transferToS3(ctx context.Context, rc config.TransferReceiver,
 	if err != nil {
 		return "", err
 	}
-	// The destination uploads a local file (and removes it): copy the
-	// archive out of ours first.
+	// Streamed from our destination into theirs, a part at a time: no
+	// copy on this host's disk, so any worker can push any transfer.
 	src, _, err := p.dest.Open(ctx, export.Location)
 	if err != nil {
 		return "", err
 	}
 	defer src.Close()
-	dir := filepath.Join(p.settings.DataDir, "transfers")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := dest.Upload(ctx, export.FileName, src); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, ".transfer-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, src); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	return dest.Put(ctx, export.FileName, tmp.Name())
+	return dest.Location(export.FileName), nil
 }

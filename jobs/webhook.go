@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -113,14 +115,11 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 	if err != nil {
 		return nil, unauthorized
 	}
-	spool, err := p.spoolCallback(cb, verifier, stores.ResultLimit(action))
+	spool, dropSpool, err := p.spool(ctx, cb, verifier, stores.ResultLimit(action))
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		_ = spool.Close()
-		_ = os.Remove(spool.Name())
-	}()
+	defer dropSpool()
 	signed, err := verifier.Verify()
 	if err != nil {
 		return nil, unauthorized
@@ -155,7 +154,7 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 		}
 		var sink rights.Sink
 		if action == rights.ActionExport {
-			if sink, err = p.staging.Sink(requestID, storeName); err != nil {
+			if sink, err = p.staging.SinkContext(ctx, requestID, storeName); err != nil {
 				return err
 			}
 		}
@@ -193,6 +192,77 @@ func (p *Pipeline) webhookStore(name string) (config.Store, bool) {
 		}
 	}
 	return config.Store{}, false
+}
+
+// spool copies the callback's body, up to limit bytes, where it can be
+// read again once the verifier, which hashes it on the way, accepts it:
+// a private temporary file under data_dir, or, with a shared object store,
+// an object under callbacks/ (no host keeps personal data on its disk).
+// It returns the body to read and what throws the copy away.
+func (p *Pipeline) spool(ctx context.Context, cb Callback, verifier io.Writer, limit int64) (io.Reader, func(), error) {
+	if p.objects == nil {
+		f, err := p.spoolCallback(cb, verifier, limit)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func() {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}, nil
+	}
+	var suffix [8]byte
+	_, _ = rand.Read(suffix[:]) // never fails
+	// The task id was checked (storage.ValidID): a plain key element.
+	key := "callbacks/" + cb.TaskID + "." + hex.EncodeToString(suffix[:]) + ".json"
+	w, err := p.objects.Create(ctx, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("callback for task %s: %w", cb.TaskID, err)
+	}
+	n, err := io.Copy(io.MultiWriter(storeWriter{w}, verifier), io.LimitReader(cb.Body, limit+1))
+	var storeErr storeError
+	switch {
+	case errors.As(err, &storeErr):
+		w.Abort()
+		return nil, nil, fmt.Errorf("callback for task %s: %w", cb.TaskID, storeErr.error)
+	case err != nil:
+		w.Abort()
+		return nil, nil, rights.Errorf(rights.EInvalid, "the body could not be read")
+	case n > limit:
+		w.Abort()
+		return nil, nil, stores.BodyTooLarge(limit)
+	}
+	if err := w.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("callback for task %s: %w", cb.TaskID, err)
+	}
+	drop := func() {
+		// Even when the caller's context ended: it holds personal data.
+		if err := p.objects.Delete(context.WithoutCancel(ctx), key); err != nil {
+			p.logger.Warn("delete callback spool", "task_id", cb.TaskID, "err", err)
+		}
+	}
+	rc, _, err := p.objects.Open(ctx, key)
+	if err != nil {
+		drop()
+		return nil, nil, fmt.Errorf("callback for task %s: %w", cb.TaskID, err)
+	}
+	return rc, func() {
+		_ = rc.Close()
+		drop()
+	}, nil
+}
+
+// storeWriter marks the errors of writing to the object store, to tell
+// them from those of reading the caller's body.
+type storeWriter struct{ w io.Writer }
+
+type storeError struct{ error }
+
+func (s storeWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = storeError{err}
+	}
+	return n, err
 }
 
 // spoolCallback copies the callback's body, up to limit bytes, to a private

@@ -496,7 +496,7 @@ func (p *Pipeline) runTask(ctx context.Context, r *rights.Request, t *rights.Tas
 	}
 	switch t.Action {
 	case rights.ActionExport:
-		sink, err := p.staging.Sink(r.ID, t.Store)
+		sink, err := p.staging.SinkContext(ctx, r.ID, t.Store)
 		if err != nil {
 			return rights.StoreReport{}, err
 		}

@@ -144,12 +144,19 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 	if err != nil {
 		return err
 	}
+	// worker.queues: none makes an API-only serve, whose client only
+	// inserts jobs.
+	working := len(cfg.Worker.WorksQueues()) > 0
 	stopWatching := m.WatchRiver(client)
 	defer stopWatching()
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("start workers: %w", err)
+	if working {
+		if err := client.Start(ctx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+		// The client id is what River records in each job's attempted_by.
+		logger.Info("workers started", "concurrency", cfg.Worker.Concurrency, "queues", cfg.Worker.WorksQueues(), "river_client_id", client.ID(),
+			"objects", cfg.Objects.Backend)
 	}
-	logger.Info("workers started", "concurrency", cfg.Worker.Concurrency)
 
 	// A worker process serves only the operations endpoints (probes and
 	// /metrics) on the same address; serve adds the API. With
@@ -225,6 +232,10 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			logger.Warn("http shutdown", "err", err)
 		}
+	}
+	if !working {
+		logger.Info("stopped")
+		return nil
 	}
 	softCtx, softCancel := context.WithTimeout(shutdownCtx, 20*time.Second)
 	defer softCancel()
