@@ -23,3 +23,8 @@ CREATE INDEX requests_assignee ON requests (assignee, due_at) WHERE assignee IS 
 -- reading the open queue's index for them would pass every other one.
 CREATE INDEX requests_paused_due ON requests ((coalesce(due_at, 'infinity'::timestamptz)), id)
     WHERE completed_at IS NULL AND status = 'paused';
+
+-- The no-deadline band's queue (requests not verified yet), likewise: its
+-- rows sit at the far end of the open queue's index, all with one key.
+CREATE INDEX requests_no_deadline ON requests ((coalesce(due_at, 'infinity'::timestamptz)), id)
+    WHERE completed_at IS NULL AND due_at IS NULL;
