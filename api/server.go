@@ -14,9 +14,12 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/datarights/datarights/calendars"
 	"github.com/datarights/datarights/config"
@@ -51,6 +54,9 @@ type Deps struct {
 
 type server struct {
 	Deps
+	// tokens shares one look-up of a token among the calls that present
+	// it at the same moment (see staffForToken).
+	tokens singleflight.Group
 }
 
 // NewServer returns the service's HTTP handler.
@@ -128,7 +134,7 @@ func (s *server) staff(perm rights.Permission, next http.HandlerFunc) http.Handl
 			s.error(w, r, rights.Errorf(rights.EUnauthorized, "a staff bearer token is required (Authorization: Bearer <token>)"))
 			return
 		}
-		st, err := storage.StaffForToken(r.Context(), s.DB.Pool, config.HashToken(strings.TrimSpace(token)))
+		st, err := s.staffForToken(r.Context(), config.HashToken(strings.TrimSpace(token)))
 		if err != nil {
 			s.error(w, r, err)
 			return
@@ -147,6 +153,35 @@ func (s *server) staff(perm rights.Permission, next http.HandlerFunc) http.Handl
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxStaff, *st)))
+	}
+}
+
+// staffForToken looks up the staff member a token's hash belongs to. Calls
+// that present the same token while its look-up is running wait for that
+// look-up rather than each running its own: an integration that sends
+// many tickets at once with one token cost one query per ticket before
+// the ticket's own work. Nothing is kept once the look-up returns, so a
+// revoked token is refused by the first call that starts after the
+// revocation committed, as before.
+func (s *server) staffForToken(ctx context.Context, sha256Hex string) (*rights.Staff, error) {
+	ch := s.tokens.DoChan(sha256Hex, func() (any, error) {
+		// The look-up outlives a caller that gives up: others wait on it.
+		return storage.StaffForToken(context.WithoutCancel(ctx), s.DB.Pool, sha256Hex)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		st := res.Val.(*rights.Staff)
+		if st == nil {
+			return nil, nil
+		}
+		own := *st // callers must not share one value
+		own.Products = slices.Clone(st.Products)
+		return &own, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
