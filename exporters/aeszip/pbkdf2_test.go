@@ -2,6 +2,8 @@ package aeszip
 
 import (
 	"bytes"
+	"crypto/pbkdf2"
+	"crypto/sha1"
 	"encoding/binary"
 	"math/bits"
 	mrand "math/rand/v2"
@@ -75,5 +77,16 @@ func goSHA1Block(h *[5]uint32, p []byte) {
 		h[2] += c
 		h[3] += d
 		h[4] += e
+	}
+}
+
+// BenchmarkStdlibPBKDF2 is what deriveKeys cost before pbkdf2SHA1 (compare
+// with BenchmarkDeriveKeys).
+func BenchmarkStdlibPBKDF2(b *testing.B) {
+	salt := []byte("0123456789abcdef")
+	for b.Loop() {
+		if _, err := pbkdf2.Key(sha1.New, "correct horse battery staple", salt, kdfIterations, 2*keyLen+verifierLen); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
