@@ -73,6 +73,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("route %s (%s) is not in api/openapi.yaml", key, rt.Kind)
 			continue
 		}
+		if !hasResponse(op, "400") {
+			t.Errorf("%s: every route answers 400 for a URL with bad text in it (requireCleanText): describe it", key)
+		}
 		perm, hasPerm := op["x-permission"]
 		staffSecured := strings.Contains(mustJSON(t, op["security"]), `"staffToken"`)
 		if rt.Kind == RouteStaff {

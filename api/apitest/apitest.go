@@ -62,6 +62,9 @@ var Validator = sync.OnceValues(func() (validator.Validator, error) {
 //     answered with the catch-all 404 (or a 405): anything else is a
 //     route missing from the description.
 //
+// The HTML pages of the console and the privacy center (api.RoutePage)
+// are not described, and pass unchecked.
+//
 // A mismatch fails the test (t.Errorf), naming the call and every problem.
 type Transport struct {
 	T    testing.TB
@@ -104,7 +107,7 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(reqBody)), nil }
 	}
 	resp, err := base.RoundTrip(req)
-	if err != nil {
+	if err != nil || isPage(req) {
 		return resp, err
 	}
 	respBody, err := io.ReadAll(resp.Body)
@@ -121,6 +124,22 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			strings.Join(problems, "\n\t"))
 	}
 	return resp, nil
+}
+
+// pages routes the paths of the pages, to tell them from the API.
+var pages = sync.OnceValue(func() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range api.Routes() {
+		if rt.Kind == api.RoutePage {
+			mux.Handle(rt.Pattern, http.NotFoundHandler())
+		}
+	}
+	return mux
+})
+
+func isPage(req *http.Request) bool {
+	_, pattern := pages().Handler(req)
+	return pattern != ""
 }
 
 // check returns what is wrong with one exchange, nothing if it matches.

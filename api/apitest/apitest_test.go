@@ -79,6 +79,7 @@ func TestTransportCatchesMismatches(t *testing.T) {
 			`{"id": "x", "status": "verified", "due_at": null, "access_key": "k", "status_url": "u"}`, "calls the request invalid"},
 		{"no staff token, accepted", "GET", "/api/v1/staff/me", "", "", 200, "application/json",
 			`{"name": "a", "role": "agent", "products": [], "permissions": ["read"]}`, "calls the request invalid"},
+		{"a page of the privacy center", "GET", "/privacy/", "", "", 200, "text/html", `<p>`, ""},
 		{"a staff token, accepted", "GET", "/api/v1/staff/me", "t", "", 200, "application/json",
 			`{"name": "a", "role": "agent", "products": [], "permissions": ["read"]}`, ""},
 	} {
