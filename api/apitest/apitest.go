@@ -6,6 +6,7 @@ package apitest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,8 +60,10 @@ var Validator = sync.OnceValues(func() (validator.Validator, error) {
 //     send such requests on purpose to see them refused, and a 2xx would
 //     mean the description or the server is wrong;
 //   - a path or method the description does not know may only be
-//     answered with the catch-all 404 (or a 405): anything else is a
-//     route missing from the description.
+//     refused (404, 405, or 400 for bad text in the URL): anything else
+//     is a route missing from the description. A described route may be
+//     answered with the catch-all 404 by a process that does not serve
+//     it (the ops address, a worker, metrics turned off).
 //
 // The HTML pages of the console and the privacy center (api.RoutePage)
 // are not described, and pass unchecked.
@@ -151,10 +154,14 @@ func check(v validator.Validator, req *http.Request, reqBody []byte, resp *http.
 	}
 	reqOK, reqErrs := v.ValidateHttpRequestSync(clone())
 	if !reqOK && unknownRoute(reqErrs) {
-		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		switch resp.StatusCode {
+		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest:
 			return nil // the catch-all's answer to a route nobody has
 		}
 		return append([]string{"the route is not in the description, yet it was answered"}, describe(reqErrs)...)
+	}
+	if resp.StatusCode == http.StatusNotFound && catchAll(respBody) {
+		return nil // a route this process does not serve
 	}
 	var problems []string
 	if !reqOK && resp.StatusCode < 400 {
@@ -171,6 +178,14 @@ func check(v validator.Validator, req *http.Request, reqBody []byte, resp *http.
 		}
 	}
 	return problems
+}
+
+// catchAll reports whether body is the catch-all 404's.
+func catchAll(body []byte) bool {
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	return json.Unmarshal(body, &e) == nil && e.Error.Code == "not_found" && strings.HasPrefix(e.Error.Message, api.NoSuchEndpoint)
 }
 
 func unknownRoute(errs []*verrors.ValidationError) bool {

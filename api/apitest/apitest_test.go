@@ -73,6 +73,8 @@ func TestTransportCatchesMismatches(t *testing.T) {
 		{"an error body of another shape", "POST", "/api/v1/self-service/requests/x/verify", "", `{"code": "1"}`, 400, "application/json", `{"message": "bad"}`, "the answer"},
 		{"an unknown route answered", "GET", "/api/v1/nothing", "", "", 200, "application/json", `{}`, "not in the description"},
 		{"an unknown route refused by the catch-all", "GET", "/api/v1/nothing", "", "", 404, "application/json", errBody, ""},
+		{"a route this process does not serve", "GET", "/metrics", "", "", 404, "application/json", `{"error": {"code": "not_found", "message": "no such endpoint: GET /metrics"}}`, ""},
+		{"a described route's undescribed 404", "GET", "/metrics", "", "", 404, "application/json", errBody, "the answer"},
 		{"an unknown method answered", "DELETE", "/healthz", "", "", 200, "application/json", `{}`, "not in the description"},
 		{"an invalid request refused", "POST", "/api/v1/self-service/requests/x/verify", "", `{"code": 1}`, 400, "application/json", errBody, ""},
 		{"an invalid request accepted", "POST", "/api/v1/self-service/requests/x/verify", "", `{"cod": "1"}`, 200, "application/json",
