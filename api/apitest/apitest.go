@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
@@ -121,12 +122,59 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// test sees the error; there is no whole answer to check.
 		return resp, nil
 	}
-	if problems := check(v, req, reqBody, resp, respBody); len(problems) > 0 {
+	start := time.Now()
+	problems := check(v, req, reqBody, resp, respBody)
+	count(req, time.Since(start))
+	if len(problems) > 0 {
 		tr.T.Helper()
 		tr.T.Errorf("%s %s → %d does not match api/openapi.yaml:\n\t%s", req.Method, req.URL.Path, resp.StatusCode,
 			strings.Join(problems, "\n\t"))
 	}
 	return resp, nil
+}
+
+// routes routes requests to the patterns of api.Routes, to count which
+// the tests exercised.
+var routes = sync.OnceValue(func() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range api.Routes() {
+		mux.Handle(rt.Pattern, http.NotFoundHandler())
+	}
+	return mux
+})
+
+var stats struct {
+	sync.Mutex
+	checked int
+	spent   time.Duration // validating, the validator's build excluded
+	seen    map[string]int // route pattern → exchanges checked
+}
+
+// Stats returns how many exchanges the transports checked in this
+// process, and how many of them each described route had; a described
+// route with none is one no test calls through a Transport.
+func Stats() (checked int, spent time.Duration, byRoute map[string]int) {
+	stats.Lock()
+	defer stats.Unlock()
+	byRoute = map[string]int{}
+	for _, rt := range api.Routes() {
+		if rt.Kind != api.RoutePage && rt.Kind != api.RouteFallback {
+			byRoute[rt.Pattern] = stats.seen[rt.Pattern]
+		}
+	}
+	return stats.checked, stats.spent, byRoute
+}
+
+func count(req *http.Request, spent time.Duration) {
+	_, pattern := routes().Handler(req)
+	stats.Lock()
+	defer stats.Unlock()
+	if stats.seen == nil {
+		stats.seen = map[string]int{}
+	}
+	stats.checked++
+	stats.spent += spent
+	stats.seen[pattern]++
 }
 
 // pages routes the paths of the pages, to tell them from the API.

@@ -2,8 +2,14 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/datarights/datarights/api/apitest"
 )
 
 // TestMain runs this package's tests four at a time unless
@@ -34,5 +40,15 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if os.Getenv("DATARIGHTS_OPENAPI_STATS") != "" {
+		// How much of the API description the tests exercised: every
+		// exchange through e.client is checked against it (apitest).
+		checked, spent, byRoute := apitest.Stats()
+		fmt.Fprintf(os.Stderr, "apitest: %d exchanges checked against api/openapi.yaml in %s\n", checked, spent.Round(time.Millisecond))
+		for _, pattern := range slices.Sorted(maps.Keys(byRoute)) {
+			fmt.Fprintf(os.Stderr, "apitest: %6d  %s\n", byRoute[pattern], pattern)
+		}
+	}
+	os.Exit(code)
 }
