@@ -146,7 +146,7 @@ var routes = sync.OnceValue(func() *http.ServeMux {
 var stats struct {
 	sync.Mutex
 	checked int
-	spent   time.Duration // validating, the validator's build excluded
+	spent   time.Duration  // validating, the validator's build excluded
 	seen    map[string]int // route pattern → exchanges checked
 }
 
