@@ -154,7 +154,7 @@ func TestOpenAPIEnumsAreTheDomains(t *testing.T) {
 		"Permission":    each(rights.Permissions),
 		"RefusalReason": strs(refusals...),
 		"ErrorCode":     strs(codes...),
-		"Channel":       strs(rights.ChannelStaff, rights.ChannelSelfService),
+		"Channel":       strs(rights.ChannelStaff, rights.ChannelSelfService, rights.ChannelPartner),
 		"Relation":      strs(rights.RelationSelf, rights.RelationGuardian, rights.RelationNextOfKin, rights.RelationAgent),
 		"TaskAction":    strs(rights.ActionExport, rights.ActionDelete, rights.ActionCorrect, rights.ActionWithdrawConsent),
 		"TaskStatus":    strs(rights.TaskPending, rights.TaskWaiting, rights.TaskSucceeded, rights.TaskFailed),
