@@ -66,8 +66,9 @@ var Validator = sync.OnceValues(func() (validator.Validator, error) {
 //     answered with the catch-all 404 by a process that does not serve
 //     it (the ops address, a worker, metrics turned off).
 //
-// The HTML pages of the console and the privacy center (api.RoutePage)
-// are not described, and pass unchecked.
+// The routes the description leaves out (api.RouteKind.Described: the
+// HTML pages of the console and the privacy center, the partner API) pass
+// unchecked.
 //
 // A mismatch fails the test (t.Errorf), naming the call and every problem.
 type Transport struct {
@@ -158,7 +159,7 @@ func Stats() (checked int, spent time.Duration, byRoute map[string]int) {
 	defer stats.Unlock()
 	byRoute = map[string]int{}
 	for _, rt := range api.Routes() {
-		if rt.Kind != api.RoutePage && rt.Kind != api.RouteFallback {
+		if rt.Kind.Described() {
 			byRoute[rt.Pattern] = stats.seen[rt.Pattern]
 		}
 	}
@@ -177,11 +178,13 @@ func count(req *http.Request, spent time.Duration) {
 	stats.seen[pattern]++
 }
 
-// pages routes the paths of the pages, to tell them from the API.
+// pages routes the paths of the routes the description leaves out (the
+// pages, the partner API), to let them through unchecked. The catch-all
+// is not among them: what it answers is checked.
 var pages = sync.OnceValue(func() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes() {
-		if rt.Kind == api.RoutePage {
+		if !rt.Kind.Described() && rt.Kind != api.RouteFallback {
 			mux.Handle(rt.Pattern, http.NotFoundHandler())
 		}
 	}

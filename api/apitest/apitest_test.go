@@ -82,6 +82,7 @@ func TestTransportCatchesMismatches(t *testing.T) {
 		{"no staff token, accepted", "GET", "/api/v1/staff/me", "", "", 200, "application/json",
 			`{"name": "a", "role": "agent", "products": [], "permissions": ["read"]}`, "calls the request invalid"},
 		{"a page of the privacy center", "GET", "/privacy/", "", "", 200, "text/html", `<p>`, ""},
+		{"the partner API, not yet described", "GET", "/opendsr/v1/discovery", "", "", 200, "application/json", `{}`, ""},
 		{"a staff token, accepted", "GET", "/api/v1/staff/me", "t", "", 200, "application/json",
 			`{"name": "a", "role": "agent", "products": [], "permissions": ["read"]}`, ""},
 	} {
