@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/datarights/datarights/api"
 )
 
 // TestDescriptionIsValidOpenAPI31: the served description is an OpenAPI
@@ -116,5 +118,29 @@ func TestTransportCatchesMismatches(t *testing.T) {
 				t.Errorf("want a failure saying %q, got %q", tc.want, got)
 			}
 		})
+	}
+}
+
+// TestDescriptionDescribesItself: GET /api/openapi.json, from the real
+// server through the transport: its 200 and its 304 are described.
+func TestDescriptionDescribesItself(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(api.NewServer(api.Deps{}))
+	t.Cleanup(srv.Close)
+	c := Client(t)
+	resp, err := c.Get(srv.URL + "/api/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/openapi.json", nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+	again, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if resp.StatusCode != http.StatusOK || again.StatusCode != http.StatusNotModified {
+		t.Errorf("GET /api/openapi.json: %d, then with If-None-Match %d", resp.StatusCode, again.StatusCode)
 	}
 }
