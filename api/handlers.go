@@ -38,8 +38,13 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	s.json(w, status, map[string]any{"status": map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK], "checks": checks})
 }
 
+// NoSuchEndpoint begins the message of the catch-all 404: the answer to a
+// path no route has, and to a route this process does not serve (a worker,
+// the ops address, metrics turned off).
+const NoSuchEndpoint = "no such endpoint: "
+
 func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	s.error(w, r, rights.Errorf(rights.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	s.error(w, r, rights.Errorf(rights.ENotFound, "%s%s %s", NoSuchEndpoint, r.Method, r.URL.Path))
 }
 
 // requestBody is a staff ticket as posted.

@@ -33,12 +33,15 @@ const OpenDSRPrefix = "/opendsr/v1"
 // discovery document's processor_certificate points here.
 const openDSRCertPath = OpenDSRPrefix + "/cert.pem"
 
-func (s *server) openDSRRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+OpenDSRPrefix+"/discovery", s.handleOpenDSRDiscovery)
-	mux.HandleFunc("GET "+openDSRCertPath, s.handleOpenDSRCertificate)
-	mux.HandleFunc("POST "+OpenDSRPrefix+"/requests", s.partner(s.handleOpenDSRCreate))
-	mux.HandleFunc("GET "+OpenDSRPrefix+"/requests/{id}", s.partner(s.handleOpenDSRStatus))
-	mux.HandleFunc("DELETE "+OpenDSRPrefix+"/requests/{id}", s.partner(s.handleOpenDSRCancel))
+// openDSRRoutes are the partner API's routes, in allRoutes' table.
+func (s *server) openDSRRoutes() []route {
+	return []route{
+		{"GET " + OpenDSRPrefix + "/discovery", RouteOpenDSR, "", http.HandlerFunc(s.handleOpenDSRDiscovery)},
+		{"GET " + openDSRCertPath, RouteOpenDSR, "", http.HandlerFunc(s.handleOpenDSRCertificate)},
+		{"POST " + OpenDSRPrefix + "/requests", RouteOpenDSR, "", s.partner(s.handleOpenDSRCreate)},
+		{"GET " + OpenDSRPrefix + "/requests/{id}", RouteOpenDSR, "", s.partner(s.handleOpenDSRStatus)},
+		{"DELETE " + OpenDSRPrefix + "/requests/{id}", RouteOpenDSR, "", s.partner(s.handleOpenDSRCancel)},
+	}
 }
 
 func (s *server) openDSR() *config.OpenDSR { return &s.Pipeline.Settings().OpenDSR }

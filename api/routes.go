@@ -7,43 +7,103 @@ import (
 )
 
 func (s *server) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
+	for _, rt := range s.allRoutes() {
+		if rt.handler == nil || (s.OpsOnly && rt.kind != RouteOps && rt.kind != RouteFallback) {
+			continue // not served by this process (no metrics, console or center; a worker)
+		}
+		mux.Handle(rt.pattern, rt.handler)
 	}
-	mux.HandleFunc("/", s.handleNotFound)
-	if s.OpsOnly {
-		return
-	}
+}
 
-	if s.Console != nil {
-		mux.Handle("/console/", s.Console)
+// RouteKind says what a route serves, and so whether the OpenAPI
+// description (openapi.yaml) must describe it.
+type RouteKind string
+
+const (
+	// RouteOps are the probes, metrics and the description itself: also
+	// served by a worker (OpsOnly).
+	RouteOps RouteKind = "ops"
+	// RouteAPI are the JSON API and the links emailed to people and third
+	// parties: all described in openapi.yaml.
+	RouteAPI RouteKind = "api"
+	// RouteStaff are the staff API's routes, each with its permission:
+	// described in openapi.yaml with x-permission.
+	RouteStaff RouteKind = "staff"
+	// RoutePage are the HTML pages of the console and the privacy center,
+	// and the catch-all 404: forms for a browser, not an API, left out of
+	// openapi.yaml.
+	RoutePage RouteKind = "page"
+	// RouteOpenDSR is the OpenDSR partner API (docs/opendsr.md, with its
+	// own bearer tokens and signed answers): not yet in openapi.yaml.
+	RouteOpenDSR RouteKind = "opendsr"
+	// RouteFallback is the JSON 404 for every path no other route has,
+	// served by every process. OpenAPI cannot describe a catch-all; each
+	// operation's 404 is the same answer.
+	RouteFallback RouteKind = "fallback"
+)
+
+// Described reports whether openapi.yaml describes the routes of kind k.
+// To describe the partner API, add its operations to openapi.yaml and
+// RouteOpenDSR here; TestOpenAPIDescribesEveryRoute then holds them to it.
+func (k RouteKind) Described() bool {
+	switch k {
+	case RouteOps, RouteAPI, RouteStaff:
+		return true
 	}
-	if s.Center != nil {
+	return false
+}
+
+type route struct {
+	pattern string
+	kind    RouteKind
+	perm    rights.Permission // RouteStaff only
+	handler http.Handler      // nil: not served by this server
+}
+
+// allRoutes is every route the server registers: the one table that
+// routes serves and Routes lists, so that the OpenAPI description's test
+// (openapi_test.go) sees exactly what is served. A new route goes here,
+// and into openapi.yaml unless it is a page.
+func (s *server) allRoutes() []route {
+	f := func(h http.HandlerFunc) http.Handler { return h }
+	orNil := func(h http.Handler) http.Handler {
+		if h == nil {
+			return nil // an untyped nil, so the check in routes sees it
+		}
+		return h
+	}
+	routes := []route{
+		{"GET /healthz", RouteOps, "", f(s.handleHealthz)},
+		{"GET /readyz", RouteOps, "", f(s.handleReadyz)},
+		{"GET /metrics", RouteOps, "", orNil(s.Metrics)},
+		{"/", RouteFallback, "", f(s.handleNotFound)},
+		{"GET /api/openapi.json", RouteAPI, "", f(handleOpenAPI)},
+
+		{"/console/", RoutePage, "", orNil(s.Console)},
 		// The privacy center: its pages set their own policy (a
 		// stylesheet of ours, no scripts).
-		mux.Handle("GET /{$}", s.Center)
-		mux.Handle("/privacy/", s.Center)
-		mux.Handle("/status/{id}", s.Center) // emailed links: a redirect into the center
+		{"GET /{$}", RoutePage, "", orNil(s.Center)},
+		{"/privacy/", RoutePage, "", orNil(s.Center)},
+		{"/status/{id}", RoutePage, "", orNil(s.Center)}, // emailed links: a redirect into the center
 	}
 	for _, rt := range s.staffRoutes() {
-		mux.HandleFunc(rt.pattern, s.staff(rt.perm, rt.handler))
+		routes = append(routes, route{rt.pattern, RouteStaff, rt.perm, s.staff(rt.perm, rt.handler)})
 	}
+	routes = append(routes, s.openDSRRoutes()...)
+	return append(routes, []route{
+		{"GET /api/v1/sla/due", RouteAPI, "", f(s.handleSLADue)},
 
-	mux.HandleFunc("GET /api/v1/sla/due", s.handleSLADue)
-	s.openDSRRoutes(mux)
-
-	mux.HandleFunc("POST /api/v1/self-service/requests", s.handleSelfServiceCreate)
-	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/verify", s.handleSelfServiceVerify)
-	mux.HandleFunc("GET /api/v1/self-service/requests/{id}", s.handleSelfServiceStatus)             // Authorization: Bearer <access key>
-	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/password", s.handleSelfServicePassword) // shown once
-	mux.HandleFunc("POST /api/v1/self-service/requests/{id}/contact/confirm", s.handleSelfServiceConfirmContact)
-	mux.HandleFunc("GET /downloads/{token}", s.handleDownload)
-	mux.HandleFunc("POST /api/v1/callbacks/tasks/{task_id}", s.handleTaskCallback)                          // signed by the store, no token
-	mux.HandleFunc("POST /api/v1/callbacks/recipients/{request_id}/{recipient}", s.handleRecipientCallback) // signed by the recipient
-	mux.HandleFunc("GET /recipients/ack/{token}", s.handleAckPage)                                          // an emailed recipient's link
-	mux.HandleFunc("POST /recipients/ack/{token}", s.handleAckSubmit)
+		{"POST /api/v1/self-service/requests", RouteAPI, "", f(s.handleSelfServiceCreate)},
+		{"POST /api/v1/self-service/requests/{id}/verify", RouteAPI, "", f(s.handleSelfServiceVerify)},
+		{"GET /api/v1/self-service/requests/{id}", RouteAPI, "", f(s.handleSelfServiceStatus)},             // Authorization: Bearer <access key>
+		{"POST /api/v1/self-service/requests/{id}/password", RouteAPI, "", f(s.handleSelfServicePassword)}, // shown once
+		{"POST /api/v1/self-service/requests/{id}/contact/confirm", RouteAPI, "", f(s.handleSelfServiceConfirmContact)},
+		{"GET /downloads/{token}", RouteAPI, "", f(s.handleDownload)},
+		{"POST /api/v1/callbacks/tasks/{task_id}", RouteAPI, "", f(s.handleTaskCallback)},                          // signed by the store, no token
+		{"POST /api/v1/callbacks/recipients/{request_id}/{recipient}", RouteAPI, "", f(s.handleRecipientCallback)}, // signed by the recipient
+		{"GET /recipients/ack/{token}", RouteAPI, "", f(s.handleAckPage)},                                          // an emailed recipient's link
+		{"POST /recipients/ack/{token}", RouteAPI, "", f(s.handleAckSubmit)},
+	}...)
 }
 
 type staffRoute struct {
@@ -88,10 +148,23 @@ func (s *server) staffRoutes() []staffRoute {
 	}
 }
 
-// Route is a staff route and the permission it needs.
+// Route is a route the server registers: its pattern, what it serves and,
+// for a staff route, the permission it needs.
 type Route struct {
 	Pattern    string
+	Kind       RouteKind
 	Permission rights.Permission
+}
+
+// Routes lists every route a server with everything configured (metrics,
+// console, privacy center) registers, for tests and documentation.
+func Routes() []Route {
+	s := &server{Deps: Deps{Metrics: http.NotFoundHandler(), Console: http.NotFoundHandler(), Center: http.NotFoundHandler()}}
+	var routes []Route
+	for _, rt := range s.allRoutes() {
+		routes = append(routes, Route{Pattern: rt.pattern, Kind: rt.kind, Permission: rt.perm})
+	}
+	return routes
 }
 
 // StaffRoutes lists the staff routes and their permissions, for tests and
@@ -99,7 +172,7 @@ type Route struct {
 func StaffRoutes() []Route {
 	var routes []Route
 	for _, rt := range (&server{}).staffRoutes() {
-		routes = append(routes, Route{rt.pattern, rt.perm})
+		routes = append(routes, Route{Pattern: rt.pattern, Kind: RouteStaff, Permission: rt.perm})
 	}
 	return routes
 }

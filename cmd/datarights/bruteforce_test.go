@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/datarights/datarights/api/apitest"
 )
 
 // attacker is an HTTP client that says it is anyone: behind the trusted
@@ -82,7 +84,7 @@ func TestSelfServiceBruteForceIsBounded(t *testing.T) {
 		wrongPerDay   = 10 //
 	)
 	spellings := []string{"demo-user-5@example.com", "Demo-User-5@Example.COM", "demo-user-5+bank@example.com", "demo-user-5+x1@example.com"}
-	a := attacker{base: e.base, client: &http.Client{Timeout: 30 * time.Second}}
+	a := attacker{base: e.base, client: apitest.Wrap(t, &http.Client{Timeout: 30 * time.Second})}
 
 	var (
 		mu                                       sync.Mutex

@@ -90,7 +90,7 @@ func (e *e2e) startProcess(addr string) *exec.Cmd {
 	e.base = "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(e.base + "/readyz")
+		resp, err := e.client.Get(e.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

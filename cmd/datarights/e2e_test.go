@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/datarights/datarights/api/apitest"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/demo"
 	"github.com/datarights/datarights/exporters/smtptest"
@@ -53,6 +54,11 @@ type e2e struct {
 	// pipelineHook, set before start, changes the pipeline's configuration
 	// (fault injection).
 	pipelineHook func(*jobs.Config)
+	// client makes the tests' calls to the service. It validates every
+	// request and answer against the API's OpenAPI description
+	// (api/openapi.yaml) and fails the test on a mismatch, so every test
+	// that calls the API also checks the description.
+	client *http.Client
 }
 
 // testStaff are the staff every end-to-end test's service knows besides
@@ -100,7 +106,8 @@ func testStaffYAML(trustDelivery bool) string {
 func setupE2E(t *testing.T, start bool, extraYAML string) *e2e {
 	t.Helper()
 	ctx := context.Background()
-	e := &e2e{t: t, serviceURL: storagetest.NewDatabase(t, "svc"), bankURL: storagetest.NewDatabase(t, "bank"), smtp: smtptest.NewServer(t)}
+	e := &e2e{t: t, serviceURL: storagetest.NewDatabase(t, "svc"), bankURL: storagetest.NewDatabase(t, "bank"), smtp: smtptest.NewServer(t),
+		client: apitest.Client(t)}
 	if err := demo.Seed(ctx, e.bankURL); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +226,7 @@ func (e *e2e) call(method, path, token string, body any, headers ...string) (int
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

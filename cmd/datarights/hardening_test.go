@@ -59,7 +59,7 @@ func (e *e2e) do(method, url, token, contentType, body string, headers ...string
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %q: %v", method, url, err)
 	}

@@ -15,7 +15,7 @@ func TestSelfServiceLimitsAnswerTheSameForEveryone(t *testing.T) {
 	e := setupE2E(t, false, "self_service:\n  limits:\n    code_emails_per_hour: 2\n    code_emails_per_day: 3\n    requests_per_ip_per_hour: 3\n")
 	trustLoopbackProxy(t, e)
 	e.start()
-	a := attacker{base: e.base, client: http.DefaultClient}
+	a := attacker{base: e.base, client: e.client}
 	ask := func(email, xff string) (int, http.Header, map[string]any) {
 		t.Helper()
 		code, h, body, err := a.post("/api/v1/self-service/requests", xff, map[string]any{"product": "webank", "type": "access", "email": email})

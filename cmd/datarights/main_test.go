@@ -2,8 +2,15 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/datarights/datarights/api/apitest"
 )
 
 // TestMain runs this package's tests four at a time unless
@@ -34,5 +41,20 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if path := os.Getenv("DATARIGHTS_OPENAPI_STATS"); path != "" {
+		// How much of the API description the tests exercised: every
+		// exchange through e.client is checked against it (apitest). To
+		// a file: go test shows a passing package's output only with -v.
+		checked, spent, byRoute := apitest.Stats()
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d exchanges checked against api/openapi.yaml in %s\n", checked, spent.Round(time.Millisecond))
+		for _, pattern := range slices.Sorted(maps.Keys(byRoute)) {
+			fmt.Fprintf(&b, "%6d  %s\n", byRoute[pattern], pattern)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	os.Exit(code)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,7 +76,7 @@ func TestMetricsReportOpenRequestsFromAWorkersCount(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	var body string
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(e.base + "/metrics")
+		resp, err := e.client.Get(e.base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -105,7 +105,7 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	}
 
 	// Opening the link (as a mail scanner would) acknowledges nothing.
-	resp, err := http.Get(page)
+	resp, err := e.client.Get(page)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	if n := recipientNotice(t, body, "credit_bureau"); n["status"] != "sent" || n["acknowledged_at"] != nil {
 		t.Errorf("after opening the link the notice is %v", n)
 	}
-	resp, err = http.PostForm(page, url.Values{"note": {"deleted from the bureau's files"}})
+	resp, err = e.client.PostForm(page, url.Values{"note": {"deleted from the bureau's files"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(html), "Confirmed") {
 		t.Fatalf("ack submit = %d:\n%s", resp.StatusCode, html)
 	}
-	if resp, err := http.Get(e.base + "/recipients/ack/not-a-token"); err != nil || resp.StatusCode != http.StatusNotFound {
+	if resp, err := e.client.Get(e.base + "/recipients/ack/not-a-token"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown token = %v %v, want 404", resp.StatusCode, err)
 	}
 

@@ -24,7 +24,7 @@ func (e *e2e) getRaw(path, token string) (*http.Response, string) {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

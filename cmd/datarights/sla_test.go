@@ -211,7 +211,7 @@ func TestSLADueEndpointAndClockControl(t *testing.T) {
 	// River reports job outcomes asynchronously: wait for the last one.
 	var text string
 	waitFor(t, 10*time.Second, "deliver job in /metrics", func() bool {
-		resp, err := http.Get(e.base + "/metrics")
+		resp, err := e.client.Get(e.base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

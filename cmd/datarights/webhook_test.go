@@ -431,7 +431,7 @@ func TestWebhookAsyncCopyCallsBackAtOnce(t *testing.T) {
 			req.Header.Set("X-Datarights-Timestamp", h.ts)
 			req.Header.Set("X-Datarights-Nonce", h.nonce)
 			req.Header.Set("X-Datarights-Signature", h.sig)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := e.client.Do(req)
 			if err != nil {
 				t.Errorf("callback: %v", err)
 				status <- 0
