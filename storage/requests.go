@@ -497,9 +497,9 @@ var bandWhere = map[rights.Band]string{
 	rights.BandOnTrack: `completed_at IS NULL AND status <> 'paused' AND due_at > $1::timestamptz
 		AND coalesce(due_at, 'infinity') > $1::timestamptz
 		AND (clock_started_at IS NULL OR $1::timestamptz < clock_started_at + (due_at - clock_started_at) * $2::float8)`,
-	rights.BandPaused: `completed_at IS NULL AND status = 'paused'`,
+	rights.BandPaused:     `completed_at IS NULL AND status = 'paused'`,
 	rights.BandNoDeadline: `completed_at IS NULL AND status <> 'paused' AND due_at IS NULL`,
-	rights.BandClosed: `(completed_at IS NOT NULL OR status IN ` + terminalSQL + `)`,
+	rights.BandClosed:     `(completed_at IS NOT NULL OR status IN ` + terminalSQL + `)`,
 }
 
 // Cursor limits.
