@@ -51,8 +51,7 @@ func operations(t *testing.T, doc map[string]any) map[string]map[string]any {
 //
 // To add routes: add them to allRoutes in routes.go, and describe them in
 // openapi.yaml; this test names what is missing on either side. The
-// partner API under /opendsr/v1/ is listed but not yet described: see
-// RouteKind.Described.
+// partner API's operations take the partner token (partnerToken), no other.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
 	ops := operations(t, spec(t))
@@ -78,6 +77,13 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		}
 		perm, hasPerm := op["x-permission"]
 		staffSecured := strings.Contains(mustJSON(t, op["security"]), `"staffToken"`)
+		partnerSecured := strings.Contains(mustJSON(t, op["security"]), `"partnerToken"`)
+		if partnerSecured && rt.Kind != RouteOpenDSR {
+			t.Errorf("%s: not a partner route, yet described with a partner token", key)
+		}
+		if partnerSecured && !hasResponse(op, "401") {
+			t.Errorf("%s: a partner route must describe its 401 answer", key)
+		}
 		if rt.Kind == RouteStaff {
 			if !hasPerm || perm != string(rt.Permission) {
 				t.Errorf("%s: x-permission is %v, the route needs %q", key, perm, rt.Permission)
@@ -158,6 +164,9 @@ func TestOpenAPIEnumsAreTheDomains(t *testing.T) {
 		"Relation":      strs(rights.RelationSelf, rights.RelationGuardian, rights.RelationNextOfKin, rights.RelationAgent),
 		"TaskAction":    strs(rights.ActionExport, rights.ActionDelete, rights.ActionCorrect, rights.ActionWithdrawConsent),
 		"TaskStatus":    strs(rights.TaskPending, rights.TaskWaiting, rights.TaskSucceeded, rights.TaskFailed),
+		"OpenDSRType":   each(rights.OpenDSRTypeNames),
+		"OpenDSRRequestStatus": strs(rights.OpenDSRPending, rights.OpenDSRInProgress, rights.OpenDSRCompleted,
+			rights.OpenDSRCancelled),
 	}
 	for name, w := range want {
 		var got []string
@@ -178,25 +187,30 @@ func TestOpenAPISchemasHaveEveryField(t *testing.T) {
 	t.Parallel()
 	schemas := spec(t)["components"].(map[string]any)["schemas"].(map[string]any)
 	for name, typ := range map[string]any{
-		"Request":           requestView{},
-		"Task":              taskView{},
-		"StoreReport":       rights.StoreReport{},
-		"AuditEvent":        rights.AuditEvent{},
-		"Hold":              storage.Hold{},
-		"Notice":            storage.Notice{},
-		"Contact":           storage.Contact{},
-		"Note":              storage.Note{},
-		"Export":            jobs.ExportView{},
-		"SelfServiceStatus": jobs.SelfServiceStatus{},
-		"ConsentEvent":      rights.ConsentEvent{},
-		"ConsentLedger":     jobs.ConsentLedger{},
-		"LookupResult":      jobs.LookupResult{},
-		"StaffToken":        storage.StaffToken{},
-		"Dashboard":         jobs.Dashboard{},
-		"BandCounts":        jobs.BandCounts{},
-		"DueCounts":         jobs.DueCounts{},
-		"Percentiles":       jobs.Percentiles{},
-		"Error":             errorBody{},
+		"Request":            requestView{},
+		"Task":               taskView{},
+		"StoreReport":        rights.StoreReport{},
+		"AuditEvent":         rights.AuditEvent{},
+		"Hold":               storage.Hold{},
+		"Notice":             storage.Notice{},
+		"Contact":            storage.Contact{},
+		"Note":               storage.Note{},
+		"Export":             jobs.ExportView{},
+		"SelfServiceStatus":  jobs.SelfServiceStatus{},
+		"ConsentEvent":       rights.ConsentEvent{},
+		"ConsentLedger":      jobs.ConsentLedger{},
+		"LookupResult":       jobs.LookupResult{},
+		"StaffToken":         storage.StaffToken{},
+		"Dashboard":          jobs.Dashboard{},
+		"BandCounts":         jobs.BandCounts{},
+		"DueCounts":          jobs.DueCounts{},
+		"Percentiles":        jobs.Percentiles{},
+		"Error":              errorBody{},
+		"OpenDSRError":       openDSRErrorBody{},
+		"OpenDSRErrorDetail": openDSRErrorDetail{},
+		"OpenDSRRequest":     openDSRRequest{},
+		"OpenDSRIdentity":    openDSRIdentity{},
+		"OpenDSRExtension":   openDSRExtension{},
 	} {
 		props, _ := schemas[name].(map[string]any)["properties"].(map[string]any)
 		got := slices.Sorted(maps.Keys(props))

@@ -67,8 +67,7 @@ var Validator = sync.OnceValues(func() (validator.Validator, error) {
 //     it (the ops address, a worker, metrics turned off).
 //
 // The routes the description leaves out (api.RouteKind.Described: the
-// HTML pages of the console and the privacy center, the partner API) pass
-// unchecked.
+// HTML pages of the console and the privacy center) pass unchecked.
 //
 // A mismatch fails the test (t.Errorf), naming the call and every problem.
 type Transport struct {
@@ -179,7 +178,7 @@ func count(req *http.Request, spent time.Duration) {
 }
 
 // pages routes the paths of the routes the description leaves out (the
-// pages, the partner API), to let them through unchecked. The catch-all
+// pages), to let them through unchecked. The catch-all
 // is not among them: what it answers is checked.
 var pages = sync.OnceValue(func() *http.ServeMux {
 	mux := http.NewServeMux()

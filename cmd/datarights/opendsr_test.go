@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datarights/datarights/api/apitest"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/demo"
 )
@@ -167,7 +168,9 @@ func (p *odsrPartner) do(method, path string, body any) (int, http.Header, []byt
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// Checked against api/openapi.yaml like every other call of the
+	// end-to-end tests: the partner's client is its own, its transport is not.
+	resp, err := apitest.Wrap(p.t, nil).Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -311,7 +314,7 @@ rights:
 		!slices.Contains(disc.SupportedIdentities, odsrIdentity{IdentityType: "phone_number", IdentityFormat: "raw"}) {
 		t.Errorf("supported_identities = %+v", disc.SupportedIdentities)
 	}
-	resp, err := http.Get(disc.ProcessorCertificate)
+	resp, err := apitest.Client(t).Get(disc.ProcessorCertificate)
 	if err != nil {
 		t.Fatal(err)
 	}
