@@ -38,31 +38,50 @@ type S3 struct {
 
 // NewS3 returns the store for cfg. It does not connect.
 func NewS3(ctx context.Context, cfg config.S3Exports) (*S3, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKey != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	client, err := NewClient(ctx, ClientOptions{Region: cfg.Region, Endpoint: cfg.Endpoint, PathStyle: cfg.PathStyle,
+		AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey})
 	if err != nil {
-		return nil, fmt.Errorf("s3: load the AWS configuration: %w", err)
+		return nil, fmt.Errorf("s3: %w", err)
 	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
-	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.PathStyle
-	})
 	part := cfg.PartSizeMB << 20
 	if part < MinPartSize {
 		part = DefaultPartSize
 	}
 	return &S3{cfg: cfg, client: client, partSize: part}, nil
+}
+
+// ClientOptions say how to reach an S3 service: the region, an endpoint
+// for an S3-compatible server, and static keys (none: the AWS default
+// credential chain).
+type ClientOptions struct {
+	Region, Endpoint     string
+	PathStyle            bool
+	AccessKey, SecretKey string
+}
+
+// NewClient returns an S3 client for o: the one way the service builds
+// one, for its own bucket and for the S3 stores it exports from.
+func NewClient(ctx context.Context, o ClientOptions) (*s3.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if o.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(o.Region))
+	}
+	if o.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(o.AccessKey, o.SecretKey, "")))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	return s3.NewFromConfig(awsCfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		so.UsePathStyle = o.PathStyle
+	}), nil
 }
 
 // Client is the S3 client (for presigning).

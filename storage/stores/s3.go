@@ -16,12 +16,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/datarights/datarights/blobs"
 	"github.com/datarights/datarights/config"
 	"github.com/datarights/datarights/rights"
 )
@@ -97,37 +96,24 @@ func NewS3(ctx context.Context, cfg config.Store) (*S3, error) {
 		return nil, fmt.Errorf("store %s: the s3 section is missing", cfg.Name)
 	}
 	sc := *cfg.S3
-	var opts []func(*awsconfig.LoadOptions) error
-	if sc.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(sc.Region))
-	}
+	o := blobs.ClientOptions{Region: sc.Region, Endpoint: sc.Endpoint, PathStyle: sc.PathStyle}
 	switch {
 	case sc.AccessKeyEnv == "" && sc.SecretKeyEnv == "":
 		// the default credential chain
 	case sc.AccessKeyEnv == "" || sc.SecretKeyEnv == "":
 		return nil, fmt.Errorf("store %s: access_key_env and secret_key_env must be set together", cfg.Name)
 	default:
-		access, secret := os.Getenv(sc.AccessKeyEnv), os.Getenv(sc.SecretKeyEnv)
-		for _, v := range [][2]string{{sc.AccessKeyEnv, access}, {sc.SecretKeyEnv, secret}} {
+		o.AccessKey, o.SecretKey = os.Getenv(sc.AccessKeyEnv), os.Getenv(sc.SecretKeyEnv)
+		for _, v := range [][2]string{{sc.AccessKeyEnv, o.AccessKey}, {sc.SecretKeyEnv, o.SecretKey}} {
 			if v[1] == "" {
 				return nil, fmt.Errorf("store %s: environment variable %s is not set", cfg.Name, v[0])
 			}
 		}
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(access, secret, "")))
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	client, err := blobs.NewClient(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: load the AWS configuration: %w", cfg.Name, err)
+		return nil, fmt.Errorf("store %s: %w", cfg.Name, err)
 	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
-	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if sc.Endpoint != "" {
-			o.BaseEndpoint = aws.String(sc.Endpoint)
-		}
-		o.UsePathStyle = sc.PathStyle
-	})
 	return &S3{cfg: cfg, s3: sc, client: client}, nil
 }
 
