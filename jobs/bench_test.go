@@ -3,49 +3,26 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/datarights/datarights/config"
-	"github.com/datarights/datarights/demo"
-	"github.com/datarights/datarights/exporters"
 	"github.com/datarights/datarights/jobs"
-	"github.com/datarights/datarights/keyring"
 	"github.com/datarights/datarights/rights"
 	"github.com/datarights/datarights/storage"
-	"github.com/datarights/datarights/storage/storagetest"
 )
 
 type benchBundle struct {
 	db       *storage.DB
 	pipeline *jobs.Pipeline
-	client   *river.Client[pgx.Tx]
 }
 
 func setupBench(b *testing.B) benchBundle {
 	b.Helper()
-	db, serviceURL := storagetest.NewDB(b, "bench")
-	dir := b.TempDir()
-	cfg, err := config.Parse("bench.yaml", []byte(demo.ConfigYAML(serviceURL, "postgres://unused/bank", filepath.Join(dir, "data"))), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Keys = keyring.ForTest()
-
-	p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	client, err := p.NewClient(false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return benchBundle{db: db, pipeline: p, client: client}
+	db, _, p := newDemoPipeline(b, "bench")
+	return benchBundle{db: db, pipeline: p}
 }
 
 // BenchmarkIntake measures a staff submit: validation, the request row, its

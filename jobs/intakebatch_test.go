@@ -28,21 +28,30 @@ type intakeBundle struct {
 
 func setupIntake(t *testing.T) intakeBundle {
 	t.Helper()
-	db, serviceURL, adminURL := storagetest.NewDBWithAdmin(t, "intake")
-	dir := t.TempDir()
-	cfg, err := config.Parse("intake.yaml", []byte(demo.ConfigYAML(serviceURL, "postgres://unused/bank", filepath.Join(dir, "data"))), nil)
+	db, adminURL, p := newDemoPipeline(t, "intake")
+	return intakeBundle{db: db, adminURL: adminURL, pipeline: p}
+}
+
+// newDemoPipeline is a pipeline on a database of its own with the demo
+// configuration, its email written to a file outbox, and a River client
+// to insert jobs with (no workers).
+func newDemoPipeline(tb testing.TB, prefix string) (*storage.DB, string, *jobs.Pipeline) {
+	tb.Helper()
+	db, serviceURL, adminURL := storagetest.NewDBWithAdmin(tb, prefix)
+	dir := tb.TempDir()
+	cfg, err := config.Parse(prefix+".yaml", []byte(demo.ConfigYAML(serviceURL, "postgres://unused/bank", filepath.Join(dir, "data"))), nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cfg.Keys = keyring.ForTest()
 	p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := p.NewClient(false); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return intakeBundle{db: db, adminURL: adminURL, pipeline: p}
+	return db, adminURL, p
 }
 
 func ticket(user, note string) rights.Intake {
