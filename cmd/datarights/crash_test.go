@@ -75,18 +75,8 @@ func (e *e2e) startProcess(addr string) *exec.Cmd {
 		"DATARIGHTS_PUBLIC_URL=http://"+addr,
 		"DATABASE_URL=",
 	)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-	})
+	logPath := filepath.Join(t.TempDir(), "serve.log")
+	startLogged(t, cmd, logPath)
 	e.base = "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -98,7 +88,7 @@ func (e *e2e) startProcess(addr string) *exec.Cmd {
 			}
 		}
 		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logFile.Name())
+			out, _ := os.ReadFile(logPath)
 			t.Fatalf("datarights serve not ready after 30s; log:\n%s", out)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -376,4 +366,24 @@ func TestKillBetweenSendAndRecordResendsTheSameMessage(t *testing.T) {
 	if len(sent) != 2 || sent[0].MessageID != sent[1].MessageID {
 		t.Fatalf("completion emails = %d, want the first and its resend with the same Message-ID", len(sent))
 	}
+}
+
+// startLogged starts cmd with its output in the file at logPath, and kills
+// it when the test ends.
+func startLogged(t *testing.T, cmd *exec.Cmd, logPath string) {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		_ = logFile.Close()
+	})
 }

@@ -48,19 +48,7 @@ func (e *e2e) startSharedWorker(t *testing.T, queues string, env map[string]stri
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logFile, err := os.Create(w.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-		_ = logFile.Close()
-	})
+	startLogged(t, cmd, w.log)
 	waitFor(t, 30*time.Second, "worker "+queues+" to start", func() bool {
 		w.clientID = loggedClientID(w.log)
 		return w.clientID != ""
