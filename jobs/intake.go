@@ -41,7 +41,7 @@ func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rig
 		// key, which the unique index below cannot see. A key of one's
 		// own (no alternates) needs no look-up first: the index refuses
 		// a second request under it, and the refusal replays the first.
-		if r, err := p.replay(ctx, createdBy, idem); r != nil || err != nil {
+		if r, err := p.replay(ctx, createdBy, idem, "Idempotency-Key"); r != nil || err != nil {
 			return r, nil, false, err
 		}
 	}
@@ -61,7 +61,7 @@ func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rig
 	if !it.received.Created {
 		// A submit with the same key committed first (a retry, or a
 		// concurrent submit).
-		r, err := p.replay(ctx, createdBy, idem)
+		r, err := p.replay(ctx, createdBy, idem, "Idempotency-Key")
 		if err == nil && r == nil {
 			err = fmt.Errorf("idempotency key %q: refused as used, then not found", idem.Key)
 		}
@@ -72,7 +72,10 @@ func (p *Pipeline) SubmitStaffReceived(ctx context.Context, staff string, in rig
 	return r, &ev, true, nil
 }
 
-func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.Idempotency) (*rights.Request, error) {
+// replay returns the request createdBy filed under idem's key (or one of
+// its alternates), nil if there is none, or a conflict naming field (where
+// the key came from) when it was filed with another body.
+func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.Idempotency, field string) (*rights.Request, error) {
 	var (
 		r    *rights.Request
 		hash string
@@ -88,8 +91,8 @@ func (p *Pipeline) replay(ctx context.Context, createdBy string, idem *storage.I
 	}
 	if hash != idem.BodyHash {
 		return nil, &rights.Error{Code: rights.EConflict,
-			Message: "this Idempotency-Key was already used for a different request",
-			Fields:  []rights.FieldProblem{{Field: "Idempotency-Key", Reason: "reused with a different body"}}}
+			Message: "this " + field + " was already used for a different request",
+			Fields:  []rights.FieldProblem{{Field: field, Reason: "reused with a different body"}}}
 	}
 	return r, nil
 }

@@ -67,7 +67,7 @@ func (p *Pipeline) SubmitPartner(ctx context.Context, f PartnerFiling) (r *right
 	// A resend is answered before the intake is checked again (or the
 	// limit counted): the configuration may have changed since, and the
 	// partner must still learn what became of its request.
-	if r, err := p.replayPartner(ctx, createdBy, idem); r != nil || err != nil {
+	if r, err := p.replay(ctx, createdBy, idem, "subject_request_id"); r != nil || err != nil {
 		return r, false, err
 	}
 	now := p.now().UTC()
@@ -106,7 +106,7 @@ func (p *Pipeline) SubmitPartner(ctx context.Context, f PartnerFiling) (r *right
 	})
 	if errors.Is(err, errPartnerResent) {
 		// The same request sent twice at once: the first committed.
-		r, err := p.replayPartner(ctx, createdBy, idem)
+		r, err := p.replay(ctx, createdBy, idem, "subject_request_id")
 		if err == nil && r == nil {
 			err = fmt.Errorf("subject_request_id %q: refused as used, then not found", idem.Key)
 		}
@@ -122,19 +122,6 @@ func (p *Pipeline) SubmitPartner(ctx context.Context, f PartnerFiling) (r *right
 // errPartnerResent: a request with the same subject_request_id committed
 // first (the same request sent twice at once).
 var errPartnerResent = errors.New("subject_request_id already used")
-
-func (p *Pipeline) replayPartner(ctx context.Context, createdBy string, idem *storage.Idempotency) (*rights.Request, error) {
-	r, hash, err := storage.FindByIdempotencyKey(ctx, p.db.Pool, createdBy, idem.Key)
-	if err != nil || r == nil {
-		return nil, err
-	}
-	if hash != idem.BodyHash {
-		return nil, &rights.Error{Code: rights.EConflict,
-			Message: "this subject_request_id was already used for a different request",
-			Fields:  []rights.FieldProblem{{Field: "subject_request_id", Reason: "reused with a different body"}}}
-	}
-	return r, nil
-}
 
 // CancelPartner cancels a partner's request while it is still pending
 // (OpenDSR §9): nothing has been done to the person's data yet. Its
