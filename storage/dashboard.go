@@ -10,8 +10,8 @@ import (
 	"github.com/datarights/datarights/rights"
 )
 
-// The SLA dashboard's queries. Each is bounded: by the open requests (the
-// partial index requests_due), or by a time window on an indexed column
+// The SLA dashboard's queries. Each is bounded: by the open requests' due
+// dates (the partial index requests_open_due), or by a time window on an indexed column
 // (migration 0019), and grouped in SQL where the grouping needs nothing
 // but SQL.
 
@@ -46,6 +46,8 @@ func CountDue(ctx context.Context, q Querier, now time.Time, windows []DueWindow
 			count(*) FILTER (WHERE r.due_at > $1 AND r.due_at <= w.c7)
 		FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[]) AS w(product, c1, c3, c7)
 		JOIN requests r ON r.product = w.product AND r.completed_at IS NULL AND r.due_at <= w.c7
+			-- implied by the line above; the key of requests_open_due
+			AND coalesce(r.due_at, 'infinity') <= w.c7
 		WHERE r.status NOT IN ('completed', 'refused', 'cancelled', 'expired', 'paused')
 		GROUP BY w.product ORDER BY w.product`, now, products, c1, c3, c7)
 	if err != nil {
