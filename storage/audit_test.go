@@ -309,3 +309,84 @@ func TestCheckMigrationsNamesEveryMissingVersion(t *testing.T) {
 		t.Fatalf("CheckMigrations with 0005 missing = %v, want it pending", err)
 	}
 }
+
+// An event's writer takes the request's lock before its chain's, so one
+// waiting for a request another transaction holds (LockRequest) holds no
+// chain that the other then needs: with the order the other way round,
+// Postgres would end one of them as a deadlock. Also an event written by
+// the transaction that inserted its request (intake), which skips that
+// lock (migration 0030), chains as before.
+func TestAuditLockOrderRequestThenChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := storagetest.NewDB(t, "auditlock")
+	id := auditRequest(t, db, 2) // a chain exists: later events lock its head
+
+	holder, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := storage.LockRequest(ctx, holder, id); err != nil {
+		t.Fatal(err)
+	}
+	var holderPID int
+	if err := holder.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&holderPID); err != nil {
+		t.Fatal(err)
+	}
+
+	waiterDone := make(chan error, 1)
+	go func() {
+		waiterDone <- db.InTx(ctx, func(tx pgx.Tx) error {
+			return storage.AppendAudit(ctx, tx, rights.AuditEvent{RequestID: id, At: time.Now(),
+				Actor: rights.ActorSystem, Action: "waiter"})
+		})
+	}()
+	// The waiter blocks on the holder: wait until Postgres says so.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting bool
+		err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND $1 = ANY (pg_blocking_pids(pid)))`,
+			holderPID).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-waiterDone:
+			t.Fatalf("the waiter did not wait for the request's lock (err %v)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never waited for the holder")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// The holder now writes to the chain: it must not need anything the
+	// waiter holds.
+	if err := storage.AppendAudit(ctx, holder, rights.AuditEvent{RequestID: id, At: time.Now(),
+		Actor: rights.ActorSystem, Action: "holder"}); err != nil {
+		t.Fatalf("holder's event: %v", err)
+	}
+	if err := holder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiterDone; err != nil {
+		t.Fatalf("waiter's event: %v", err)
+	}
+	events, err := storage.ListAudit(ctx, db.Pool, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, ev := range events {
+		actions = append(actions, ev.Action)
+	}
+	if got, want := strings.Join(actions, ","), "step.0,step.1,holder,waiter"; got != want {
+		t.Fatalf("chain order %s, want %s", got, want)
+	}
+	verifyOK(t, db, keyring.ForTest())
+}
