@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -219,5 +220,87 @@ func TestGroupedTicketFailsAlone(t *testing.T) {
 	}
 	if want := n - 3; rows != want || events != want || jobs != want {
 		t.Errorf("stored %d requests, %d events, %d verify jobs; want %d of each", rows, events, jobs, want)
+	}
+}
+
+// A group waiting for a lock does not hold up the tickets behind it: here
+// a ticket waits for another transaction inserting a request under the
+// same idempotency key, and a ticket filed after it is committed (by a
+// second committer) while the first still waits.
+func TestStalledGroupDoesNotHoldUpIntake(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t)
+	ctx := context.Background()
+	seed, _, err := b.pipeline.SubmitStaff(ctx, "alice", ticket("demo-user-5", "seed"), &storage.Idempotency{Key: "seed", BodyHash: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer (another replica, say) inserts a request under key
+	// "k" and has not committed.
+	blocker, err := b.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx) //nolint:errcheck // rolled back below
+	if _, err := blocker.Exec(ctx, `INSERT INTO requests
+		SELECT (jsonb_populate_record(r, jsonb_build_object('id', gen_random_uuid(), 'idempotency_key', 'k'))).*
+		FROM requests r WHERE id = $1`, seed.ID); err != nil {
+		t.Fatal(err)
+	}
+	var blockerPID int
+	if err := blocker.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&blockerPID); err != nil {
+		t.Fatal(err)
+	}
+
+	stalled := make(chan error, 1)
+	go func() {
+		_, _, err := b.pipeline.SubmitStaff(ctx, "alice", ticket("demo-user-6", "stalled"), &storage.Idempotency{Key: "k", BodyHash: "a"})
+		stalled <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting bool
+		if err := b.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND $1 = ANY (pg_blocking_pids(pid)))`, blockerPID).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-stalled:
+			t.Fatalf("the ticket under a key being inserted did not wait (err %v)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ticket under a key being inserted never waited for it")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+
+	// Bounded, so that a ticket held up fails the test rather than hangs it.
+	behindCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	behind, created, err := b.pipeline.SubmitStaff(behindCtx, "alice", ticket("demo-user-7", "behind"), &storage.Idempotency{Key: "other", BodyHash: "b"})
+	if err != nil || !created {
+		t.Fatalf("the ticket behind the stalled group: created %v, %v", created, err)
+	}
+	select {
+	case err := <-stalled:
+		t.Fatalf("the stalled ticket ended (%v) before the transaction it waits for", err)
+	default:
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stalled; err != nil {
+		t.Fatalf("the stalled ticket, once the key was free: %v", err)
+	}
+	var rows int
+	if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM requests WHERE id <> $1 AND id <> $2`, seed.ID, behind.ID).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Fatalf("%d requests besides the seed and the one behind, want the stalled one", rows)
 	}
 }
