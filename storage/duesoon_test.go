@@ -380,6 +380,8 @@ func TestOnTrackListedByDueSoonInstant(t *testing.T) {
 		{"newest-first cursor, deadline order", storage.RequestFilter{SortByDue: true}, newestCursor, false},
 		{"deadline cursor, newest first", storage.RequestFilter{}, dueCursor, false},
 		{"EncodeCursor, deadline order", storage.RequestFilter{SortByDue: true}, storage.EncodeCursor(now, list[0].ID), true},
+		{"EncodeOnTrackCursor, on-track band", storage.RequestFilter{SortByDue: true, Band: rights.BandOnTrack}, storage.EncodeOnTrackCursor(now, list[0].ID), true},
+		{"EncodeOnTrackCursor, deadline order", storage.RequestFilter{SortByDue: true}, storage.EncodeOnTrackCursor(now, list[0].ID), false},
 		{"cursor of before orders were named, deadline order", storage.RequestFilter{SortByDue: true}, legacy, true},
 		{"cursor of before orders were named, newest first", storage.RequestFilter{}, legacy, true},
 		{"cursor of before orders were named, on-track band", storage.RequestFilter{SortByDue: true, Band: rights.BandOnTrack}, legacy, false},

@@ -658,6 +658,12 @@ var infinity = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // anywhere.
 func EncodeCursor(due time.Time, id string) string { return encodeCursor(orderDue, due, id) }
 
+// EncodeOnTrackCursor is the cursor of the on-track band's list (sorted by
+// due) after the request id that becomes due soon at dueSoon.
+func EncodeOnTrackCursor(dueSoon time.Time, id string) string {
+	return encodeCursor(orderDueSoon, dueSoon, id)
+}
+
 // encodeCursor writes the list's order, the sort key and the id. Cursors
 // issued before orders were written in them (key and id alone) are still
 // read, by the two orders that then existed.
