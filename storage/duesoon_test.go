@@ -522,3 +522,42 @@ func TestRecomputeWaitsForOlderTransactions(t *testing.T) {
 	}
 	checkStored(t, b, []*rights.Request{r}, 0.5, "committed after the change")
 }
+
+// TestDueSoonInstantSameInGoAndSQL: rights.DueSoonInstant and the
+// database's datarights_due_soon_at give the same microsecond, on periods
+// from microseconds to decades, fractions of every kind, and halves.
+func TestDueSoonInstantSameInGoAndSQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rng := rand.New(rand.NewPCG(20, 28))
+	base := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	var starts, dues []time.Time
+	var fractions []float64
+	for i := range 5000 {
+		start := base.Add(time.Duration(rng.Int64N(int64(10*365*24*time.Hour/time.Microsecond))) * time.Microsecond)
+		// Periods of a few microseconds (halves), days, years, decades.
+		scale := []time.Duration{time.Microsecond * 7, 24 * time.Hour, 365 * 24 * time.Hour, 30 * 365 * 24 * time.Hour}[i%4]
+		due := start.Add(time.Duration(rng.Int64N(int64(scale/time.Microsecond))+1) * time.Microsecond)
+		f := []float64{0.5, 0.8, 0.75, 0.1, rng.Float64()}[i%5]
+		if f == 0 {
+			f = 0.3
+		}
+		starts, dues, fractions = append(starts, start), append(dues, due), append(fractions, f)
+	}
+	rows, err := b.db.Pool.Query(ctx, `SELECT datarights_due_soon_at(s, d, f) FROM unnest($1::timestamptz[], $2::timestamptz[], $3::float8[])
+		WITH ORDINALITY AS x(s, d, f, n) ORDER BY n`, starts, dues, fractions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range got {
+		if want := rights.DueSoonInstant(starts[i], dues[i], fractions[i]); !at.Equal(want) {
+			t.Fatalf("start %s, due %s, fraction %v: SQL %s, Go %s", starts[i].Format(time.RFC3339Nano), dues[i].Format(time.RFC3339Nano),
+				fractions[i], at.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+		}
+	}
+}

@@ -26,13 +26,17 @@ INSERT INTO sla_due_soon DEFAULT VALUES;
 
 -- The instant itself, written once for the trigger, the recompute, the band
 -- conditions and the counts; rights.DueSoonInstant is the same in Go (a
--- test keeps them equal). In whole microseconds, rounded half to even as
--- both Go and Postgres do, and without calendar days: the time zone of
--- the session must not move it.
+-- test keeps them equal). In whole microseconds, rounded half to even
+-- (round of a float8, as Go's math.RoundToEven), and without calendar
+-- days: the time zone of the session must not move it. The period's
+-- microseconds come from a float8 of its seconds, rounded: exact for
+-- periods of centuries, and date_part's float8 costs what interval
+-- arithmetic did, where extract's numeric made the open count half as slow
+-- again (0.70 s against 0.46 s over 1M open requests).
 CREATE FUNCTION datarights_due_soon_at(clock_started_at timestamptz, due_at timestamptz, fraction float8)
     RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN clock_started_at IS NULL THEN due_at
-        ELSE clock_started_at + round((extract(epoch FROM due_at - clock_started_at) * 1000000)::float8 * fraction)
+        ELSE clock_started_at + round(round(date_part('epoch', due_at - clock_started_at) * 1000000) * fraction)
             * interval '1 microsecond' END
 $$;
 
