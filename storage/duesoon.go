@@ -156,7 +156,7 @@ func RecomputeDueSoon(ctx context.Context, pool *pgxpool.Pool, opts RecomputeOpt
 					FROM batch WHERE r.id = batch.id AND r.completed_at IS NULL AND r.status <> 'paused' AND r.due_at IS NOT NULL
 						AND r.due_soon_at IS DISTINCT FROM datarights_due_soon_at(r.clock_started_at, r.due_at, $3)
 					RETURNING 1)
-				SELECT (SELECT id::text FROM batch ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM fixed)`,
+				SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1)::text, (SELECT count(*) FROM batch), (SELECT count(*) FROM fixed)`,
 				from, opts.BatchSize, *fraction).Scan(&last, &visited, &changed)
 			if err != nil {
 				return err
