@@ -213,7 +213,9 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request) {
 //	assignee: a staff name, "me" (the caller) or "none" (nobody)
 //	open=true: every request not completed, refused, cancelled or expired
 //	q: an exact request id or ticket reference; never personal data
-//	sort=due_at|-received_at, limit, cursor
+//	sort=due_at|-received_at, limit, cursor (due_at: by deadline; the
+//	  on_track band by the instant each request becomes due soon, the
+//	  order of its index)
 func (s *server) requestFilter(r *http.Request, st rights.Staff) (storage.RequestFilter, error) {
 	q := r.URL.Query()
 	var problems rights.Problems

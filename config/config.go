@@ -254,7 +254,9 @@ type SLA struct {
 	// when the deadline passes.
 	Reminders []float64 `yaml:"reminders"`
 	// DueSoonAt is the fraction of the period after which an open request
-	// is in the due_soon band.
+	// is in the due_soon band. serve and worker also store it in the
+	// database at start, for the instants the on-track queue is indexed by
+	// (storage.SetDueSoonFraction).
 	DueSoonAt float64 `yaml:"due_soon_at"`
 	// Notify lists the staff addresses reminders and breach notices go to.
 	Notify []string `yaml:"notify"`

@@ -1,6 +1,9 @@
 package rights
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Band is where an open request stands against its deadline, for the staff
 // queue and the dashboards.
@@ -30,7 +33,8 @@ func (b Band) Valid() bool {
 
 // BandOf places r at now. dueSoonAt is the fraction of the period (clock
 // start to due) after which an open request is due soon. The same rules are
-// written in SQL in storage.bandSQL; a test keeps the two in step.
+// written in SQL in storage.bandSQL and the band conditions of the staff
+// queue; a test keeps them in step.
 func BandOf(r *Request, now time.Time, dueSoonAt float64) Band {
 	switch {
 	case r.Status.Terminal():
@@ -41,8 +45,19 @@ func BandOf(r *Request, now time.Time, dueSoonAt float64) Band {
 		return BandNoDeadline
 	case !now.Before(*r.DueAt):
 		return BandOverdue
-	case r.ClockStartedAt != nil && !now.Before(r.ClockStartedAt.Add(time.Duration(float64(r.DueAt.Sub(*r.ClockStartedAt))*dueSoonAt))):
+	case r.ClockStartedAt != nil && !now.Before(DueSoonInstant(*r.ClockStartedAt, *r.DueAt, dueSoonAt)):
 		return BandDueSoon
 	}
 	return BandOnTrack
+}
+
+// DueSoonInstant is when a request whose clock started at start and which is
+// due at due becomes due soon: fraction of the way through its period. It is
+// in whole microseconds (what Postgres keeps), the offset rounded half to
+// even, exactly as the database's datarights_due_soon_at computes the
+// instant it stores (migration 0028), so that a request is in the same band
+// in a view as in the staff queue's lists.
+func DueSoonInstant(start, due time.Time, fraction float64) time.Time {
+	period := due.Sub(start) / time.Microsecond
+	return start.Add(time.Duration(math.RoundToEven(float64(period)*fraction)) * time.Microsecond)
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // TestBandSQLMatchesBandOf keeps the SQL band (staff queue filter, metrics)
-// and the Go band (request views) in step, at the edges of each band.
+// and the Go band (request views) in step, at the edges of each band
+// (TestBandsAgreeOnGeneratedRequests: on many requests).
 func TestBandSQLMatchesBandOf(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -36,7 +37,7 @@ func TestBandSQLMatchesBandOf(t *testing.T) {
 		{rights.StatusCompleted, ptr(now.Add(-time.Hour)), ptr(start)},                     // closed
 		{rights.StatusFailed, ptr(now.Add(time.Hour)), nil},                                // no start: on track
 	}
-	want := map[rights.Band]int{}
+	var requests []*rights.Request
 	for _, c := range cases {
 		r := newRequest()
 		r.Status, r.DueAt, r.ClockStartedAt = c.status, c.due, c.start
@@ -46,18 +47,42 @@ func TestBandSQLMatchesBandOf(t *testing.T) {
 		if err := b.db.InTx(ctx, func(tx pgx.Tx) error { return storage.InsertRequest(ctx, tx, r, nil) }); err != nil {
 			t.Fatal(err)
 		}
-		want[rights.BandOf(r, now, 0.8)]++
+		requests = append(requests, r)
+	}
+	// The on-track band computes each request's due-soon instant until the
+	// stored ones are of the caller's fraction, then reads them; after a
+	// change of the fraction, the new one's.
+	want := checkBandEdges(t, b, requests, now, 0.8, "computed")
+	if want[rights.BandDueSoon] != 1 || want[rights.BandOverdue] != 2 {
+		t.Fatalf("test cases no longer cover the edges: %v", want)
+	}
+	setFraction(t, b, 0.8)
+	checkBandEdges(t, b, requests, now, 0.8, "stored")
+	setFraction(t, b, 0.85)
+	if changed := checkBandEdges(t, b, requests, now, 0.85, "stored after a change"); changed[rights.BandDueSoon] != 0 {
+		t.Fatalf("at 0.85 the edge of 0.8 is still due soon: %v", changed)
+	}
+}
+
+// checkBandEdges compares ListRequests, CountOpen and CountOpenByBand with
+// rights.BandOf at fraction, band by band, and returns BandOf's counts.
+func checkBandEdges(t *testing.T, b testBundle, requests []*rights.Request, now time.Time, fraction float64, label string) map[rights.Band]int {
+	t.Helper()
+	ctx := context.Background()
+	want := map[rights.Band]int{}
+	for _, r := range requests {
+		want[rights.BandOf(r, now, fraction)]++
 	}
 	for _, band := range rights.Bands {
-		list, _, err := storage.ListRequests(ctx, b.db.Pool, storage.RequestFilter{Band: band, Now: now, DueSoonAt: 0.8})
+		list, _, err := storage.ListRequests(ctx, b.db.Pool, storage.RequestFilter{Band: band, Now: now, DueSoonAt: fraction})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(list) != want[band] {
-			t.Errorf("band %s: SQL finds %d, BandOf %d", band, len(list), want[band])
+			t.Errorf("%s: band %s: SQL finds %d, BandOf %d", label, band, len(list), want[band])
 		}
 	}
-	counts, err := storage.CountOpen(ctx, b.db.Pool, now, 0.8)
+	counts, err := storage.CountOpen(ctx, b.db.Pool, now, fraction)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,25 +92,23 @@ func TestBandSQLMatchesBandOf(t *testing.T) {
 	}
 	for _, band := range rights.Bands {
 		if band != rights.BandClosed && got[band] != want[band] {
-			t.Errorf("CountOpen band %s = %d, want %d", band, got[band], want[band])
+			t.Errorf("%s: CountOpen band %s = %d, want %d", label, band, got[band], want[band])
 		}
 	}
 	// The console's counts use the band filter's rules.
-	byBand, err := storage.CountOpenByBand(ctx, b.db.Pool, storage.RequestFilter{Now: now, DueSoonAt: 0.8})
+	byBand, err := storage.CountOpenByBand(ctx, b.db.Pool, storage.RequestFilter{Now: now, DueSoonAt: fraction})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, band := range rights.Bands {
 		if band != rights.BandClosed && byBand[band] != want[band] {
-			t.Errorf("CountOpenByBand %s = %d, want %d", band, byBand[band], want[band])
+			t.Errorf("%s: CountOpenByBand %s = %d, want %d", label, band, byBand[band], want[band])
 		}
 	}
 	if _, ok := byBand[rights.BandClosed]; ok {
 		t.Error("CountOpenByBand counts closed requests")
 	}
-	if want[rights.BandDueSoon] != 1 || want[rights.BandOverdue] != 2 {
-		t.Fatalf("test cases no longer cover the edges: %v", want)
-	}
+	return want
 }
 
 func TestListSortedByDeadlinePaginates(t *testing.T) {

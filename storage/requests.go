@@ -466,20 +466,22 @@ func (f RequestFilter) where(args []any) ([]string, []any) {
 	return where, args
 }
 
-// bandSQL is rights.BandOf in SQL ($1 now, $2 the due-soon fraction).
+// bandSQL is rights.BandOf in SQL ($1 now, $2 the due-soon fraction): the
+// counts read every open request anyway, so they compute each instant
+// rather than depend on the stored ones being of $2.
 const bandSQL = `CASE
 	WHEN status IN ('completed', 'refused', 'cancelled', 'expired') THEN 'closed'
 	WHEN status = 'paused' THEN 'paused'
 	WHEN due_at IS NULL THEN 'no_deadline'
 	WHEN $1::timestamptz >= due_at THEN 'overdue'
-	WHEN clock_started_at IS NOT NULL AND $1::timestamptz >= clock_started_at + (due_at - clock_started_at) * $2::float8 THEN 'due_soon'
+	WHEN clock_started_at IS NOT NULL AND $1::timestamptz >= datarights_due_soon_at(clock_started_at, due_at, $2::float8) THEN 'due_soon'
 	ELSE 'on_track' END`
 
 // bandWhere is bandSQL split into one condition per band ($1 now, $2 the
 // due-soon fraction), each written so an index on open requests' deadlines
 // can serve it: a CASE over every row could not use any index, which made
 // the overdue queue's first page take 964 ms at 1M open requests. A test
-// keeps these, bandSQL and rights.BandOf in step.
+// keeps these, onTrackStored, bandSQL and rights.BandOf in step.
 //
 // The overdue, due-soon and on-track conditions also bound
 // coalesce(due_at, 'infinity') itself (implied by the rest, so the rows are
@@ -488,19 +490,40 @@ const bandSQL = `CASE
 // the third of all open requests that are overdue, one by one, before its
 // first row (5.8 s at 1M). The paused and no-deadline bands, a few of
 // all open requests, have small indexes of their own (migration 0026).
+//
+// The on-track condition here computes each request's due-soon instant:
+// it is the fallback for when the stored instants are not of $2
+// (onTrackStored).
 var bandWhere = map[rights.Band]string{
 	rights.BandOverdue: `completed_at IS NULL AND status <> 'paused' AND due_at <= $1::timestamptz
 		AND coalesce(due_at, 'infinity') <= $1::timestamptz`,
 	rights.BandDueSoon: `completed_at IS NULL AND status <> 'paused' AND due_at > $1::timestamptz
 		AND coalesce(due_at, 'infinity') > $1::timestamptz
-		AND clock_started_at IS NOT NULL AND $1::timestamptz >= clock_started_at + (due_at - clock_started_at) * $2::float8`,
+		AND clock_started_at IS NOT NULL AND $1::timestamptz >= datarights_due_soon_at(clock_started_at, due_at, $2::float8)`,
 	rights.BandOnTrack: `completed_at IS NULL AND status <> 'paused' AND due_at > $1::timestamptz
 		AND coalesce(due_at, 'infinity') > $1::timestamptz
-		AND (clock_started_at IS NULL OR $1::timestamptz < clock_started_at + (due_at - clock_started_at) * $2::float8)`,
+		AND (clock_started_at IS NULL OR $1::timestamptz < datarights_due_soon_at(clock_started_at, due_at, $2::float8))`,
 	rights.BandPaused:     `completed_at IS NULL AND status = 'paused'`,
 	rights.BandNoDeadline: `completed_at IS NULL AND status <> 'paused' AND due_at IS NULL`,
 	rights.BandClosed:     `(completed_at IS NOT NULL OR status IN ` + terminalSQL + `)`,
 }
+
+// onTrackStored is the on-track condition on the stored instants
+// (migration 0028), for when they are all of $2 (DueSoonReady): the same
+// rows as bandWhere's, served by the index on (due_soon_at, id). In
+// deadline order the on-track requests come after the due-soon ones, and
+// whether a request is due soon depends on its own clock start, which no
+// bound on the deadline can express: that scan passed every due-soon
+// request (196 ms at 1M open requests).
+const onTrackStored = `completed_at IS NULL AND status <> 'paused' AND due_soon_at > $1::timestamptz AND due_at > $1::timestamptz`
+
+// The orders a list is read in; each cursor names its own, so that a cursor
+// of one is refused by another rather than read as a key of another kind.
+const (
+	orderReceived = "r" // newest first: (received_at, id) descending
+	orderDue      = "d" // by deadline: (coalesce(due_at, 'infinity'), id)
+	orderDueSoon  = "s" // the on-track band by deadline: (due-soon instant, id)
+)
 
 // Cursor limits.
 const (
@@ -510,6 +533,12 @@ const (
 
 // ListRequests returns one page of requests, newest first, and the cursor of
 // the next page ("" on the last page).
+//
+// Sorted by due (f.SortByDue), requests are in deadline order, those
+// without a deadline last, except the on-track band's: that is in the
+// order its requests become due soon (for requests whose periods are
+// equally long, deadline order), the order of its index. A request whose
+// clock has no start counts as becoming due soon at its deadline.
 func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Request, string, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -520,22 +549,47 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 		now = time.Now()
 	}
 	where, args := f.where([]any{now, f.DueSoonAt})
+	order := orderReceived
+	if f.SortByDue {
+		order = orderDue
+	}
+	// The due-soon instant, stored or computed from each request's clock.
+	dueSoonKey := "datarights_due_soon_at(clock_started_at, due_at, $2::float8)"
 	if f.Band != "" {
 		cond, ok := bandWhere[f.Band]
 		if !ok {
 			return nil, "", rights.Errorf(rights.EInvalid, "unknown band %q", f.Band)
 		}
+		if f.Band == rights.BandOnTrack {
+			stored, err := DueSoonReady(ctx, q, f.DueSoonAt)
+			if err != nil {
+				return nil, "", fmt.Errorf("list requests: %w", err)
+			}
+			if stored {
+				cond, dueSoonKey = onTrackStored, "due_soon_at"
+			}
+			if f.SortByDue {
+				order = orderDueSoon
+			}
+		}
 		where = append(where, cond)
 	}
-	order := " ORDER BY received_at DESC, id DESC"
-	if f.SortByDue {
+	var sortKey, orderBy string
+	switch order {
+	case orderReceived:
+		sortKey, orderBy = "received_at", " ORDER BY received_at DESC, id DESC"
+	case orderDue:
 		// Requests without a deadline sort last: 'infinity' keeps the
 		// keyset comparison a plain row comparison. The expression is
 		// indexed for open requests (migration 0022).
-		order = " ORDER BY coalesce(due_at, 'infinity'), id"
+		sortKey = "coalesce(due_at, 'infinity')"
+		orderBy = " ORDER BY " + sortKey + ", id"
+	case orderDueSoon:
+		sortKey = dueSoonKey
+		orderBy = " ORDER BY " + sortKey + ", id"
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		at, id, err := decodeCursor(f.Cursor, order)
 		if err != nil {
 			return nil, "", err
 		}
@@ -544,23 +598,37 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 			atArg = pgtype.Timestamptz{Valid: true, InfinityModifier: pgtype.Infinity}
 		}
 		args = append(args, atArg, id)
-		if f.SortByDue {
-			where = append(where, fmt.Sprintf("(coalesce(due_at, 'infinity'), id) > ($%d, $%d)", len(args)-1, len(args)))
-		} else {
-			where = append(where, fmt.Sprintf("(received_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+		cmp := ">"
+		if order == orderReceived {
+			cmp = "<"
 		}
+		where = append(where, fmt.Sprintf("(%s, id) %s ($%d, $%d)", sortKey, cmp, len(args)-1, len(args)))
 	}
-	sql := `SELECT ` + requestColumns + ` FROM requests WHERE $1::timestamptz IS NOT NULL AND $2::float8 IS NOT NULL`
+	sql := `SELECT ` + requestColumns
+	if order == orderDueSoon {
+		// The key itself, for the cursor: as the database has it.
+		sql += ", " + sortKey
+	}
+	sql += ` FROM requests WHERE $1::timestamptz IS NOT NULL AND $2::float8 IS NOT NULL`
 	if len(where) > 0 {
 		sql += " AND " + strings.Join(where, " AND ")
 	}
 	args = append(args, limit+1)
-	sql += order + fmt.Sprintf(" LIMIT $%d", len(args))
+	sql += orderBy + fmt.Sprintf(" LIMIT $%d", len(args))
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list requests: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*rights.Request, error) { return scanRequest(row) })
+	var keys []time.Time
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*rights.Request, error) {
+		if order != orderDueSoon {
+			return scanRequest(row)
+		}
+		var key time.Time
+		r, err := scanRequest(row, &key)
+		keys = append(keys, key)
+		return r, err
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list requests: %w", err)
 	}
@@ -569,12 +637,14 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 		list = list[:limit]
 		last := list[limit-1]
 		switch {
-		case !f.SortByDue:
-			next = encodeCursor(last.ReceivedAt, last.ID)
+		case order == orderReceived:
+			next = encodeCursor(order, last.ReceivedAt, last.ID)
+		case order == orderDueSoon:
+			next = encodeCursor(order, keys[limit-1], last.ID)
 		case last.DueAt == nil:
-			next = encodeCursor(infinity, last.ID)
+			next = encodeCursor(order, infinity, last.ID)
 		default:
-			next = encodeCursor(*last.DueAt, last.ID)
+			next = encodeCursor(order, *last.DueAt, last.ID)
 		}
 	}
 	return list, next, nil
@@ -583,28 +653,44 @@ func ListRequests(ctx context.Context, q Querier, f RequestFilter) ([]*rights.Re
 // infinity stands for Postgres' 'infinity' in a due-sorted cursor.
 var infinity = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// EncodeCursor is the cursor of a due-sorted (at = the deadline) or newest-
-// first (at = received) list after the request id; tools use it to start
-// a page anywhere.
-func EncodeCursor(at time.Time, id string) string { return encodeCursor(at, id) }
+// EncodeCursor is the cursor of a deadline-ordered list (not the on-track
+// band's) after the request id due at due; tools use it to start a page
+// anywhere.
+func EncodeCursor(due time.Time, id string) string { return encodeCursor(orderDue, due, id) }
 
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
+// EncodeOnTrackCursor is the cursor of the on-track band's list (sorted by
+// due) after the request id that becomes due soon at dueSoon.
+func EncodeOnTrackCursor(dueSoon time.Time, id string) string {
+	return encodeCursor(orderDueSoon, dueSoon, id)
 }
 
-func decodeCursor(c string) (time.Time, string, error) {
+// encodeCursor writes the list's order, the sort key and the id. Cursors
+// issued before orders were written in them (key and id alone) are still
+// read, by the two orders that then existed.
+func encodeCursor(order string, at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(order + "|" + at.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(c, order string) (time.Time, string, error) {
 	bad := rights.Errorf(rights.EInvalid, "cursor is not one this service issued")
 	bad.Fields = []rights.FieldProblem{{Field: "cursor", Reason: "malformed"}}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return time.Time{}, "", bad
 	}
-	ts, id, ok := strings.Cut(string(raw), "|")
-	at, err := time.Parse(time.RFC3339Nano, ts)
-	if !ok || err != nil || !ValidID(id) {
+	parts := strings.Split(string(raw), "|")
+	switch {
+	case len(parts) == 3 && parts[0] == order:
+		parts = parts[1:]
+	case len(parts) == 2 && order != orderDueSoon:
+	default:
 		return time.Time{}, "", bad
 	}
-	return at, id, nil
+	at, err := time.Parse(time.RFC3339Nano, parts[0])
+	if err != nil || !ValidID(parts[1]) {
+		return time.Time{}, "", bad
+	}
+	return at, parts[1], nil
 }
 
 // InsertTasks stores a request's store tasks. A task that exists already

@@ -105,6 +105,11 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 	if err := migrateOnStart(ctx, cfg, db, logger); err != nil {
 		return err
 	}
+	stopRecompute, _, err := dueSoonOnStart(ctx, cfg, workerDB, logger)
+	if err != nil {
+		return err
+	}
+	defer stopRecompute()
 	if err := registerTokens(ctx, db, cfg); err != nil {
 		return err
 	}
@@ -247,6 +252,45 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, wit
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// dueSoonOnStart stores sla.due_soon_at as the fraction the requests' stored
+// due-soon instants are of (the on-track queue's index), and recomputes
+// those that are not in the background, in short batches: after a change
+// of the setting, or to finish a recompute a stopped process left midway.
+// Until it is done, lists compute each request's instant instead (exact,
+// slower at a large backlog). Of several processes started with different
+// values, the last to start sets the stored one; each lists by its own.
+// stop stops the recompute and waits for it (the next start goes on from
+// there); done is closed when it has ended.
+func dueSoonOnStart(ctx context.Context, cfg *config.Config, db *storage.DB, logger *slog.Logger) (stop func(), done <-chan struct{}, err error) {
+	previous, changed, err := storage.SetDueSoonFraction(ctx, db.Pool, cfg.SLA.DueSoonAt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if changed && previous != 0 {
+		logger.Info("sla.due_soon_at changed: recomputing the open requests' due-soon instants", "from", previous, "to", cfg.SLA.DueSoonAt)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		start := time.Now()
+		res, err := storage.RecomputeDueSoon(ctx, db.Pool, storage.RecomputeOptions{})
+		switch {
+		case err != nil && ctx.Err() != nil:
+			logger.Info("due-soon recompute stopped; the next start goes on", "visited", res.Visited)
+		case err != nil:
+			logger.Error("due-soon recompute failed; the on-track queue computes its instants until a start completes it", "err", err)
+		case res.Visited > 0:
+			logger.Info("due-soon instants recomputed", "fraction", res.Fraction, "open_requests", res.Visited,
+				"rewritten", res.Changed, "took", time.Since(start).Round(time.Millisecond))
+			if !res.Waited {
+				logger.Warn("due-soon recompute: a transaction older than the change was still open; a request it writes may keep the old instant until its deadline moves")
+			}
+		}
+	}()
+	return func() { cancel(); <-ended }, ended, nil
 }
 
 // migrateOnStart brings the database up to date before the service uses

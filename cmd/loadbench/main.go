@@ -131,7 +131,10 @@ type result struct {
 	queueFirst, queueDeep, scrape, count, sweep, seen time.Duration
 	exportSweep, retentionSweep                       time.Duration
 	dueSoon, onTrack, paused, noDeadline, productType time.Duration
+	onTrackDeep, onTrackComputed                      time.Duration
 	consoleCounts                                     time.Duration
+	recompute                                         time.Duration // one run, not a median
+	recomputed                                        int
 }
 
 func measure(ctx context.Context, server string, n int, opts options, log io.Writer) (result, error) {
@@ -151,6 +154,15 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 	if _, err := db.Migrate(ctx); err != nil {
 		return res, err
 	}
+	const dueSoon = 0.8
+	// As serve does at start: the seed's requests get their due-soon
+	// instants from the trigger, as intake's do.
+	if _, _, err := storage.SetDueSoonFraction(ctx, db.Pool, dueSoon); err != nil {
+		return res, err
+	}
+	if _, err := storage.RecomputeDueSoon(ctx, db.Pool, storage.RecomputeOptions{}); err != nil {
+		return res, err
+	}
 	now := time.Now().UTC()
 	start := time.Now()
 	if err := seed(ctx, db, n, now); err != nil {
@@ -163,7 +175,9 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 	if err != nil {
 		return res, err
 	}
-	const dueSoon = 0.8
+	if ready, err := storage.DueSoonReady(ctx, db.Pool, dueSoon); err != nil || !ready {
+		return res, fmt.Errorf("the seeded requests' due-soon instants are not of %v: %v", dueSoon, err)
+	}
 	queue := storage.RequestFilter{Band: rights.BandOverdue, SortByDue: true, Now: now, DueSoonAt: dueSoon, Open: true}
 	var deepCursor string
 	{
@@ -176,6 +190,19 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 			return res, err
 		}
 		deepCursor = storage.EncodeCursor(due, id)
+	}
+	var onTrackCursor string
+	{
+		// Likewise half way down the on-track band, in its order.
+		var at time.Time
+		var id string
+		if err := db.Pool.QueryRow(ctx, `SELECT due_soon_at, id FROM requests
+			WHERE completed_at IS NULL AND status <> 'paused' AND due_soon_at > $1 AND due_at > $1
+			ORDER BY due_soon_at, id OFFSET (SELECT count(*) / 2 FROM requests
+				WHERE completed_at IS NULL AND status <> 'paused' AND due_soon_at > $1 AND due_at > $1) LIMIT 1`, now).Scan(&at, &id); err != nil {
+			return res, err
+		}
+		onTrackCursor = storage.EncodeOnTrackCursor(at, id)
 	}
 	var repeatOf *rights.Request
 	{
@@ -208,6 +235,24 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 		{&res.onTrack, func() error {
 			f := queue
 			f.Band = rights.BandOnTrack
+			_, _, err := storage.ListRequests(ctx, db.Pool, f)
+			return err
+		}},
+		{&res.onTrackDeep, func() error {
+			f := queue
+			f.Band, f.Cursor = rights.BandOnTrack, onTrackCursor
+			list, _, err := storage.ListRequests(ctx, db.Pool, f)
+			if err == nil && len(list) == 0 {
+				err = errors.New("nothing on track after the cursor half way")
+			}
+			return err
+		}},
+		{&res.onTrackComputed, func() error {
+			// A replica configured with another fraction than the
+			// stored one (or any, while a recompute runs): each
+			// request's instant is computed.
+			f := queue
+			f.Band, f.DueSoonAt = rights.BandOnTrack, 0.75
 			_, _, err := storage.ListRequests(ctx, db.Pool, f)
 			return err
 		}},
@@ -291,6 +336,17 @@ func measure(ctx context.Context, server string, n int, opts options, log io.Wri
 		slices.Sort(times)
 		*s.into = times[len(times)/2]
 	}
+	// Last, as it rewrites the instants: what a change of sla.due_soon_at
+	// costs, once.
+	start = time.Now()
+	if _, _, err := storage.SetDueSoonFraction(ctx, db.Pool, 0.75); err != nil {
+		return res, err
+	}
+	rec, err := storage.RecomputeDueSoon(ctx, db.Pool, storage.RecomputeOptions{})
+	if err != nil {
+		return res, err
+	}
+	res.recompute, res.recomputed = time.Since(start), rec.Changed
 	return res, nil
 }
 
@@ -426,6 +482,8 @@ func printTable(w io.Writer, results []result) {
 		{"queue sort=due_at, page half way down", func(r result) time.Duration { return r.queueDeep }},
 		{"queue sort=due_at&sla_band=due_soon, first page", func(r result) time.Duration { return r.dueSoon }},
 		{"queue sort=due_at&sla_band=on_track, first page", func(r result) time.Duration { return r.onTrack }},
+		{"queue sla_band=on_track, page half way down", func(r result) time.Duration { return r.onTrackDeep }},
+		{"queue sla_band=on_track, instants computed (another fraction)", func(r result) time.Duration { return r.onTrackComputed }},
 		{"queue sort=due_at&sla_band=paused, first page", func(r result) time.Duration { return r.paused }},
 		{"queue sort=due_at&sla_band=no_deadline, first page", func(r result) time.Duration { return r.noDeadline }},
 		{"list product=webank&type=delete, newest first", func(r result) time.Duration { return r.productType }},
@@ -444,5 +502,15 @@ func printTable(w io.Writer, results []result) {
 		}
 		fmt.Fprintln(tw, line)
 	}
+	line := "recompute of the due-soon instants after a change (one run)\t"
+	for _, r := range results {
+		line += ms(r.recompute) + "\t"
+	}
+	fmt.Fprintln(tw, line)
+	line = "  open requests rewritten\t"
+	for _, r := range results {
+		line += fmt.Sprintf("%d\t", r.recomputed)
+	}
+	fmt.Fprintln(tw, line)
 	tw.Flush()
 }
