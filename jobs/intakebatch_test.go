@@ -221,6 +221,11 @@ func TestGroupedTicketFailsAlone(t *testing.T) {
 	if want := n - 3; rows != want || events != want || jobs != want {
 		t.Errorf("stored %d requests, %d events, %d verify jobs; want %d of each", rows, events, jobs, want)
 	}
+	// A failed group's transaction (begun in its insert batch) gave its
+	// connection back.
+	if held := b.db.Pool.Stat().AcquiredConns(); held != 0 {
+		t.Errorf("%d connections still held after every ticket was answered", held)
+	}
 }
 
 // A group waiting for a lock does not hold up the tickets behind it: here
