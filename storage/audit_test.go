@@ -390,3 +390,48 @@ func TestAuditLockOrderRequestThenChain(t *testing.T) {
 	}
 	verifyOK(t, db, keyring.ForTest())
 }
+
+// BeginReceived's transaction, begun in its insert batch, gives its
+// connection back when committed, and when a statement of the batch fails
+// it is rolled back (nothing of the batch stored) and gives it back too:
+// intake's pool would otherwise run dry after a few refused tickets.
+func TestBeginReceivedGivesTheConnectionBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := storagetest.NewDB(t, "beginreceived")
+	received := func() *storage.Received {
+		r := newRequest()
+		return &storage.Received{Request: r, Event: rights.AuditEvent{RequestID: r.ID, At: time.Now(),
+			Actor: rights.ActorSystem, Action: "request.received"}}
+	}
+	good := received()
+	tx, err := storage.BeginReceived(ctx, db.Pool, []*storage.Received{good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !good.Created {
+		t.Fatal("the committed request was not reported created")
+	}
+	if held := db.Pool.Stat().AcquiredConns(); held != 0 {
+		t.Fatalf("%d connections held after the commit", held)
+	}
+
+	first, refused := received(), received()
+	refused.Request.Locale = "x\x00y" // Postgres refuses a NUL in text
+	if _, err := storage.BeginReceived(ctx, db.Pool, []*storage.Received{first, refused}); err == nil {
+		t.Fatal("a batch with a refused insert began a transaction")
+	}
+	if held := db.Pool.Stat().AcquiredConns(); held != 0 {
+		t.Fatalf("%d connections held after a refused batch", held)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM requests WHERE id = $1`, first.Request.ID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatal("the request before the refused one was stored")
+	}
+}

@@ -114,6 +114,7 @@ func BeginReceived(ctx context.Context, pool *pgxpool.Pool, items []*Received) (
 		return nil, fmt.Errorf("insert requests: begin: %w", err)
 	}
 	if err := readReceived(br, items); err != nil {
+		_ = tx.Rollback(ctx)
 		return nil, err
 	}
 	return tx, nil
