@@ -122,10 +122,10 @@ func (p *Pipeline) commitGroups(ctx context.Context) {
 		g.mu.Unlock()
 
 		// Tickets already waiting when this group stalls arrive no
-		// more: the timer starts their committer.
+		// more: the timer starts their committer. It covers the retries
+		// of a failed group's tickets too, which run one after another.
 		stalled := time.AfterFunc(intakeStallAfter, func() { p.relieveStalledIntake(ctx) })
 		err := p.commitGroup(ctx, group)
-		stalled.Stop()
 		var commitErr *groupCommitError
 		switch {
 		case err == nil || len(group) == 1 || errors.As(err, &commitErr):
@@ -139,6 +139,7 @@ func (p *Pipeline) commitGroups(ctx context.Context) {
 				it.done <- p.commitGroup(ctx, []*intakeItem{it})
 			}
 		}
+		stalled.Stop()
 	}
 }
 
