@@ -84,16 +84,10 @@ func (p *Pipeline) commitReceived(ctx context.Context, it *intakeItem) error {
 	g := &p.intake
 	g.mu.Lock()
 	g.pending = append(g.pending, it)
-	start := g.needCommitter(time.Now())
-	if start {
-		g.running++
-	}
 	g.mu.Unlock()
-	if start {
-		// The group outlives this caller's context: other callers'
-		// tickets ride in it.
-		go p.commitGroups(context.WithoutCancel(ctx))
-	}
+	// The group outlives this caller's context: other callers' tickets
+	// ride in it.
+	p.startCommitter(context.WithoutCancel(ctx))
 	select {
 	case err := <-it.done:
 		return err
@@ -124,7 +118,7 @@ func (p *Pipeline) commitGroups(ctx context.Context) {
 		// Tickets already waiting when this group stalls arrive no
 		// more: the timer starts their committer. It covers the retries
 		// of a failed group's tickets too, which run one after another.
-		stalled := time.AfterFunc(intakeStallAfter, func() { p.relieveStalledIntake(ctx) })
+		stalled := time.AfterFunc(intakeStallAfter, func() { p.startCommitter(ctx) })
 		err := p.commitGroup(ctx, group)
 		var commitErr *groupCommitError
 		switch {
@@ -143,9 +137,11 @@ func (p *Pipeline) commitGroups(ctx context.Context) {
 	}
 }
 
-// relieveStalledIntake starts a committer for the tickets waiting behind
-// groups that have all been committing for intakeStallAfter.
-func (p *Pipeline) relieveStalledIntake(ctx context.Context) {
+// startCommitter starts a committer for the pending tickets when
+// needCommitter says one is needed: for a ticket just queued, and for the
+// tickets waiting behind groups that have all been committing for
+// intakeStallAfter.
+func (p *Pipeline) startCommitter(ctx context.Context) {
 	g := &p.intake
 	g.mu.Lock()
 	start := g.needCommitter(time.Now())
