@@ -69,7 +69,14 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 			cfg.Keys = keyring.ForTest()
 
-			p, err := jobs.New(jobs.Config{DB: db, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
+			// The workers' own pool, sized as serve sizes it
+			// (worker.db_conns): each running job holds a connection.
+			workerDB, err := storage.OpenWith(ctx, serviceURL, cfg.Worker.DBConns)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(workerDB.Close)
+			p, err := jobs.New(jobs.Config{DB: workerDB, Settings: cfg, Mailer: &exporters.FileOutbox{Dir: filepath.Join(dir, "outbox")}})
 			if err != nil {
 				b.Fatal(err)
 			}

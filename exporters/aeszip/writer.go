@@ -115,7 +115,7 @@ func (w *Writer) Create(name string, modified time.Time) (io.Writer, error) {
 		return nil, err
 	}
 	if w.fw == nil {
-		w.fw, err = flate.NewWriter((*dataSink)(ew), Level)
+		w.fw, err = getFlateWriter((*dataSink)(ew))
 		if err != nil { // only for an invalid level
 			return nil, w.fail(name, err)
 		}
@@ -315,6 +315,10 @@ func (w *Writer) Close() error {
 	w.closed = true
 	if err := w.finish(); err != nil {
 		return err
+	}
+	if w.fw != nil {
+		putFlateWriter(w.fw) // closed by finish
+		w.fw = nil
 	}
 	start := w.off
 	for i := range w.entries {
