@@ -65,6 +65,8 @@
 // [Writer.Create] uses, 200 kB of I/O buffers) whatever the size of the
 // entries; the central
 // directory kept until [Writer.Close] costs about 150 bytes plus the name
-// length per entry. Deriving keys costs about a millisecond per encrypted
-// entry.
+// length per entry. Deriving keys costs about 0.16 ms per encrypted entry
+// on a processor with the SHA extensions (two PBKDF2 blocks interleaved in
+// assembly; 0.39 ms one block at a time, 0.69 ms through crypto/pbkdf2),
+// about a millisecond without them.
 package aeszip

@@ -27,7 +27,70 @@ func pbkdf2SHA1(password, salt []byte, iterations, keyLen int) ([]byte, error) {
 	if block == nil || iterations < 1 {
 		return pbkdf2.Key(sha1.New, string(password), salt, iterations, keyLen)
 	}
+	if pbkdf2Pair != nil {
+		return pbkdf2SHA1Pairs(block, pbkdf2Pair, password, salt, iterations, keyLen), nil
+	}
 	return pbkdf2SHA1With(block, password, salt, iterations, keyLen), nil
+}
+
+// pbkdf2SHA1Pairs is pbkdf2SHA1With with the iterations of two output
+// blocks run together by pair (an odd last block is run beside a copy of
+// itself, which is thrown away).
+func pbkdf2SHA1Pairs(block func(*[5]uint32, []byte), pair func(*[4][5]uint32, *[2][5]uint32, int),
+	password, salt []byte, iterations, keyLen int) []byte {
+	const size = sha1.Size
+	var st [4][5]uint32
+	st[0], st[1] = hmacStates(block, password)
+	prf := hmac.New(sha1.New, password)
+	blocks := (keyLen + size - 1) / size
+	out := make([]byte, 0, (blocks+1)/2*2*size)
+	var counter [4]byte
+	var u [size]byte
+	for n := 1; n <= blocks; n += 2 {
+		for i := range 2 {
+			// U1 = HMAC(password, salt || block number), the one input
+			// of any length.
+			binary.BigEndian.PutUint32(counter[:], uint32(min(n+i, blocks)))
+			prf.Reset()
+			prf.Write(salt)
+			prf.Write(counter[:])
+			prf.Sum(u[:0])
+			for w := range 5 {
+				st[2+i][w] = binary.BigEndian.Uint32(u[4*w:])
+			}
+		}
+		var t [2][5]uint32
+		pair(&st, &t, iterations-1)
+		for i := range 2 {
+			out = binary.BigEndian.AppendUint32(out, t[i][0])
+			for _, w := range t[i][1:] {
+				out = binary.BigEndian.AppendUint32(out, w)
+			}
+		}
+	}
+	return out[:keyLen]
+}
+
+// hmacStates returns SHA-1's state after the HMAC key's inner and outer
+// pad: every HMAC of the key starts from one of them.
+func hmacStates(block func(*[5]uint32, []byte), password []byte) (inner, outer [5]uint32) {
+	const blockSize = sha1.BlockSize
+	key := password
+	if len(key) > blockSize {
+		sum := sha1.Sum(key)
+		key = sum[:]
+	}
+	var ipad, opad [blockSize]byte
+	copy(ipad[:], key)
+	copy(opad[:], key)
+	for i := range ipad {
+		ipad[i] ^= 0x36
+		opad[i] ^= 0x5c
+	}
+	inner, outer = sha1Init, sha1Init
+	block(&inner, ipad[:])
+	block(&outer, opad[:])
+	return inner, outer
 }
 
 func pbkdf2SHA1With(block func(*[5]uint32, []byte), password, salt []byte, iterations, keyLen int) []byte {

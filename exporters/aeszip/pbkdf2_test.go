@@ -90,3 +90,23 @@ func BenchmarkStdlibPBKDF2(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPBKDF2Loops compares the two SHA-extension loops on deriveKeys'
+// input: one output block at a time (pbkdf2SHA1With) and two interleaved
+// (pbkdf2SHA1Pairs, what pbkdf2SHA1 runs).
+func BenchmarkPBKDF2Loops(b *testing.B) {
+	if sha1Block == nil || pbkdf2Pair == nil {
+		b.Skip("no SHA extensions here")
+	}
+	password, salt := []byte("correct horse battery staple"), []byte("0123456789abcdef")
+	b.Run("single", func(b *testing.B) {
+		for b.Loop() {
+			pbkdf2SHA1With(sha1Block, password, salt, kdfIterations, 2*keyLen+verifierLen)
+		}
+	})
+	b.Run("pairs", func(b *testing.B) {
+		for b.Loop() {
+			pbkdf2SHA1Pairs(sha1Block, pbkdf2Pair, password, salt, kdfIterations, 2*keyLen+verifierLen)
+		}
+	})
+}
