@@ -166,6 +166,22 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 	if n := recipientNotice(t, body, "insurer"); n["status"] != "sent" {
 		t.Errorf("after a forged acknowledgement the notice is %v", n)
 	}
+	// A signed acknowledgement whose note holds a NUL (escaped, or raw) or
+	// invalid UTF-8: a 400 naming the note, and the notice stays sent.
+	for name, bad := range map[string][]byte{
+		"escaped NUL":   []byte(`{"acknowledged": true, "note": "erased\u0000"}`),
+		"raw NUL":       []byte("{\"acknowledged\": true, \"note\": \"erased\x00\"}"),
+		"invalid UTF-8": []byte("{\"acknowledged\": true, \"note\": \"erased\xff\"}"),
+	} {
+		code, out := e.callback(ackURL, bad, sign(insurerSecret, time.Now(), ackURL, bad))
+		if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "note") && !strings.Contains(fmt.Sprint(out), "UTF-8") {
+			t.Errorf("acknowledgement with %s in its note = %d %v, want 400 naming the note or the encoding", name, code, out)
+		}
+	}
+	_, body = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
+	if n := recipientNotice(t, body, "insurer"); n["status"] != "sent" {
+		t.Errorf("after acknowledgements with bad text the notice is %v", n)
+	}
 	if code, out := e.callback(ackURL, ack, sign(insurerSecret, time.Now(), ackURL, ack)); code != http.StatusOK || out["status"] != "acknowledged" {
 		t.Errorf("acknowledgement = %d %v", code, out)
 	}

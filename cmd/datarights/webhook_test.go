@@ -355,6 +355,18 @@ func TestWebhookAsyncDelete(t *testing.T) {
 	if code, body := e.callback(call.CallbackURL, malformed, sign(svc.secret, now, call.CallbackURL, malformed)); code != http.StatusBadRequest {
 		t.Errorf("malformed result: %d %v, want 400", code, body)
 	}
+	// NUL characters, signed, where the report keeps text (a dataset's
+	// name, the store's message): refused with a 400, as Postgres would
+	// refuse them in the task's report, and nothing changes.
+	for name, bad := range map[string][]byte{
+		"escaped NUL in a dataset name": []byte(`{"status":"done","found":true,"deleted":{"po\u0000ints":3}}`),
+		"raw NUL in a dataset name":     []byte("{\"status\":\"done\",\"found\":true,\"deleted\":{\"po\x00ints\":3}}"),
+		"escaped NUL in a message":      []byte(`{"status":"failed","error":"no\u0000thing"}`),
+	} {
+		if code, body := e.callback(call.CallbackURL, bad, sign(svc.secret, now, call.CallbackURL, bad)); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %v, want 400", name, code, body)
+		}
+	}
 	// A delete result over 64 KiB, signed: 413 naming the body.
 	large := append([]byte(`{"status":"done","found":true,"deleted":{"points":3}}`), bytes.Repeat([]byte(" "), 64<<10)...)
 	if code, body := e.callback(call.CallbackURL, large, sign(svc.secret, now, call.CallbackURL, large)); code != http.StatusRequestEntityTooLarge ||
