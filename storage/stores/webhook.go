@@ -668,6 +668,10 @@ func (d *resultDecoder) columns(field string) ([]string, error) {
 		if !ok || c == "" || len(c) > 200 {
 			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "must be a name of 1 to 200 bytes")
 		}
+		if strings.IndexByte(c, 0) >= 0 {
+			// A header of the CSV and a key of each JSON row: text only.
+			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "must not contain a NUL character")
+		}
 		if _, dup := seen[c]; dup {
 			// Rows become JSON objects keyed by column: a repeated name
 			// would lose values. The name itself is not quoted.

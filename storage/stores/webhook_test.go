@@ -686,6 +686,7 @@ func TestWebhookResultCaps(t *testing.T) {
 		{"a million columns", rights.ActionExport, export(`{"name":"wide","columns":[` + names(1_000_000, "") + `],"rows":[]}`), rights.EInvalid, "datasets[0].columns"},
 		{"repeated column", rights.ActionExport, export(`{"name":"a","columns":["x","y"],"rows":[]},{"name":"b","columns":["x","y","x"],"rows":[]}`), rights.EInvalid, "datasets[1].columns[2]"},
 		{"column not a name", rights.ActionExport, export(`{"name":"a","columns":["x",null],"rows":[]}`), rights.EInvalid, "datasets[0].columns[1]"},
+		{"NUL in a column", rights.ActionExport, export(`{"name":"a","columns":["x","y\u0000"],"rows":[]}`), rights.EInvalid, "datasets[0].columns[1]"},
 		{"columns not an array", rights.ActionExport, export(`{"name":"a","columns":"x","rows":[]}`), rights.EInvalid, "datasets[0].columns"},
 		{"1000 datasets", rights.ActionExport, export(datasets(1000)), "", ""},
 		{"1001 datasets", rights.ActionExport, export(datasets(1001)), rights.EInvalid, "datasets"},
