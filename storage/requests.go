@@ -127,8 +127,12 @@ func queueReceived(b *pgx.Batch, items []*Received) error {
 			return err
 		}
 		insert, args := requestInsert(it.Request, it.Idem)
-		b.Queue(insert+` ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-			RETURNING `+requestColumns, args...)
+		if it.Idem != nil {
+			insert += ` ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
+		}
+		// Without a key nothing can conflict, and a plain insert skips
+		// the speculative insertion ON CONFLICT costs every row.
+		b.Queue(insert+` RETURNING `+requestColumns, args...)
 		// The event only when its request was stored just now: a request
 		// skipped for its key has no row, and its id is fresh.
 		b.Queue(auditSQL, auditArgs...)
