@@ -309,3 +309,98 @@ func TestStalledGroupDoesNotHoldUpIntake(t *testing.T) {
 		t.Fatalf("%d requests besides the seed and the one behind, want the stalled one", rows)
 	}
 }
+
+// TestNextGroupFillsWhileACommitWaits: once a group has sent its COMMIT,
+// the tickets behind it are written and committed without waiting for that
+// commit to return. The stall rule, which would also let them by, is set
+// out of reach (an hour): with committers that wait for each other's
+// commit, the ticket behind hangs and the test fails at its deadline.
+func TestNextGroupFillsWhileACommitWaits(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t)
+	jobs.SetIntakeStallAfter(b.pipeline, time.Hour)
+	ctx := context.Background()
+
+	// A deferred trigger runs at COMMIT: for the ticket noted
+	// "hold-commit" it waits for an advisory lock the test holds, so that
+	// ticket's COMMIT waits as long as the test says.
+	admin, err := pgx.Connect(ctx, b.adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `
+		CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			PERFORM pg_advisory_lock(4242);
+			PERFORM pg_advisory_unlock(4242);
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER test_hold_commit AFTER INSERT ON requests
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+			WHEN (NEW.note = 'hold-commit') EXECUTE FUNCTION test_hold_commit();`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock(4242)`); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer release()
+
+	held := make(chan error, 1)
+	go func() {
+		_, _, err := b.pipeline.SubmitStaff(ctx, "alice", ticket("demo-user-5", "hold-commit"), nil)
+		held <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting bool
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-held:
+			t.Fatalf("the held ticket's commit did not wait (err %v)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the held ticket's commit never waited for the lock")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+
+	behindCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	behind, created, err := b.pipeline.SubmitStaff(behindCtx, "alice", ticket("demo-user-6", "behind"), nil)
+	if err != nil || !created {
+		t.Fatalf("the ticket behind a waiting commit: created %v, %v", created, err)
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("the held ticket ended (%v) before its commit was let go", err)
+	default:
+	}
+	release()
+	if err := <-held; err != nil {
+		t.Fatalf("the held ticket, once let go: %v", err)
+	}
+	var n int
+	if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM requests WHERE note IN ('hold-commit', 'behind')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || behind == nil {
+		t.Fatalf("%d of the 2 tickets stored", n)
+	}
+}
