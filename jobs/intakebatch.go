@@ -34,58 +34,40 @@ import (
 // connections, small enough that one group's transaction stays short.
 const maxIntakeGroup = 64
 
-// Groups are filled one at a time: tickets that arrive while a group is
-// being written make the next group, so the busier intake is, the larger
-// the groups and the fewer the commits per ticket. Two committers filling
-// groups side by side gave groups of 2.5 tickets at 8 callers and cost
-// 1.5–1.6 ms per ticket where one cost 0.9–1.1 ms (BenchmarkIntake, side
-// by side on the loaded 2-core machine). But a group's COMMIT waits for
-// the disk, and nothing of it needs the next group to wait: once a group
-// has sent its COMMIT, the tickets behind it start the next group, whose
-// rows are written while the first group's commit is flushed.
+// Groups are committed one at a time: tickets that arrive while a group
+// commits make the next group, so the busier intake is, the larger the
+// groups and the fewer the commits per ticket. Two committers gave groups
+// of 2.5 tickets at 8 callers and cost 1.5–1.6 ms per ticket where one
+// committer cost 0.9–1.1 ms (BenchmarkIntake, side by side on the loaded
+// 2-core machine).
 //
 // One group that stalls (waiting for a lock: a ticket whose idempotency key
 // another transaction is inserting; a slow disk) would hold up every
-// ticket behind it, so a group still being written after intakeStallAfter
-// lets another committer take the tickets waiting behind it. At most
-// maxIntakeCommitters run at once, filling or committing.
+// ticket behind it, so a group still committing after intakeStallAfter
+// lets another committer take the tickets waiting behind it, up to
+// maxIntakeCommitters at once.
 const (
 	intakeStallAfter    = 50 * time.Millisecond
 	maxIntakeCommitters = 4
 )
 
 type intakeGroup struct {
-	// stallAfter is intakeStallAfter; tests lengthen it to tell the
-	// committers apart from the stall rule.
-	stallAfter time.Duration
-
 	mu      sync.Mutex
 	pending []*intakeItem
 	running int
-	// filling counts the running committers that are writing a group's
-	// rows, not yet waiting for its COMMIT.
-	filling int
-	// lastStart is when the newest group began: when it is older than
-	// intakeStallAfter, so is every group being filled.
+	// lastStart is when the newest running group began committing: when
+	// it is older than intakeStallAfter, so is every running group.
 	lastStart time.Time
 }
 
 // needCommitter reports whether a ticket now pending should start a
-// committer of its own: when no group is being filled (none runs, or
-// every running one is committing), or when every group being filled has
+// committer of its own: when none runs, or when every running group has
 // stalled. Called with g.mu held.
 func (g *intakeGroup) needCommitter(now time.Time) bool {
-	if len(g.pending) == 0 || g.running >= maxIntakeCommitters {
+	if len(g.pending) == 0 {
 		return false
 	}
-	return g.filling == 0 || now.Sub(g.lastStart) >= g.stallWindow()
-}
-
-func (g *intakeGroup) stallWindow() time.Duration {
-	if g.stallAfter > 0 {
-		return g.stallAfter
-	}
-	return intakeStallAfter
+	return g.running == 0 || (g.running < maxIntakeCommitters && now.Sub(g.lastStart) >= intakeStallAfter)
 }
 
 type intakeItem struct {
@@ -117,43 +99,27 @@ func (p *Pipeline) commitReceived(ctx context.Context, it *intakeItem) error {
 }
 
 // commitGroups commits pending tickets, group after group, until none is
-// pending or, once its group committed, another committer is filling the
-// next one.
+// pending.
 func (p *Pipeline) commitGroups(ctx context.Context) {
 	g := &p.intake
-	for done := false; ; done = true {
+	for {
 		g.mu.Lock()
 		n := min(len(g.pending), maxIntakeGroup)
-		// A committer started for a stalled group fills beside it; one
-		// whose group is done leaves the next to the one filling.
-		if n == 0 || done && g.filling > 0 {
+		if n == 0 {
 			g.running--
 			g.mu.Unlock()
 			return
 		}
 		group := g.pending[:n:n]
 		g.pending = append([]*intakeItem(nil), g.pending[n:]...)
-		g.filling++
 		g.lastStart = time.Now()
 		g.mu.Unlock()
 
-		// Filling ends once, at the group's COMMIT or at its failure:
-		// then the tickets behind it may start the next group.
-		var filled sync.Once
-		endFilling := func() {
-			filled.Do(func() {
-				g.mu.Lock()
-				g.filling--
-				g.mu.Unlock()
-				p.startCommitter(ctx)
-			})
-		}
 		// Tickets already waiting when this group stalls arrive no
 		// more: the timer starts their committer. It covers the retries
 		// of a failed group's tickets too, which run one after another.
-		stalled := time.AfterFunc(g.stallWindow(), func() { p.startCommitter(ctx) })
-		err := p.commitGroup(ctx, group, endFilling)
-		endFilling()
+		stalled := time.AfterFunc(intakeStallAfter, func() { p.startCommitter(ctx) })
+		err := p.commitGroup(ctx, group)
 		var commitErr *groupCommitError
 		switch {
 		case err == nil || len(group) == 1 || errors.As(err, &commitErr):
@@ -164,7 +130,7 @@ func (p *Pipeline) commitGroups(ctx context.Context) {
 			// One of them failed the group: each alone, so the
 			// failure is its own.
 			for _, it := range group {
-				it.done <- p.commitGroup(ctx, []*intakeItem{it}, func() {})
+				it.done <- p.commitGroup(ctx, []*intakeItem{it})
 			}
 		}
 		stalled.Stop()
@@ -172,9 +138,9 @@ func (p *Pipeline) commitGroups(ctx context.Context) {
 }
 
 // startCommitter starts a committer for the pending tickets when
-// needCommitter says one is needed: for a ticket just queued, for the
-// tickets waiting behind a group that has sent its COMMIT, and for those
-// waiting behind groups that have all been filling for intakeStallAfter.
+// needCommitter says one is needed: for a ticket just queued, and for the
+// tickets waiting behind groups that have all been committing for
+// intakeStallAfter.
 func (p *Pipeline) startCommitter(ctx context.Context) {
 	g := &p.intake
 	g.mu.Lock()
@@ -195,9 +161,7 @@ type groupCommitError struct{ err error }
 func (e *groupCommitError) Error() string { return e.err.Error() }
 func (e *groupCommitError) Unwrap() error { return e.err }
 
-// commitGroup stores a group in one transaction; committing is called just
-// before its COMMIT is sent.
-func (p *Pipeline) commitGroup(ctx context.Context, group []*intakeItem, committing func()) error {
+func (p *Pipeline) commitGroup(ctx context.Context, group []*intakeItem) error {
 	items := make([]*storage.Received, len(group))
 	for i, it := range group {
 		items[i] = &it.received
@@ -227,7 +191,6 @@ func (p *Pipeline) commitGroup(ctx context.Context, group []*intakeItem, committ
 			return fmt.Errorf("enqueue %s: %w", VerifyArgs{}.Kind(), err)
 		}
 	}
-	committing()
 	if err := tx.Commit(ctx); err != nil {
 		return &groupCommitError{fmt.Errorf("intake commit: %w", err)}
 	}
