@@ -351,10 +351,38 @@ type WebhookStore struct {
 	// SecretEnv names the environment variable holding the secret both
 	// sides sign with (HMAC-SHA256); it never goes in the file.
 	SecretEnv string `yaml:"secret_env"`
+	// PreviousSecretEnv, while a secret is being rotated, names the
+	// variable holding the secret being replaced: messages signed with it
+	// are still accepted, while datarights signs with the new one only
+	// (docs/webhook.md, "Rotating a secret"). Unset once the other side
+	// signs with the new secret.
+	PreviousSecretEnv string `yaml:"previous_secret_env"`
 	// Timeout bounds one call, answer included; default 30s.
 	Timeout time.Duration `yaml:"timeout"`
-	// Secret is read from SecretEnv.
-	Secret string `yaml:"-"`
+	// Secret is read from SecretEnv, PreviousSecret from
+	// PreviousSecretEnv.
+	Secret         string `yaml:"-"`
+	PreviousSecret string `yaml:"-"`
+}
+
+// readSecrets reads the secrets from the environment.
+func (w *WebhookStore) readSecrets(getenv func(string) string) {
+	if w.SecretEnv != "" {
+		w.Secret = getenv(w.SecretEnv)
+	}
+	if w.PreviousSecretEnv != "" {
+		w.PreviousSecret = getenv(w.PreviousSecretEnv)
+	}
+}
+
+// VerifyingSecrets are the secrets a message from the other side may be
+// signed with: the secret, and during a rotation the previous one.
+func (w *WebhookStore) VerifyingSecrets() [][]byte {
+	secrets := [][]byte{[]byte(w.Secret)}
+	if w.PreviousSecret != "" {
+		secrets = append(secrets, []byte(w.PreviousSecret))
+	}
+	return secrets
 }
 
 // RedisKey is a key (or, with Match, a SCAN pattern) holding a person's data
@@ -581,18 +609,18 @@ func (c *Config) applyEnv(getenv func(string) string) {
 				c.Stores[i].DSN = v
 			}
 		}
-		if w := c.Stores[i].Webhook; w != nil && w.SecretEnv != "" {
-			w.Secret = getenv(w.SecretEnv)
+		if w := c.Stores[i].Webhook; w != nil {
+			w.readSecrets(getenv)
 		}
 	}
 	for _, pc := range c.allPrechecks() {
-		if w := pc.Webhook; w != nil && w.SecretEnv != "" {
-			w.Secret = getenv(w.SecretEnv)
+		if w := pc.Webhook; w != nil {
+			w.readSecrets(getenv)
 		}
 	}
 	for _, r := range c.Recipients {
-		if w := r.Webhook; w != nil && w.SecretEnv != "" {
-			w.Secret = getenv(w.SecretEnv)
+		if w := r.Webhook; w != nil {
+			w.readSecrets(getenv)
 		}
 	}
 	c.exportsEnv(getenv)
@@ -1069,6 +1097,15 @@ func checkWebhook(p *rights.Problems, f string, w *WebhookStore, jobTimeout time
 		p.Add(f+".secret_env", "environment variable %s is not set", w.SecretEnv)
 	case len(w.Secret) < MinWebhookSecret:
 		p.Add(f+".secret_env", "the secret in %s is shorter than %d bytes", w.SecretEnv, MinWebhookSecret)
+	}
+	switch {
+	case w.PreviousSecretEnv == "":
+	case w.PreviousSecret == "":
+		p.Add(f+".previous_secret_env", "environment variable %s is not set (remove previous_secret_env once the rotation is over)", w.PreviousSecretEnv)
+	case len(w.PreviousSecret) < MinWebhookSecret:
+		p.Add(f+".previous_secret_env", "the secret in %s is shorter than %d bytes", w.PreviousSecretEnv, MinWebhookSecret)
+	case w.PreviousSecret == w.Secret:
+		p.Add(f+".previous_secret_env", "holds the same secret as %s: a rotation needs a new secret", w.SecretEnv)
 	}
 	if w.Timeout != 0 && (w.Timeout < time.Second || w.Timeout > jobTimeout) {
 		p.Add(f+".timeout", "must be between 1s and worker.job_timeout (%s), not %s", jobTimeout, w.Timeout)

@@ -182,8 +182,8 @@ func (c *Config) newTypesEnv(getenv func(string) string) {
 			}
 		}
 	}
-	if a := c.NextOfKin.Arrangement; a != nil && a.Webhook != nil && a.Webhook.SecretEnv != "" {
-		a.Webhook.Secret = getenv(a.Webhook.SecretEnv)
+	if a := c.NextOfKin.Arrangement; a != nil && a.Webhook != nil {
+		a.Webhook.readSecrets(getenv)
 	}
 }
 

@@ -177,9 +177,13 @@ func TestRightsConfigRejects(t *testing.T) {
 		"precheck no reason":      {"reason: {zh-CN: 有未结清贷款, en: a loan is open}", "reason: {en: a loan is open}", `cancel_account.prechecks[0].reason: is required in zh-CN and en`},
 		"precheck secret unset":   {"secret_env: LEDGER_SECRET", "secret_env: NOT_SET", `cancel_account.prechecks[1].webhook.secret_env: environment variable NOT_SET is not set`},
 		"recipient both":          {"    email: dpo@bureau.example", "    email: dpo@bureau.example\n    webhook: {url: \"https://x.example\", secret_env: INSURER_SECRET}", `recipients[0]: needs either email or webhook`},
-		"recipient bad email":     {"email: dpo@bureau.example", "email: DPO <dpo@bureau.example>", `recipients[0].email: must be a plain email address`},
-		"recipient bad right":     {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account, correct and withdraw_consent requests, not "copy"`},
-		"recipient twice":         {"name: insurer", "name: credit_bureau", `recipients[1].name: "credit_bureau" is declared twice`},
+		"previous secret unset": {`secret_env: INSURER_SECRET}`, `secret_env: INSURER_SECRET, previous_secret_env: NOT_SET}`,
+			`recipients[1].webhook.previous_secret_env: environment variable NOT_SET is not set`},
+		"previous secret same": {`secret_env: INSURER_SECRET}`, `secret_env: INSURER_SECRET, previous_secret_env: INSURER_SECRET}`,
+			`recipients[1].webhook.previous_secret_env: holds the same secret as INSURER_SECRET`},
+		"recipient bad email": {"email: dpo@bureau.example", "email: DPO <dpo@bureau.example>", `recipients[0].email: must be a plain email address`},
+		"recipient bad right": {"rights: [delete]", "rights: [copy]", `recipients[1].rights[0]: recipients are told of delete, cancel_account, correct and withdraw_consent requests, not "copy"`},
+		"recipient twice":     {"name: insurer", "name: credit_bureau", `recipients[1].name: "credit_bureau" is declared twice`},
 		"cancel method unlisted": {"cancel_account:", "intake:\n  verification_methods: [id_document]\ncancel_account:",
 			`cancel_account.verification_methods[0]: "face_check" is not in intake.verification_methods (id_document)`},
 		"cancel method unknown": {"verification_methods: [face_check]", "verification_methods: [retina_scan]",
@@ -259,5 +263,32 @@ cancel_account:
 	if err == nil || !strings.Contains(err.Error(), "stores[0].identity_format.phone: must be one of national, e164, exact") ||
 		!strings.Contains(err.Error(), `stores[0].identity_format.default_region: must be a calling code like "+86"`) {
 		t.Errorf("bad identity_format: %v", err)
+	}
+}
+
+// TestWebhookSecretRotation: during a rotation a webhook verifies with the
+// new secret and the one it replaces, the new one first; without
+// previous_secret_env, with the new one only.
+func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("datarights.yaml", []byte(strings.Replace(rightsYAML,
+		`secret_env: INSURER_SECRET}`, `secret_env: INSURER_SECRET, previous_secret_env: LEDGER_SECRET}`, 1)), rightsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, ok := cfg.Recipient("insurer")
+	if !ok || rc.Webhook == nil {
+		t.Fatal("no insurer webhook")
+	}
+	got := rc.Webhook.VerifyingSecrets()
+	if len(got) != 2 || string(got[0]) != "fedcba9876543210fedc" || string(got[1]) != "0123456789abcdef0123" {
+		t.Errorf("secrets during a rotation = %q", got)
+	}
+	cfg, err = config.Parse("datarights.yaml", []byte(rightsYAML), rightsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, _ := cfg.Recipient("insurer"); len(rc.Webhook.VerifyingSecrets()) != 1 {
+		t.Errorf("secrets outside a rotation = %q", rc.Webhook.VerifyingSecrets())
 	}
 }

@@ -415,7 +415,7 @@ func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCall
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := stores.NewRequestVerifier([]byte(rc.Webhook.Secret), cb.Method, target, cb.Signature, time.Now(), p.signatureWindow())
+	verifier, err := stores.NewRequestVerifierAny(rc.Webhook.VerifyingSecrets(), cb.Method, target, cb.Signature, time.Now(), p.signatureWindow())
 	if err != nil {
 		return nil, unauthorized
 	}

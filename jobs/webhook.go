@@ -111,7 +111,7 @@ func (p *Pipeline) CompleteTaskFromCallback(ctx context.Context, cb Callback) (*
 		return nil, err
 	}
 	unauthorized := rights.Errorf(rights.EUnauthorized, "the callback's signature is not valid")
-	verifier, err := stores.NewRequestVerifier([]byte(store.Webhook.Secret), cb.Method, target, cb.Signature, time.Now(), p.signatureWindow())
+	verifier, err := stores.NewRequestVerifierAny(store.Webhook.VerifyingSecrets(), cb.Method, target, cb.Signature, time.Now(), p.signatureWindow())
 	if err != nil {
 		return nil, unauthorized
 	}

@@ -124,7 +124,19 @@ func sign(secret string, at time.Time, callbackURL string, body []byte) signedHe
 // only this test's configuration sees.
 func withLoyalty(t *testing.T, svc *loyaltyService) *e2e {
 	t.Helper()
-	const env = "LOYALTY_WEBHOOK_SECRET" // seen only through this test's getenv
+	return withLoyaltyRotating(t, svc, "")
+}
+
+// withLoyaltyRotating is withLoyalty in the middle of a secret rotation:
+// previous, when not empty, is the secret being replaced
+// (webhook.previous_secret_env).
+func withLoyaltyRotating(t *testing.T, svc *loyaltyService, previous string) *e2e {
+	t.Helper()
+	const env, previousEnv = "LOYALTY_WEBHOOK_SECRET", "LOYALTY_WEBHOOK_PREVIOUS" // seen only through this test's getenv
+	rotation := ""
+	if previous != "" {
+		rotation = "      previous_secret_env: " + previousEnv + "\n"
+	}
 	e := setupE2E(t, false, fmt.Sprintf(`  - name: loyalty
     kind: webhook
     key: user_id
@@ -132,17 +144,60 @@ func withLoyalty(t *testing.T, svc *loyaltyService) *e2e {
     webhook:
       url: %s/datarights
       secret_env: %s
-      timeout: 10s
-`, svc.server.URL, env))
+%s      timeout: 10s
+`, svc.server.URL, env, rotation))
 	base := e.getenv
 	e.getenv = func(k string) string {
-		if k == env {
+		switch k {
+		case env:
 			return svc.secret
+		case previousEnv:
+			return previous
 		}
 		return base(k)
 	}
 	e.start()
 	return e
+}
+
+// TestWebhookCallbackDuringSecretRotation: with previous_secret_env set,
+// a callback signed with the secret being replaced is accepted (the
+// service has not switched yet), one signed with any other secret is not,
+// and datarights' own calls are signed with the new secret only (the
+// loyalty service checks them with it).
+func TestWebhookCallbackDuringSecretRotation(t *testing.T) {
+	t.Parallel()
+	svc := newLoyaltyService(t, func(w http.ResponseWriter, _ loyaltyCall) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"status":"accepted"}`) //nolint:errcheck
+	})
+	const previous = "the-secret-being-replaced-0123456789"
+	e := withLoyaltyRotating(t, svc, previous)
+	ticket := copyTicket("demo-user-9")
+	ticket["type"] = "delete"
+	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
+	if code != http.StatusCreated {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["id"].(string)
+	waitFor(t, 30*time.Second, "the loyalty task to wait", func() bool {
+		task := e.task(id, "loyalty")
+		return task != nil && task["status"] == "waiting"
+	})
+	calls := svc.seen()
+	if len(calls) != 1 {
+		t.Fatalf("calls = %+v", calls)
+	}
+	call := calls[0]
+	result := []byte(`{"status":"done","found":true,"deleted":{"points":1}}`)
+	if code, body := e.callback(call.CallbackURL, result, sign("some-other-secret-0123456789abcdef", time.Now(), call.CallbackURL, result)); code != http.StatusUnauthorized {
+		t.Fatalf("callback signed with another secret = %d %v, want 401", code, body)
+	}
+	if code, answer := e.callback(call.CallbackURL, result, sign(previous, time.Now(), call.CallbackURL, result)); code != http.StatusOK || answer["status"] != "succeeded" {
+		t.Fatalf("callback signed with the previous secret = %d %v, want 200 succeeded", code, answer)
+	}
+	e.waitStatus(id, "completed", 30*time.Second)
 }
 
 // callback posts body to the callback path of callbackURL on the service

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,7 +123,7 @@ type Verified struct {
 // (write the body to it, then call Verify), so a large body need not be held
 // in memory to be verified.
 type RequestVerifier struct {
-	secret                           []byte
+	secrets                          [][]byte
 	method, target, timestamp, nonce string
 	want                             []byte
 	body                             hash.Hash
@@ -136,8 +137,15 @@ type RequestVerifier struct {
 // task or notice being acted on, whatever path the message arrived on). The
 // signature itself is checked by Verify once the body has been written.
 func NewRequestVerifier(secret []byte, method, target string, h SignatureHeaders, now time.Time, window time.Duration) (*RequestVerifier, error) {
+	return NewRequestVerifierAny([][]byte{secret}, method, target, h, now, window)
+}
+
+// NewRequestVerifierAny is NewRequestVerifier for a message that may be
+// signed with any of secrets (during a rotation, the new secret and the
+// one it replaces).
+func NewRequestVerifierAny(secrets [][]byte, method, target string, h SignatureHeaders, now time.Time, window time.Duration) (*RequestVerifier, error) {
 	ts := h.Timestamp
-	if len(secret) == 0 || method == "" || strings.ContainsAny(method, "\r\n ") || target == "" || strings.ContainsAny(target, "\r\n") {
+	if len(secrets) == 0 || slices.ContainsFunc(secrets, func(s []byte) bool { return len(s) == 0 }) || method == "" || strings.ContainsAny(method, "\r\n ") || target == "" || strings.ContainsAny(target, "\r\n") {
 		return nil, ErrWebhookSignature
 	}
 	if len(ts) == 0 || len(ts) > 12 || strings.Trim(ts, "0123456789") != "" {
@@ -165,7 +173,7 @@ func NewRequestVerifier(secret []byte, method, target string, h SignatureHeaders
 	if err != nil || len(want) != sha256.Size {
 		return nil, ErrWebhookSignature
 	}
-	return &RequestVerifier{secret: secret, method: method, target: target, timestamp: ts, nonce: h.Nonce,
+	return &RequestVerifier{secrets: secrets, method: method, target: target, timestamp: ts, nonce: h.Nonce,
 		want: want, body: sha256.New(),
 		verified: Verified{Nonce: h.Nonce, SignedAt: signedAt, NonceExpiresAt: signedAt.Add(window)}}, nil
 }
@@ -192,8 +200,15 @@ func (v *RequestVerifier) Write(p []byte) (int, error) { return v.body.Write(p) 
 // Verify checks, in constant time, the signature over the headers and the
 // body written, and returns the nonce for the caller to spend.
 func (v *RequestVerifier) Verify() (Verified, error) {
-	got := signatureMAC(v.secret, v.method, v.target, v.timestamp, v.nonce, v.body.Sum(nil))
-	if !hmac.Equal(got, v.want) {
+	body := v.body.Sum(nil)
+	ok := false
+	for _, secret := range v.secrets {
+		// Every secret is tried: the time taken does not say which one
+		// matched.
+		got := signatureMAC(secret, v.method, v.target, v.timestamp, v.nonce, body)
+		ok = hmac.Equal(got, v.want) || ok
+	}
+	if !ok {
 		return Verified{}, ErrWebhookSignature
 	}
 	return v.verified, nil

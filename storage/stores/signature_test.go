@@ -252,3 +252,34 @@ func TestNewNonce(t *testing.T) {
 		seen[n] = true
 	}
 }
+
+// TestVerifierAcceptsAnySecretOfARotation: a message signed with either
+// secret of a rotation verifies; one signed with a third does not, nor does
+// a list holding an empty secret.
+func TestVerifierAcceptsAnySecretOfARotation(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	newSecret, oldSecret := []byte("the-new-secret-0123456789"), []byte("the-old-secret-0123456789")
+	for name, tc := range map[string]struct {
+		signedWith []byte
+		secrets    [][]byte
+		ok         bool
+	}{
+		"new secret":         {newSecret, [][]byte{newSecret, oldSecret}, true},
+		"old secret":         {oldSecret, [][]byte{newSecret, oldSecret}, true},
+		"another secret":     {[]byte("another-secret-0123456789"), [][]byte{newSecret, oldSecret}, false},
+		"old after rotation": {oldSecret, [][]byte{newSecret}, false},
+		"an empty secret":    {oldSecret, [][]byte{newSecret, nil}, false},
+	} {
+		m := newSignedMessage(now)
+		m.headers.Signature = stores.SignRequest(tc.signedWith, m.method, m.target, m.headers.Timestamp, m.headers.Nonce, m.body)
+		v, err := stores.NewRequestVerifierAny(tc.secrets, m.method, m.target, m.headers, now, time.Minute)
+		if err == nil {
+			_, _ = v.Write(m.body)
+			_, err = v.Verify()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok %v", name, err, tc.ok)
+		}
+	}
+}
