@@ -95,21 +95,7 @@ func hmacStates(block func(*[5]uint32, []byte), password []byte) (inner, outer [
 
 func pbkdf2SHA1With(block func(*[5]uint32, []byte), password, salt []byte, iterations, keyLen int) []byte {
 	const size, blockSize = sha1.Size, sha1.BlockSize
-	key := password
-	if len(key) > blockSize {
-		sum := sha1.Sum(key)
-		key = sum[:]
-	}
-	var ipad, opad [blockSize]byte
-	copy(ipad[:], key)
-	copy(opad[:], key)
-	for i := range ipad {
-		ipad[i] ^= 0x36
-		opad[i] ^= 0x5c
-	}
-	inner, outer := sha1Init, sha1Init
-	block(&inner, ipad[:])
-	block(&outer, opad[:])
+	inner, outer := hmacStates(block, password)
 
 	// The one block hashed after the key's: a 20-byte message, then
 	// SHA-1's padding for a message of 64+20 bytes.
