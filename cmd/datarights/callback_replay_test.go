@@ -116,11 +116,7 @@ func (e *e2e) waitWaiting(ids ...string) {
 // then complete B and D, and B's copy holds B's loyalty rows, not A's.
 func TestCallbacksCannotBeReplayed(t *testing.T) {
 	t.Parallel()
-	svc := newLoyaltyService(t, func(w http.ResponseWriter, _ loyaltyCall) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"accepted"}`) //nolint:errcheck
-	})
+	svc := newAcceptingLoyaltyService(t)
 
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])

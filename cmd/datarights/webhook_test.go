@@ -160,21 +160,23 @@ func withLoyaltyRotating(t *testing.T, svc *loyaltyService, previous string) *e2
 	return e
 }
 
-// TestWebhookCallbackDuringSecretRotation: with previous_secret_env set,
-// a callback signed with the secret being replaced is accepted (the
-// service has not switched yet), one signed with any other secret is not,
-// and datarights' own calls are signed with the new secret only (the
-// loyalty service checks them with it).
-func TestWebhookCallbackDuringSecretRotation(t *testing.T) {
-	t.Parallel()
-	svc := newLoyaltyService(t, func(w http.ResponseWriter, _ loyaltyCall) {
+// newAcceptingLoyaltyService is a loyalty service that answers every call
+// 202: it will call back later (or a test will, for it).
+func newAcceptingLoyaltyService(t *testing.T) *loyaltyService {
+	t.Helper()
+	return newLoyaltyService(t, func(w http.ResponseWriter, _ loyaltyCall) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, `{"status":"accepted"}`) //nolint:errcheck
 	})
-	const previous = "the-secret-being-replaced-0123456789"
-	e := withLoyaltyRotating(t, svc, previous)
-	ticket := copyTicket("demo-user-9")
+}
+
+// submitLoyaltyDelete files a staff delete for user and waits until its
+// loyalty task waits for the service's callback; it returns the request's
+// id.
+func submitLoyaltyDelete(t *testing.T, e *e2e, user string) string {
+	t.Helper()
+	ticket := copyTicket(user)
 	ticket["type"] = "delete"
 	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
 	if code != http.StatusCreated {
@@ -185,6 +187,20 @@ func TestWebhookCallbackDuringSecretRotation(t *testing.T) {
 		task := e.task(id, "loyalty")
 		return task != nil && task["status"] == "waiting"
 	})
+	return id
+}
+
+// TestWebhookCallbackDuringSecretRotation: with previous_secret_env set,
+// a callback signed with the secret being replaced is accepted (the
+// service has not switched yet), one signed with any other secret is not,
+// and datarights' own calls are signed with the new secret only (the
+// loyalty service checks them with it).
+func TestWebhookCallbackDuringSecretRotation(t *testing.T) {
+	t.Parallel()
+	svc := newAcceptingLoyaltyService(t)
+	const previous = "the-secret-being-replaced-0123456789"
+	e := withLoyaltyRotating(t, svc, previous)
+	id := submitLoyaltyDelete(t, e, "demo-user-9")
 	calls := svc.seen()
 	if len(calls) != 1 {
 		t.Fatalf("calls = %+v", calls)
@@ -340,23 +356,12 @@ func TestWebhookSyncCopy(t *testing.T) {
 // its replay is refused (401), and a fresh one finds the task done (409).
 func TestWebhookAsyncDelete(t *testing.T) {
 	t.Parallel()
-	svc := newLoyaltyService(t, func(w http.ResponseWriter, _ loyaltyCall) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"accepted"}`) //nolint:errcheck
-	})
+	svc := newAcceptingLoyaltyService(t)
 	e := withLoyalty(t, svc)
-	ticket := copyTicket("demo-user-7")
-	ticket["type"] = "delete"
-	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
-	if code != http.StatusCreated {
-		t.Fatalf("submit = %d %v", code, body)
-	}
-	id := body["id"].(string)
-	waitFor(t, 30*time.Second, "the loyalty task to wait", func() bool {
+	id := submitLoyaltyDelete(t, e, "demo-user-7")
+	waitFor(t, 30*time.Second, "the loyalty task's call to be recorded", func() bool {
 		_, b := e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-		task := e.task(id, "loyalty")
-		return task != nil && task["status"] == "waiting" && hasAction(b, "task.succeeded")
+		return hasAction(b, "task.succeeded")
 	})
 	calls := svc.seen()
 	if len(calls) != 1 || calls[0].Action != "delete" || calls[0].Subject.Identities["user_id"] != "demo-user-7" {
