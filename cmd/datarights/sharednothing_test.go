@@ -148,6 +148,31 @@ objects:
 	if stores.clientID == rest.clientID {
 		t.Fatalf("both workers have River client id %q", stores.clientID)
 	}
+	// A copy that does not complete says where its jobs stood and what
+	// the workers last logged: once, under a loaded CI run, a request
+	// stayed received for the whole wait, and nothing told why.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		rows, err := e.db.Query(context.Background(), `SELECT kind, queue, state::text, attempt, coalesce(attempted_by[array_length(attempted_by, 1)], ''),
+			coalesce(errors[array_length(errors, 1)]->>'error', '') FROM river_job ORDER BY id`)
+		if err == nil {
+			for rows.Next() {
+				var kind, queue, state, by, lastErr string
+				var attempt int
+				if rows.Scan(&kind, &queue, &state, &attempt, &by, &lastErr) == nil {
+					t.Logf("job %s on %s: %s, attempt %d, by %q %s", kind, queue, state, attempt, by, lastErr)
+				}
+			}
+			rows.Close()
+		}
+		for _, w := range []*sharedWorker{stores, rest} {
+			if b, err := os.ReadFile(w.log); err == nil {
+				t.Logf("worker %s (%s), the end of its log:\n%s", w.queues, w.clientID, b[max(0, len(b)-4000):])
+			}
+		}
+	})
 
 	users := []string{"demo-user-3", "demo-user-7", "demo-user-9"}
 	var ids []string
