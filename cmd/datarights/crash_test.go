@@ -324,14 +324,8 @@ func TestCrashBetweenSendAndRecordResendsTheSameMessage(t *testing.T) {
 	if sent[0].MessageID != sent[1].MessageID || sent[0].Text != sent[1].Text {
 		t.Errorf("the resend is a different message: %q vs %q", sent[0].MessageID, sent[1].MessageID)
 	}
-	completed := 0
-	for _, a := range auditActions(done) {
-		if a == "request.completed" {
-			completed++
-		}
-	}
-	if completed != 1 {
-		t.Errorf("request.completed %d times", completed)
+	if n := countAction(done, "request.completed"); n != 1 {
+		t.Errorf("request.completed %d times", n)
 	}
 }
 

@@ -153,19 +153,27 @@ func TestLinkDeliveryThroughS3(t *testing.T) {
 	if code != http.StatusGone || !strings.Contains(string(page), "This download link has expired") {
 		t.Fatalf("download after expiry = %d\n%s", code, page)
 	}
+	// The service's own sweep may get there first: it runs when its
+	// process becomes River's leader, which on a loaded machine can happen
+	// again at any moment. Either way the archive is purged once.
 	p, _ := e.sweeper(t)
-	res, err := p.SweepExports(context.Background())
-	if err != nil || res.Purged != 1 {
-		t.Fatalf("sweep = %+v, %v; want the archive purged", res, err)
+	if _, err := p.SweepExports(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, export := e.call("GET", "/api/v1/requests/"+id+"/export", testToken, nil); export["purged_at"] == nil {
+		t.Fatalf("the expired archive is not purged: %v", export)
 	}
 	if _, err := srv.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err == nil {
 		t.Error("the archive is still in the bucket after its link expired")
 	}
 	_, body = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-	for _, want := range []string{"export.downloaded", "export.link_refused", "export.purged"} {
+	for _, want := range []string{"export.downloaded", "export.link_refused"} {
 		if !hasAction(body, want) {
 			t.Errorf("audit lacks %s: %v", want, auditActions(body))
 		}
+	}
+	if n := countAction(body, "export.purged"); n != 1 {
+		t.Errorf("export.purged %d times: %v", n, auditActions(body))
 	}
 	// Downloaded once: no "expired unused" notice.
 	time.Sleep(300 * time.Millisecond)
@@ -247,13 +255,7 @@ func TestAcknowledgementAndUnusedLinkNotice(t *testing.T) {
 		t.Errorf("second sweep = %+v, %v", res, err)
 	}
 	_, body = e.call("GET", "/api/v1/requests/"+id, testToken, nil)
-	purges := 0
-	for _, a := range auditActions(body) {
-		if a == "export.purged" {
-			purges++
-		}
-	}
-	if purges != 1 {
-		t.Errorf("export.purged %d times: %v", purges, auditActions(body))
+	if n := countAction(body, "export.purged"); n != 1 {
+		t.Errorf("export.purged %d times: %v", n, auditActions(body))
 	}
 }

@@ -193,14 +193,8 @@ func TestRecipientsToldToEraseAndAcknowledge(t *testing.T) {
 			t.Errorf("notice to %s = %v", name, n)
 		}
 	}
-	acks := 0
-	for _, a := range auditActions(body) {
-		if a == "recipient.acknowledged" {
-			acks++
-		}
-	}
-	if acks != 2 {
-		t.Errorf("%d recipient.acknowledged events, want 2: %v", acks, auditActions(body))
+	if n := countAction(body, "recipient.acknowledged"); n != 2 {
+		t.Errorf("%d recipient.acknowledged events, want 2: %v", n, auditActions(body))
 	}
 	// Staff acknowledging again changes nothing.
 	if code, n := e.call("POST", "/api/v1/requests/"+id+"/recipients/insurer/acknowledge", testToken, map[string]string{"note": "phoned"}); code != http.StatusOK || n["note"] != "policy records erased" {

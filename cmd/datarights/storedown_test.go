@@ -152,6 +152,17 @@ func hasAction(body map[string]any, action string) bool {
 	return slices.Contains(auditActions(body), action)
 }
 
+// countAction is how many times a request's audit trail holds action.
+func countAction(body map[string]any, action string) int {
+	n := 0
+	for _, a := range auditActions(body) {
+		if a == action {
+			n++
+		}
+	}
+	return n
+}
+
 // TestStoreDownRetriesThenCompletes: the bank is down when the request
 // arrives; its task retries and the request waits in progress; once the
 // bank is back, the request completes, once.
