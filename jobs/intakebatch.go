@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -58,6 +60,23 @@ type intakeGroup struct {
 	// lastStart is when the newest running group began committing: when
 	// it is older than intakeStallAfter, so is every running group.
 	lastStart time.Time
+	// lastNotify is when a group last carried River's insert
+	// notification (see notifyDue).
+	lastNotify time.Time
+}
+
+// notifyDue reports whether the group about to be committed should wake
+// the workers, and if so counts it as done: at most once every River
+// FetchCooldown, as River's own insert does. A job that goes without
+// waits for a notification of a later group, or for the workers' poll.
+func (g *intakeGroup) notifyDue(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Sub(g.lastNotify) < river.FetchCooldownDefault {
+		return false
+	}
+	g.lastNotify = now
+	return true
 }
 
 // needCommitter reports whether a ticket now pending should start a
@@ -163,38 +182,41 @@ func (e *groupCommitError) Unwrap() error { return e.err }
 
 func (p *Pipeline) commitGroup(ctx context.Context, group []*intakeItem) error {
 	items := make([]*storage.Received, len(group))
+	notify := p.intake.notifyDue(time.Now())
 	for i, it := range group {
 		items[i] = &it.received
+		job, err := p.firstJob(it.received.Request.ID, notify && i == 0)
+		if err != nil {
+			return err
+		}
+		items[i].Job = job
 	}
-	// BEGIN goes out with the inserts: one round trip fewer per group.
+	// BEGIN goes out with the inserts, and so do the verify jobs: the
+	// group's transaction is two round trips, this and its COMMIT.
 	tx, err := storage.BeginReceived(ctx, p.db.Pool, items)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit, a no-op
-	var jobs []river.InsertManyParams
-	for _, it := range items {
-		if it.Created {
-			// Not unique by args (every later step is): the request is
-			// new in this very transaction, so no other job can name
-			// it, and River's unique key costs a hash, an index entry
-			// and that index's upkeep at each of the job's states.
-			jobs = append(jobs, river.InsertManyParams{Args: VerifyArgs{RequestID: it.Request.ID}})
-		}
-	}
-	if len(jobs) > 0 {
-		client, err := p.riverClient(ctx)
-		if err != nil {
-			return err
-		}
-		if _, err := client.InsertManyTx(ctx, tx, jobs); err != nil {
-			return fmt.Errorf("enqueue %s: %w", VerifyArgs{}.Kind(), err)
-		}
-	}
 	if err := tx.Commit(ctx); err != nil {
 		return &groupCommitError{fmt.Errorf("intake commit: %w", err)}
 	}
 	return nil
+}
+
+// firstJob is a staff ticket's verify job as River would insert it with
+// this pipeline's client. Not unique by args (every later step is): the
+// request is new in its transaction, so no other job can name it, and
+// River's unique key would cost a hash, an index entry and that index's
+// upkeep at each of the job's states.
+func (p *Pipeline) firstJob(requestID string, notify bool) (*storage.RiverJob, error) {
+	args := VerifyArgs{RequestID: requestID}
+	encoded, err := json.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", args.Kind(), err)
+	}
+	return &storage.RiverJob{Kind: args.Kind(), Args: encoded, Queue: QueueDefault, Priority: river.PriorityDefault,
+		MaxAttempts: cmp.Or(p.settings.Worker.MaxAttempts, river.MaxAttemptsDefault), Notify: notify}, nil
 }
 
 // riverClient is the client jobs are inserted with: the working job's own

@@ -2,8 +2,10 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -164,6 +166,15 @@ func TestGroupedTicketsShareOneIdempotencyKey(t *testing.T) {
 	if rows != 1 {
 		t.Fatalf("%d requests stored under one key, want 1", rows)
 	}
+	// Only the stored request has a job: a ticket skipped for its key
+	// leaves none (its verify job is inserted with its rows).
+	var verifyJobs int
+	if err := b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'verify'`).Scan(&verifyJobs); err != nil {
+		t.Fatal(err)
+	}
+	if verifyJobs != 1 {
+		t.Errorf("%d verify jobs for one request", verifyJobs)
+	}
 	if errs[n-1] == nil {
 		// The other body won the key: everyone else was refused.
 		if len(ids) != 0 || !created[n-1] {
@@ -307,5 +318,82 @@ func TestStalledGroupDoesNotHoldUpIntake(t *testing.T) {
 	}
 	if rows != 1 {
 		t.Fatalf("%d requests besides the seed and the one behind, want the stalled one", rows)
+	}
+}
+
+// Intake stores a ticket's verify job with its own SQL, in the round trip
+// of the ticket's rows (storage.RiverJob). The row must be the one River's
+// own insert writes, column by column, and its notification the one
+// River's workers listen for: a River upgrade that changes either fails
+// here rather than leaving tickets unworked.
+func TestIntakeJobIsRiversOwn(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t)
+	ctx := context.Background()
+	listener, err := pgx.Connect(ctx, b.db.Pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	var channel string
+	if err := listener.QueryRow(ctx, `SELECT current_schema() || '.river_insert'`).Scan(&channel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listener.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	heard := func(what string) string {
+		t.Helper()
+		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		n, err := listener.WaitForNotification(wait)
+		if err != nil {
+			t.Fatalf("%s: no notification on %s: %v", what, channel, err)
+		}
+		return n.Payload
+	}
+
+	// The first group a pipeline commits notifies.
+	r, created, err := b.pipeline.SubmitStaff(ctx, "alice", ticket("demo-user-1", "ours"), nil)
+	if err != nil || !created {
+		t.Fatalf("submit: created %v, %v", created, err)
+	}
+	ourPayload := heard("intake")
+
+	// The same job inserted by River, with the client the pipeline's
+	// workers would use.
+	client, err := b.pipeline.NewClient(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Insert(ctx, jobs.VerifyArgs{RequestID: r.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	riverPayload := heard("River's insert")
+	var decodedOurs, decodedRivers map[string]any
+	if json.Unmarshal([]byte(ourPayload), &decodedOurs) != nil || json.Unmarshal([]byte(riverPayload), &decodedRivers) != nil ||
+		!reflect.DeepEqual(decodedOurs, decodedRivers) {
+		t.Errorf("notification %q, River's %q", ourPayload, riverPayload)
+	}
+
+	row := func(where string, arg any) map[string]any {
+		t.Helper()
+		var j map[string]any
+		err := b.db.Pool.QueryRow(ctx, `SELECT to_jsonb(j) - 'id' - 'created_at' - 'scheduled_at'
+			FROM river_job j WHERE `+where, arg).Scan(&j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	ours := row(`kind = 'verify' AND id <> $1`, res.Job.ID)
+	rivers := row(`id = $1`, res.Job.ID)
+	if !reflect.DeepEqual(ours, rivers) {
+		t.Errorf("intake's job row differs from River's:\n ours   %v\n River's %v", ours, rivers)
+	}
+	var timesSet bool
+	if err := b.db.Pool.QueryRow(ctx, `SELECT bool_and(created_at IS NOT NULL AND scheduled_at <= now()) FROM river_job`).Scan(&timesSet); err != nil || !timesSet {
+		t.Errorf("a job without its creation time or due later: %v", err)
 	}
 }

@@ -79,7 +79,42 @@ type Received struct {
 	// GetRequest and ListAudit would read back.
 	Created bool
 	Stored  rights.AuditEvent
+
+	// Job, when set, is the request's first job, stored with it (and
+	// not when the request is skipped for its key).
+	Job *RiverJob
 }
+
+// RiverJob is a River job stored by this package's own SQL, in the same
+// round trip as the rows it belongs to: River's InsertManyTx is a round
+// trip of its own, a quarter of an intake group's time. The row is the
+// one River's insert writes (River's other clients, in Ruby and Python,
+// insert with SQL too); a test in jobs compares the two, column by
+// column, so that a River upgrade which changes its insert fails there.
+// Only for jobs River would insert without a unique key.
+type RiverJob struct {
+	Kind        string
+	Args        []byte // as River encodes them: encoding/json
+	Queue       string
+	Priority    int
+	MaxAttempts int
+	// Notify wakes the queue's workers (River's insert notification)
+	// when the transaction commits; without it they find the job at
+	// their next poll. River itself notifies at most once per queue
+	// every FetchCooldown, and so should the caller.
+	Notify bool
+}
+
+// riverJobInsert is River's JobInsertFastMany (v0.51) for one job without
+// a unique key, inserted only if its request is stored in this
+// transaction (a request skipped for its key has no row: its id is fresh).
+const riverJobInsert = `INSERT INTO river_job (args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+	SELECT $2::jsonb, $3::text, $4::smallint, '{}'::jsonb, $5::smallint, $6::text, now(), 'available', '{}'::varchar(255)[]
+	WHERE EXISTS (SELECT 1 FROM requests WHERE id = $1::uuid)`
+
+// riverNotify is River's insert notification (PGNotifyMany): its
+// listeners hear "<schema>.river_insert".
+const riverNotify = `SELECT pg_notify(concat(current_schema(), '.river_insert'), json_build_object('queue', $1::text)::text)`
 
 // InsertReceived stores new requests and the first audit event of each,
 // all sent together (one round trip, however many). A request whose
@@ -136,6 +171,12 @@ func queueReceived(b *pgx.Batch, items []*Received) error {
 		// The event only when its request was stored just now: a request
 		// skipped for its key has no row, and its id is fresh.
 		b.Queue(auditSQL, auditArgs...)
+		if j := it.Job; j != nil {
+			b.Queue(riverJobInsert, it.Request.ID, j.Args, j.Kind, j.MaxAttempts, j.Priority, j.Queue)
+			if j.Notify {
+				b.Queue(riverNotify, j.Queue)
+			}
+		}
 	}
 	return nil
 }
@@ -162,6 +203,16 @@ func readReceived(br pgx.BatchResults, items []*Received) error {
 			return fmt.Errorf("append audit %s for %s: %w", it.Event.Action, it.Event.RequestID, err)
 		default:
 			it.Stored = ev
+		}
+		if j := it.Job; j != nil {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("insert job %s for %s: %w", j.Kind, it.Request.ID, err)
+			}
+			if j.Notify {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("notify queue %s: %w", j.Queue, err)
+				}
+			}
 		}
 	}
 	if err := br.Close(); err != nil {
