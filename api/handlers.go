@@ -91,7 +91,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request) {
 				Fields: []rights.FieldProblem{{Field: "Idempotency-Key", Reason: "at most 255 bytes, no surrounding spaces"}}})
 			return
 		}
-		if problem := textProblem(key); problem != "" {
+		if problem := rights.TextProblem(key); problem != "" {
 			// Stored in a text column: Postgres would refuse it with a 500.
 			s.error(w, r, &rights.Error{Code: rights.EInvalid, Message: "bad Idempotency-Key header",
 				Fields: []rights.FieldProblem{{Field: "Idempotency-Key", Reason: problem}}})

@@ -234,7 +234,7 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) ([]byte, 
 	}
 	// Before decoding, which would hide both: invalid UTF-8 becomes U+FFFD
 	// and \u0000 a NUL that Postgres refuses with a 500.
-	if p := jsonTextProblems(body); len(p) > 0 {
+	if p := rights.JSONTextProblems(body); len(p) > 0 {
 		return nil, badTextError("the body", p)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -434,20 +433,16 @@ func (p *Pipeline) AcknowledgeFromCallback(ctx context.Context, cb RecipientCall
 	}
 	// encoding/json would turn invalid UTF-8 into U+FFFD, silently
 	// changing what the recipient wrote, and decode \u0000 into a NUL that
-	// Postgres refuses in text (a 500): both are refused here, by name.
-	if !utf8.Valid(buf.Bytes()) {
-		return nil, &rights.Error{Code: rights.EInvalid, Message: "the body is not valid UTF-8",
-			Fields: []rights.FieldProblem{{Field: "body", Reason: "must be valid UTF-8"}}}
+	// Postgres refuses in text (a 500): both are refused here, by name, as
+	// the API refuses them in staff bodies.
+	if p := rights.JSONTextProblems(buf.Bytes()); len(p) > 0 {
+		return nil, &rights.Error{Code: rights.EInvalid, Message: "the body holds text that is not valid UTF-8 or holds a NUL byte", Fields: p}
 	}
 	var body struct {
 		Acknowledged bool   `json:"acknowledged"`
 		Note         string `json:"note"`
 	}
 	err = json.Unmarshal(buf.Bytes(), &body)
-	if err == nil && strings.IndexByte(body.Note, 0) >= 0 {
-		return nil, &rights.Error{Code: rights.EInvalid, Message: "the note holds a NUL character",
-			Fields: []rights.FieldProblem{{Field: "note", Reason: "must not contain a NUL character"}}}
-	}
 	if err != nil || !body.Acknowledged {
 		return nil, &rights.Error{Code: rights.EInvalid, Message: "the body must be {\"acknowledged\": true, \"note\": \"…\"}",
 			Fields: []rights.FieldProblem{{Field: "acknowledged", Reason: "must be true"}}}

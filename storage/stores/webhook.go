@@ -668,9 +668,9 @@ func (d *resultDecoder) columns(field string) ([]string, error) {
 		if !ok || c == "" || len(c) > 200 {
 			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "must be a name of 1 to 200 bytes")
 		}
-		if strings.IndexByte(c, 0) >= 0 {
+		if why := rights.TextProblem(c); why != "" {
 			// A header of the CSV and a key of each JSON row: text only.
-			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "must not contain a NUL character")
+			return nil, fieldf(fmt.Sprintf("%s[%d]", field, j), "%s", why)
 		}
 		if _, dup := seen[c]; dup {
 			// Rows become JSON objects keyed by column: a repeated name
