@@ -397,11 +397,7 @@ func TestPolicyDemoRetention(t *testing.T) {
 
 	ticket := copyTicket(user)
 	ticket["type"] = "delete"
-	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
-	if code != http.StatusCreated {
-		t.Fatalf("submit = %d %v", code, body)
-	}
-	id := body["id"].(string)
+	id := e.file(ticket)
 	done := e.waitStatus(id, "completed", 90*time.Second)
 
 	after := e.bankRows(t)

@@ -178,11 +178,7 @@ func submitLoyaltyDelete(t *testing.T, e *e2e, user string) string {
 	t.Helper()
 	ticket := copyTicket(user)
 	ticket["type"] = "delete"
-	code, body := e.call("POST", "/api/v1/requests", testToken, ticket)
-	if code != http.StatusCreated {
-		t.Fatalf("submit = %d %v", code, body)
-	}
-	id := body["id"].(string)
+	id := e.file(ticket)
 	waitFor(t, 30*time.Second, "the loyalty task to wait", func() bool {
 		task := e.task(id, "loyalty")
 		return task != nil && task["status"] == "waiting"
